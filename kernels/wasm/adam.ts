@@ -1,0 +1,99 @@
+// AssemblyScript source of the CPU kernel: the fused Adam/AdamW step over fp32 p, g, m, v.
+// Built by scripts/build-wasm.mjs into a WebAssembly SIMD module that src/backends/cpu/ embeds.
+//
+// One pass per element: each of p, g, m, v (and v_max with amsgrad) is read once and written once,
+// so an fp32 step moves 28 bytes per parameter (32 with amsgrad) and is limited by memory bandwidth.
+// The operation order copies PyTorch's single-tensor fp32 path (torch/optim/adamw.py), so the
+// rounding matches torch.optim.AdamW on the CPU.
+//
+// Scalars that depend only on the step t are computed once per tensor in float64 by
+// src/rules/adam.ts (adamStepScalars) and passed in already rounded to f32.
+
+// @ts-nocheck  -- AssemblyScript types (usize, f32, v128) are not TypeScript's.
+
+/** Per-vector body: four lanes of the Adam step. Inlined into both loops below. */
+@inline
+function stepLanes(
+  p: usize, g: usize, m: usize, v: usize, vmax: usize, i: usize, amsgrad: bool,
+  gradSign: v128, decay: v128, l2: v128, oneMinusBeta1: v128, beta2: v128, oneMinusBeta2: v128,
+  sqrtBc2: v128, eps: v128, negStepSize: v128,
+): void {
+  const o = i << 2;
+  let pi = v128.load(p + o);
+  // g ← −∇ when maximizing
+  let gi = f32x4.mul(v128.load(g + o), gradSign);
+  // AdamW: θ ← θ·(1 − η·λ)   (decay = 1 for Adam)
+  pi = f32x4.mul(pi, decay);
+  // Adam (coupled L2): g ← g + λ·θ   (l2 = 0 for AdamW)
+  gi = f32x4.add(gi, f32x4.mul(l2, pi));
+  // m ← m + (1 − β1)·(g − m)      (torch's lerp with weight < 0.5)
+  const mi = f32x4.add(v128.load(m + o), f32x4.mul(oneMinusBeta1, f32x4.sub(gi, v128.load(m + o))));
+  // v ← β2·v + (1 − β2)·g·g
+  const vi = f32x4.add(f32x4.mul(v128.load(v + o), beta2), f32x4.mul(f32x4.mul(oneMinusBeta2, gi), gi));
+  v128.store(m + o, mi);
+  v128.store(v + o, vi);
+  let vUsed = vi;
+  if (amsgrad) {
+    // v_max ← max(v_max, v); the denominator uses v_max
+    vUsed = f32x4.max(v128.load(vmax + o), vi);
+    v128.store(vmax + o, vUsed);
+  }
+  // denom ← √v / √(1 − β2^t) + ε
+  const denom = f32x4.add(f32x4.div(f32x4.sqrt(vUsed), sqrtBc2), eps);
+  // θ ← θ − (η / (1 − β1^t)) · m / denom
+  v128.store(p + o, f32x4.add(pi, f32x4.div(f32x4.mul(negStepSize, mi), denom)));
+}
+
+/** Scalar body for the tail (n mod 4 elements): the same formula as stepLanes, one lane. */
+@inline
+function stepOne(
+  p: usize, g: usize, m: usize, v: usize, vmax: usize, i: usize, amsgrad: bool,
+  gradSign: f32, decay: f32, l2: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
+  sqrtBc2: f32, eps: f32, negStepSize: f32,
+): void {
+  const o = i << 2;
+  const pi = load<f32>(p + o) * decay;
+  const gi = load<f32>(g + o) * gradSign + l2 * pi;
+  const m0 = load<f32>(m + o);
+  const mi = m0 + oneMinusBeta1 * (gi - m0);
+  const vi = load<f32>(v + o) * beta2 + oneMinusBeta2 * gi * gi;
+  store<f32>(m + o, mi);
+  store<f32>(v + o, vi);
+  let vUsed = vi;
+  if (amsgrad) {
+    // NaN-propagating max, like torch.maximum and f32x4.max
+    const vm = load<f32>(vmax + o);
+    vUsed = isNaN(vm) || isNaN(vi) ? NaN : max(vm, vi);
+    store<f32>(vmax + o, vUsed);
+  }
+  const denom = sqrt<f32>(vUsed) / sqrtBc2 + eps;
+  store<f32>(p + o, pi + (negStepSize * mi) / denom);
+}
+
+/**
+ * Fused Adam/AdamW step over n fp32 elements at byte addresses p, g, m, v (and vmax when amsgrad).
+ * Arrays must be 16-byte aligned. Scalars: see adamStepScalars in src/rules/adam.ts.
+ */
+export function adamStepF32(
+  p: usize, g: usize, m: usize, v: usize, vmax: usize, n: i32, amsgrad: bool,
+  gradSign: f32, decay: f32, l2: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
+  sqrtBc2: f32, eps: f32, negStepSize: f32,
+): void {
+  const count = <usize>n;
+  const vectorEnd = count & ~(<usize>3);
+  const vSign = f32x4.splat(gradSign), vDecay = f32x4.splat(decay), vL2 = f32x4.splat(l2);
+  const vOmb1 = f32x4.splat(oneMinusBeta1), vB2 = f32x4.splat(beta2), vOmb2 = f32x4.splat(oneMinusBeta2);
+  const vSqrtBc2 = f32x4.splat(sqrtBc2), vEps = f32x4.splat(eps), vNegStep = f32x4.splat(negStepSize);
+  if (amsgrad) {
+    for (let i: usize = 0; i < vectorEnd; i += 4) {
+      stepLanes(p, g, m, v, vmax, i, true, vSign, vDecay, vL2, vOmb1, vB2, vOmb2, vSqrtBc2, vEps, vNegStep);
+    }
+  } else {
+    for (let i: usize = 0; i < vectorEnd; i += 4) {
+      stepLanes(p, g, m, v, vmax, i, false, vSign, vDecay, vL2, vOmb1, vB2, vOmb2, vSqrtBc2, vEps, vNegStep);
+    }
+  }
+  for (let i = vectorEnd; i < count; i++) {
+    stepOne(p, g, m, v, vmax, i, amsgrad, gradSign, decay, l2, oneMinusBeta1, beta2, oneMinusBeta2, sqrtBc2, eps, negStepSize);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The WebAssembly kernel module: its bytes (compiled from kernels/wasm/*.ts by scripts/build-wasm.mjs
+ * and embedded as base64, so both the CommonJS and ESM builds and browsers load it without file
+ * paths) and the one declaration of its exports' signatures.
+ * @module
+ */
+import { ADAM_WASM_BASE64 } from './kernel.generated.js';
+
+/** Exports of kernels/wasm/adam.ts. Addresses are byte offsets into the module's memory. */
+export interface WasmKernelExports {
+  adamStepF32(
+    param: number, grad: number, expAvg: number, expAvgSq: number, maxExpAvgSq: number, length: number,
+    amsgrad: number, gradSign: number, decay: number, l2: number, oneMinusBeta1: number, beta2: number,
+    oneMinusBeta2: number, sqrtBiasCorrection2: number, eps: number, negStepSize: number,
+  ): void;
+}
+
+/** Memory pages the module may grow to: 65536 pages of 64 KiB, the 4 GiB a wasm32 module addresses. */
+export const MAX_PAGES = 65536;
+export const PAGE_BYTES = 65536;
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled kernel module, compiled once per process (or worker). */
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    const binary = atob(ADAM_WASM_BASE64);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    if (!WebAssembly.validate(bytes)) {
+      throw new Error(
+        'adamw-lab: this JavaScript engine cannot run the WebAssembly SIMD kernel (needs wasm SIMD and threads: ' +
+          "Node >= 20, Chrome >= 91, Firefox >= 89, Safari >= 16.4); pass backend: 'js' to use the TypeScript loop",
+      );
+    }
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+/** Instantiate the kernel module over `memory`. */
+export function instantiateKernel(memory: WebAssembly.Memory): WasmKernelExports {
+  const instance = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+  return instance.exports as unknown as WasmKernelExports;
+}

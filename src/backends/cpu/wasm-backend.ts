@@ -1,0 +1,144 @@
+/**
+ * `backend: 'cpu'`: the fused WebAssembly SIMD kernel of kernels/wasm/adam.ts.
+ *
+ * Tensors whose param, grad and state all live in one arena (see arena.ts and `createParam`) are
+ * updated in place and split across worker threads when the step is large enough to pay for them.
+ * Other tensors are staged through a cache-sized scratch buffer on the calling thread.
+ * @module
+ */
+import { adamStepScalars } from '../../rules/adam.js';
+import type { AdamTask, Backend } from '../backend.js';
+import { allArenas, allocateInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
+import { JOB_FIELDS, pushJob, runJobs } from './jobs.js';
+import { kernelModule } from './kernel.js';
+import { hardwareThreads, ThreadPool } from './threads.js';
+
+/** Elements per staged chunk: p and g scratch (2 × 64 KiB) stay in L2 while the kernel runs. */
+const STAGE_CHUNK = 16384;
+/** Below this many elements per thread, posting to a worker costs more than it saves. */
+const MIN_ELEMENTS_PER_THREAD = 1 << 17;
+/** Ranges split between threads start on multiples of 16 elements (64 bytes), keeping v128 alignment. */
+const SPLIT_ALIGN = 16;
+
+let sharedPool: ThreadPool | undefined;
+
+/** Options of the CPU backend. */
+export interface WasmBackendOptions {
+  /** Threads to use, the calling thread included (default: all hardware threads; 1 disables workers). */
+  threads?: number;
+}
+
+export class WasmBackend implements Backend {
+  readonly threads: number;
+  private readonly scratch = new Map<Arena, { param: Float32Array; grad: Float32Array }>();
+
+  constructor(options: WasmBackendOptions = {}) {
+    const available = hardwareThreads();
+    this.threads = Math.max(1, Math.min(options.threads ?? available, available));
+    kernelModule();
+  }
+
+  get description(): string {
+    return `cpu (WebAssembly SIMD, up to ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
+  }
+
+  allocate(length: number, near?: Float32Array): Float32Array {
+    return allocateInArena(length, near);
+  }
+
+  release(buffer: Float32Array): void {
+    releaseFromArena(buffer);
+  }
+
+  async adamStep(tasks: readonly AdamTask[]): Promise<void> {
+    const arenas = allArenas();
+    const resident: number[] = [];
+    let residentElements = 0;
+    for (const task of tasks) {
+      const arena = arenaOf(task.expAvg)!;
+      const scalars = adamStepScalars(task.hp, task.step);
+      const maxAddress = task.maxExpAvgSq?.byteOffset ?? 0;
+      if (arenaOf(task.param) === arena && arenaOf(task.grad) === arena) {
+        pushJob(resident, arenas.indexOf(arena), task.param.byteOffset, task.grad.byteOffset, task.expAvg.byteOffset,
+          task.expAvgSq.byteOffset, maxAddress, task.param.length, task.hp.amsgrad, scalars);
+        residentElements += task.param.length;
+      } else {
+        this.stagedStep(arena, task, maxAddress, scalars);
+      }
+    }
+    if (resident.length === 0) return;
+    const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
+    if (threads <= 1) {
+      runJobs(arenas.map((a) => a.kernel), resident);
+      return;
+    }
+    const parts = splitJobs(resident, residentElements, threads);
+    sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
+    const workers = sharedPool.run(parts.slice(1), arenas.map((a) => a.memory));
+    runJobs(arenas.map((a) => a.kernel), parts[0]!);
+    await workers;
+  }
+
+  /** Copy param and grad chunk by chunk next to the resident state, run the kernel, copy param back. */
+  private stagedStep(arena: Arena, task: AdamTask, maxAddress: number, scalars: ReturnType<typeof adamStepScalars>): void {
+    let scratch = this.scratch.get(arena);
+    if (!scratch) {
+      scratch = { param: allocateInArena(STAGE_CHUNK, task.expAvg), grad: allocateInArena(STAGE_CHUNK, task.expAvg) };
+      if (arenaOf(scratch.param) !== arena || arenaOf(scratch.grad) !== arena) {
+        throw new Error('adamw-lab: internal error: staging buffers could not be placed beside the state');
+      }
+      this.scratch.set(arena, scratch);
+    }
+    const { param, grad } = task;
+    const jobs: number[] = [];
+    for (let start = 0; start < param.length; start += STAGE_CHUNK) {
+      const end = Math.min(start + STAGE_CHUNK, param.length);
+      const n = end - start;
+      scratch.param.set(param.subarray(start, end));
+      scratch.grad.set(grad.subarray(start, end));
+      jobs.length = 0;
+      pushJob(jobs, 0, scratch.param.byteOffset, scratch.grad.byteOffset, task.expAvg.byteOffset + start * 4,
+        task.expAvgSq.byteOffset + start * 4, maxAddress === 0 ? 0 : maxAddress + start * 4, n, task.hp.amsgrad, scalars);
+      runJobs([arena.kernel], jobs);
+      param.set(scratch.param.subarray(0, n), start);
+    }
+  }
+}
+
+/**
+ * Cut a list of jobs into `parts` lists of about equal element counts, splitting a job's range where
+ * needed at multiples of SPLIT_ALIGN elements.
+ */
+export function splitJobs(jobs: readonly number[], totalElements: number, parts: number): Float64Array[] {
+  const out: number[][] = Array.from({ length: parts }, () => []);
+  const target = Math.ceil(totalElements / parts / SPLIT_ALIGN) * SPLIT_ALIGN;
+  let part = 0;
+  let room = target;
+  for (let j = 0; j < jobs.length; j += JOB_FIELDS) {
+    const job = jobs.slice(j, j + JOB_FIELDS);
+    let offset = 0;
+    let remaining = job[6]!;
+    while (remaining > 0) {
+      // The last part takes the rest; others cut at an aligned point at or just past their share.
+      const aligned = Math.max(SPLIT_ALIGN, Math.floor(room / SPLIT_ALIGN) * SPLIT_ALIGN);
+      const take = part === parts - 1 || remaining <= room ? remaining : Math.min(remaining, aligned);
+      const piece = job.slice();
+      const bytes = offset * 4;
+      piece[1]! += bytes;
+      piece[2]! += bytes;
+      piece[3]! += bytes;
+      piece[4]! += bytes;
+      if (piece[5] !== 0) piece[5]! += bytes;
+      piece[6] = take;
+      out[part]!.push(...piece);
+      offset += take;
+      remaining -= take;
+      room -= take;
+      if (room <= 0 && part < parts - 1) {
+        part++;
+        room = target;
+      }
+    }
+  }
+  return out.map((list) => Float64Array.from(list));
+}

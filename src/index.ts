@@ -1,0 +1,28 @@
+/**
+ * adamw-lab: AdamW and its memory-saving variants, computed exactly as PyTorch does, for TypeScript
+ * training loops in Node and browsers.
+ *
+ * @example
+ * ```ts
+ * import { AdamW } from 'adamw-lab';
+ * const w = { data: new Float32Array([1, 2, 3]), grad: new Float32Array([0.1, -0.2, 0.3]) };
+ * const opt = new AdamW([w], { lr: 1e-3 });
+ * await opt.step();
+ * ```
+ * @module
+ */
+export { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './optim/adam-optimizer.js';
+export type { AdamVariant, ParamState, ResolvedParamGroup } from './optim/adam-optimizer.js';
+export { Adam, AdamW } from './optim/presets.js';
+export { adamReferenceStep, adamStepScalars } from './rules/adam.js';
+export type { AdamHyperparameters, AdamStepScalars, NumericBuffer } from './rules/adam.js';
+export {
+  constantSchedule, constantWithWarmupSchedule, cosineWithWarmupSchedule, linearWithWarmupSchedule, LRScheduler,
+} from './schedule.js';
+export type { LrMultiplier } from './schedule.js';
+export { clipGradNorm } from './clip.js';
+export type { ClipGradNormOptions } from './clip.js';
+export { createParam, releaseParam } from './memory.js';
+export type {
+  BackendName, GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
+} from './types.js';

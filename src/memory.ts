@@ -1,0 +1,30 @@
+/**
+ * Params in adamw-lab's memory. A param made here has its data and grad in the same shared
+ * WebAssembly memory as its optimizer state, so the CPU backend updates it in place, with no copies,
+ * and splits large steps across worker threads. Any Float32Array works as a param; these are faster.
+ * @module
+ */
+import { allocateInArena, releaseFromArena } from './backends/cpu/arena.js';
+import type { Param } from './types.js';
+import { fail, showValue } from './util/errors.js';
+
+/**
+ * A param with `length` zeros, or a copy of `values`, and a zeroed grad of the same length, both in
+ * adamw-lab's shared memory. Fill `grad` in place (do not replace the array) to keep the fast path.
+ */
+export function createParam(values: number | ArrayLike<number>, name?: string): Param & { grad: Float32Array } {
+  const length = typeof values === 'number' ? values : values?.length;
+  if (!(Number.isInteger(length) && length >= 0)) {
+    fail(TypeError, 'createParam', 'values', `${showValue(values)} is invalid`, 'pass a length (integer >= 0) or an array of numbers');
+  }
+  const data = allocateInArena(length);
+  if (typeof values !== 'number') data.set(values);
+  const grad = allocateInArena(length, data);
+  return name === undefined ? { data, grad } : { data, grad, name };
+}
+
+/** Return a param's buffers from {@link createParam} to adamw-lab's memory; the param must not be used afterwards. */
+export function releaseParam(param: Param): void {
+  releaseFromArena(param.data);
+  if (param.grad) releaseFromArena(param.grad);
+}

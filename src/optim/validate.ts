@@ -1,0 +1,55 @@
+/** Checks of hyperparameters and params, shared by the constructor, addParamGroup and loadStateDict. */
+import type { GroupOptions, Param } from '../types.js';
+import { describeParam, fail, showValue } from '../util/errors.js';
+
+/** Throw unless every hyperparameter present in `group` is in its allowed range. */
+export function validateGroupOptions(owner: string, where: string, group: GroupOptions): void {
+  const { lr, betas, eps, weightDecay, amsgrad, maximize } = group;
+  if (lr !== undefined && !(typeof lr === 'number' && Number.isFinite(lr) && lr >= 0)) {
+    fail(RangeError, owner, where, `lr = ${showValue(lr)} is invalid`, 'lr must be a finite number >= 0');
+  }
+  if (eps !== undefined && !(typeof eps === 'number' && Number.isFinite(eps) && eps >= 0)) {
+    fail(RangeError, owner, where, `eps = ${showValue(eps)} is invalid`, 'eps must be a finite number >= 0');
+  }
+  if (weightDecay !== undefined && !(typeof weightDecay === 'number' && Number.isFinite(weightDecay) && weightDecay >= 0)) {
+    fail(RangeError, owner, where, `weightDecay = ${showValue(weightDecay)} is invalid`, 'weightDecay must be a finite number >= 0');
+  }
+  if (betas !== undefined) {
+    if (!Array.isArray(betas) || betas.length !== 2) {
+      fail(TypeError, owner, where, `betas = ${showValue(betas)} is invalid`, 'betas must be a pair [beta1, beta2]');
+    }
+    betas.forEach((beta, i) => {
+      if (!(typeof beta === 'number' && beta >= 0 && beta < 1)) {
+        fail(RangeError, owner, where, `betas[${i}] = ${showValue(beta)} is invalid`, `beta${i + 1} must be in [0, 1)`);
+      }
+    });
+  }
+  for (const [key, value] of [['amsgrad', amsgrad], ['maximize', maximize]] as const) {
+    if (value !== undefined && typeof value !== 'boolean') {
+      fail(TypeError, owner, where, `${key} = ${showValue(value)} is invalid`, `${key} must be true or false`);
+    }
+  }
+}
+
+/** Throw unless `param` is a param object whose data is a Float32Array. */
+export function validateParam(owner: string, index: number, param: Param): void {
+  if (typeof param !== 'object' || param === null) {
+    fail(TypeError, owner, `param ${index}`, `${showValue(param)} is not a param`, 'a param is an object { data: Float32Array, grad?, name? }');
+  }
+  if (!(param.data instanceof Float32Array)) {
+    fail(TypeError, owner, describeParam(index, param.name), `data is ${showValue(param.data)}`, 'data must be a Float32Array');
+  }
+}
+
+/** Throw unless `param`'s grad (when present) is a Float32Array of the same length as its data. */
+export function validateGrad(owner: string, index: number, param: Param): void {
+  const { grad } = param;
+  if (grad === null || grad === undefined) return;
+  const where = describeParam(index, param.name);
+  if (!(grad instanceof Float32Array)) {
+    fail(TypeError, owner, where, `grad is ${showValue(grad)}`, 'grad must be a Float32Array (or null to skip the param)');
+  }
+  if (grad.length !== param.data.length) {
+    fail(RangeError, owner, where, `grad has length ${grad.length} but data has length ${param.data.length}`, 'they must be equal');
+  }
+}

@@ -1,0 +1,30 @@
+/** Error construction shared by every class, so messages name the same things in the same order. */
+
+/** How a param is named in messages: its flat index, and its name when it has one. */
+export function describeParam(index: number, name?: string): string {
+  return name ? `param ${index} ('${name}')` : `param ${index}`;
+}
+
+/** A value shown in an error message: short, and unambiguous about its type. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined) return String(value);
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as ArrayLike<unknown>).length})`;
+  if (Array.isArray(value)) return `[${value.map(showValue).join(', ')}]`;
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return String(value);
+}
+
+/**
+ * Throw `new ErrorType("<owner>: <where>: <problem>; <allowed>")`. Every validation error goes through
+ * here so that it names the class, the place, the value and what is allowed.
+ */
+export function fail(
+  ErrorType: new (message: string) => Error,
+  owner: string,
+  where: string,
+  problem: string,
+  allowed: string,
+): never {
+  throw new ErrorType(`${owner}: ${where}: ${problem}; ${allowed}`);
+}

@@ -1,0 +1,81 @@
+/** Test helpers: oracle loading, seeded random numbers, float comparison. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BackendName, Param } from '../src/index.js';
+import { createParam } from '../src/index.js';
+
+export const REPO_ROOT = join(__dirname, '..');
+
+/** One case of test/oracles/torch-adamw.json (PyTorch float64 trajectories). */
+export interface TorchCase {
+  name: string;
+  optimizer: 'AdamW' | 'Adam';
+  options: { lr: number; betas: [number, number]; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean };
+  groups: Array<{ params: number[]; lr?: number; weightDecay?: number }> | null;
+  sizes: number[];
+  steps: number;
+  init: number[][];
+  grads: number[][][];
+  params: number[][][];
+  finalState: Array<{ exp_avg: number[]; exp_avg_sq: number[]; max_exp_avg_sq?: number[] }>;
+}
+
+/**
+ * The PyTorch trajectories. The repo carries a copy (so a clone tests without the steering repo);
+ * test/oracles.test.ts checks it is byte-identical to ../shared/reference/ when that is present.
+ */
+export function torchCases(): TorchCase[] {
+  return (JSON.parse(readFileSync(join(REPO_ROOT, 'test/oracles/torch-adamw.json'), 'utf8')) as { cases: TorchCase[] }).cases;
+}
+
+export const SHARED_REFERENCE = join(REPO_ROOT, '..', 'shared', 'reference', 'torch-adamw.json');
+export const sharedReferenceExists = (): boolean => existsSync(SHARED_REFERENCE);
+
+/** mulberry32: a small, seeded, well-mixed 32-bit generator. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal draws from a seeded uniform generator (Box–Muller). */
+export function seededNormal(seed: number): () => number {
+  const u = seededRandom(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+}
+
+/** How params are placed for a backend: plain arrays (staged on 'cpu') or adamw-lab arena arrays (in place). */
+export type Placement = 'plain' | 'arena';
+
+/** The backend × placement combinations every CPU test runs on. */
+export const CPU_PATHS: Array<{ backend: BackendName; placement: Placement; label: string }> = [
+  { backend: 'cpu', placement: 'arena', label: 'cpu wasm, in place' },
+  { backend: 'cpu', placement: 'plain', label: 'cpu wasm, staged' },
+  { backend: 'js', placement: 'plain', label: 'js reference loop' },
+];
+
+/** A param holding `values`, placed as asked. */
+export function makeParam(values: ArrayLike<number>, placement: Placement, name?: string): Param & { grad: Float32Array } {
+  if (placement === 'arena') return createParam(values, name);
+  const p = { data: Float32Array.from(values), grad: new Float32Array(values.length) };
+  return name === undefined ? p : { ...p, name };
+}
+
+/** Largest |a − b| / max(1, |b|) over two arrays, with the index where it happens. */
+export function maxScaledError(actual: ArrayLike<number>, expected: ArrayLike<number>): { error: number; index: number } {
+  let error = 0;
+  let index = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const e = Math.abs(actual[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!));
+    if (!(e <= error)) {
+      error = e;
+      index = i;
+    }
+  }
+  return { error, index };
+}
