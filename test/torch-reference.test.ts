@@ -43,11 +43,12 @@ describe('PyTorch trajectories (torch.optim float64)', () => {
           const ours = sd.state[flatIndex]!;
           assert.equal(ours.step, c.steps);
           for (const key of ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'] as const) {
-            if (!ref[key]) {
+            const expected = ref[key];
+            if (!expected) {
               assert.equal(ours[key], undefined, `${key} should be absent`);
               continue;
             }
-            const { error, index } = maxScaledError(ours[key]!, ref[key]);
+            const { error, index } = maxScaledError(ours[key]!, expected);
             assert.ok(error <= TOLERANCE, `final ${key} of param ${i}[${index}]: scaled error ${error}`);
           }
         });

@@ -11,8 +11,9 @@ export function showValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as ArrayLike<unknown>).length})`;
   if (Array.isArray(value)) return `[${value.map(showValue).join(', ')}]`;
-  if (typeof value === 'object') return value.constructor?.name ?? 'object';
-  return String(value);
+  if (typeof value === 'object') return (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return typeof value;
 }
 
 /**

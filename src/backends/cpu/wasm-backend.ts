@@ -30,6 +30,8 @@ export interface WasmBackendOptions {
 
 export class WasmBackend implements Backend {
   readonly threads: number;
+  /** Threads the last step ran on (the calling thread included); 0 before the first step. */
+  lastStepThreads = 0;
   private readonly scratch = new Map<Arena, { param: Float32Array; grad: Float32Array }>();
 
   constructor(options: WasmBackendOptions = {}) {
@@ -66,8 +68,9 @@ export class WasmBackend implements Backend {
         this.stagedStep(arena, task, maxAddress, scalars);
       }
     }
-    if (resident.length === 0) return;
     const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
+    this.lastStepThreads = Math.max(1, threads);
+    if (resident.length === 0) return;
     if (threads <= 1) {
       runJobs(arenas.map((a) => a.kernel), resident);
       return;
