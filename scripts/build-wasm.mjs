@@ -9,19 +9,28 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'wasm');
 mkdirSync(outDir, { recursive: true });
-const wasmFile = join(outDir, 'adam.wasm');
-const { error, stderr } = await asc.main([
-  join(root, 'kernels/wasm/adam.ts'),
-  '-O3', '--noAssert', '--runtime', 'stub',
-  '--enable', 'simd', '--enable', 'threads',
-  // The memory is created by src/backends/cpu/arena.ts and shared with worker threads.
-  '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
-  '--outFile', wasmFile, '--textFile', join(outDir, 'adam.wat'),
-]);
-if (error) {
-  console.error(stderr.toString());
-  throw error;
+
+/** Compile one AssemblyScript file to build/wasm/<name>.wasm (and .wat, for reading). */
+async function compile(name) {
+  const wasmFile = join(outDir, `${name}.wasm`);
+  const { error, stderr } = await asc.main([
+    join(root, `kernels/wasm/${name}.ts`),
+    '-O3', '--noAssert', '--runtime', 'stub',
+    '--enable', 'simd', '--enable', 'threads',
+    // The memory is created by src/backends/cpu/arena.ts and shared with worker threads.
+    '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
+    '--outFile', wasmFile, '--textFile', join(outDir, `${name}.wat`),
+  ]);
+  if (error) {
+    console.error(stderr.toString());
+    throw error;
+  }
+  return wasmFile;
 }
+
+const wasmFile = await compile('adam');
+// Only bench/cpu.ts loads this one, from build/wasm/.
+await compile('roofline');
 const base64 = readFileSync(wasmFile).toString('base64');
 writeFileSync(
   join(root, 'src/backends/cpu/kernel.generated.ts'),

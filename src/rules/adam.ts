@@ -91,7 +91,7 @@ export function adamReferenceStep(
  * ```
  * θ ← θ·decay;  g ← gradSign·g + l2·θ
  * m ← m + oneMinusBeta1·(g − m);  v ← beta2·v + oneMinusBeta2·g·g
- * θ ← θ + negStepSize·m / (√v / sqrtBiasCorrection2 + eps)
+ * θ ← θ + negStepSize·m / (√v · invSqrtBiasCorrection2 + eps)
  * ```
  */
 export interface AdamStepScalars {
@@ -101,7 +101,8 @@ export interface AdamStepScalars {
   oneMinusBeta1: number;
   beta2: number;
   oneMinusBeta2: number;
-  sqrtBiasCorrection2: number;
+  /** 1/√(1 − β2^t): kernels multiply by it rather than divide by √(1 − β2^t), to save a division. */
+  invSqrtBiasCorrection2: number;
   eps: number;
   negStepSize: number;
 }
@@ -116,7 +117,7 @@ export function adamStepScalars(hp: AdamHyperparameters, t: number): AdamStepSca
     oneMinusBeta1: 1 - hp.beta1,
     beta2: hp.beta2,
     oneMinusBeta2: 1 - hp.beta2,
-    sqrtBiasCorrection2: Math.sqrt(1 - hp.beta2 ** t),
+    invSqrtBiasCorrection2: 1 / Math.sqrt(1 - hp.beta2 ** t),
     eps: hp.eps,
     negStepSize: -hp.lr / (1 - hp.beta1 ** t),
   };

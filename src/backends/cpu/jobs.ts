@@ -17,7 +17,7 @@ export function pushJob(
 ): void {
   out.push(
     arenaIndex, param, grad, expAvg, expAvgSq, maxExpAvgSq, length, amsgrad ? 1 : 0,
-    s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.sqrtBiasCorrection2, s.eps, s.negStepSize,
+    s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.invSqrtBiasCorrection2, s.eps, s.negStepSize,
   );
 }
 

@@ -11,7 +11,7 @@ export interface WasmKernelExports {
   adamStepF32(
     param: number, grad: number, expAvg: number, expAvgSq: number, maxExpAvgSq: number, length: number,
     amsgrad: number, gradSign: number, decay: number, l2: number, oneMinusBeta1: number, beta2: number,
-    oneMinusBeta2: number, sqrtBiasCorrection2: number, eps: number, negStepSize: number,
+    oneMinusBeta2: number, invSqrtBiasCorrection2: number, eps: number, negStepSize: number,
   ): void;
 }
 
