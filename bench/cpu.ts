@@ -52,7 +52,7 @@ async function bandwidth(n: number): Promise<{ copy: number; inPlace1: number; i
   x.fill(1);
   const memory = arenaOf(x)!.memory;
   const module = new WebAssembly.Module(readFileSync(join(__dirname, '..', 'build', 'wasm', 'roofline.wasm')));
-  const scale = (new WebAssembly.Instance(module, { env: { memory } }).exports as { scaleInPlace(p: number, n: number, s: number): void }).scaleInPlace;
+  const scale = (new WebAssembly.Instance(module, { env: { memory } }).exports as { scaleInPlace: (p: number, n: number, s: number) => void }).scaleInPlace;
   const inPlace1 = await timeMedian(() => scale(x.byteOffset, n, 1.0000001), 15);
   const workerSource = `const { parentPort, workerData } = require('node:worker_threads');
     const scale = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports.scaleInPlace;
