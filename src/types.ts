@@ -61,13 +61,7 @@ export interface ParamStateDict {
 }
 
 /** Saved hyperparameters of one group; `params` holds flat param indices. */
-export interface ParamGroupStateDict {
-  lr: number;
-  betas: [number, number];
-  eps: number;
-  weightDecay: number;
-  amsgrad: boolean;
-  maximize: boolean;
+export interface ParamGroupStateDict extends Required<GroupOptions> {
   params: number[];
 }
 

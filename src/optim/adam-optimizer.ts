@@ -16,14 +16,8 @@ import { describeParam, fail, showValue } from '../util/errors.js';
 import { validateGrad, validateGroupOptions, validateParam } from './validate.js';
 
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
-export interface ResolvedParamGroup {
+export interface ResolvedParamGroup extends Required<GroupOptions> {
   params: Param[];
-  lr: number;
-  betas: [number, number];
-  eps: number;
-  weightDecay: number;
-  amsgrad: boolean;
-  maximize: boolean;
 }
 
 /** State kept per param: the step count and the moment buffers. */
