@@ -1,0 +1,67 @@
+/**
+ * bfloat16 ⇄ float32. A bf16 value is the top 16 bits of a float32: same exponent range, 8 bits of
+ * significand. Arrays of bf16 are Uint16Arrays of bit patterns.
+ * @module
+ */
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The float32 value of a bf16 bit pattern (exact). */
+export function bf16ToFloat(bits: number): number {
+  u32[0] = (bits & 0xffff) << 16;
+  return f32[0]!;
+}
+
+/**
+ * The bf16 bit pattern nearest to `x` (round to nearest, ties to even), after rounding `x` to float32.
+ * NaN stays a quiet NaN with its sign; values past bf16's largest finite value round to ±Infinity.
+ */
+export function floatToBf16(x: number): number {
+  f32[0] = x;
+  const bits = u32[0]!;
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff;
+  // Adding 0x7FFF plus the lowest kept bit rounds the discarded half-word to nearest, ties to even.
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/**
+ * The bf16 bit pattern of `x` rounded stochastically: up with probability equal to the discarded
+ * fraction, so the rounding is unbiased on average (E[bf16(x)] = x). `random` returns [0, 1).
+ */
+export function floatToBf16Stochastic(x: number, random: () => number): number {
+  f32[0] = x;
+  const bits = u32[0]!;
+  if ((bits & 0x7f800000) === 0x7f800000) return floatToBf16(x);
+  return ((bits + Math.floor(random() * 0x10000)) >>> 16) & 0xffff;
+}
+
+/** `x` rounded to the nearest bf16 value, as a number: the storage rounding of a bf16 tensor. */
+export function roundToBf16(x: number): number {
+  return bf16ToFloat(floatToBf16(x));
+}
+
+/** Options of {@link toBf16}. */
+export interface Bf16RoundingOptions {
+  /** `'nearest'` (default): round to nearest, ties to even. `'stochastic'`: unbiased random rounding. */
+  rounding?: 'nearest' | 'stochastic';
+  /** Uniform [0, 1) source for stochastic rounding (default Math.random; pass a seeded one to reproduce). */
+  random?: () => number;
+}
+
+/** Convert float values to bf16 bit patterns. */
+export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions = {}, out = new Uint16Array(values.length)): Uint16Array {
+  if (options.rounding === 'stochastic') {
+    const random = options.random ?? Math.random;
+    for (let i = 0; i < values.length; i++) out[i] = floatToBf16Stochastic(values[i]!, random);
+  } else {
+    for (let i = 0; i < values.length; i++) out[i] = floatToBf16(values[i]!);
+  }
+  return out;
+}
+
+/** Convert bf16 bit patterns to float32 values (exact). */
+export function fromBf16(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+  for (let i = 0; i < bits.length; i++) out[i] = bf16ToFloat(bits[i]!);
+  return out;
+}

@@ -1,0 +1,88 @@
+/**
+ * optimi's AdamW and StableAdamW, written to be read: the float64 (or simulated-bf16) reference for
+ * the Kahan-summation and update-clipping variants. Source: optimi `optimi/adam.py`,
+ * `optimi/stableadamw.py` (ALGORITHMS.md §4, §5).
+ *
+ * optimi stores *debiased* moments. With the debiased beta $\hat\beta(\beta, t) = (\beta^t - \beta)/(\beta^t - 1)$
+ * (0 at t = 1), $m \leftarrow \hat\beta_1 m + (1-\hat\beta_1) g$ holds $\hat m_t$ directly, and the
+ * parameter trajectory equals PyTorch's.
+ * @module
+ */
+
+/** Hyperparameters of optimi's AdamW / StableAdamW. */
+export interface OptimiHyperparameters {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** "Fully decoupled" decay: the factor is 1 − (lr/maxLr)·λ instead of 1 − lr·λ. */
+  decoupleLr: boolean;
+  /** The largest scheduled lr, for `decoupleLr`. */
+  maxLr: number;
+  /** Kahan-compensated parameter update, for bf16 params. */
+  kahan: boolean;
+  /** StableAdamW: scale lr by 1/max(1, RMS(g/√v̂)) per tensor (Wortsman et al. 2023). */
+  stable: boolean;
+}
+
+/** $\hat\beta(\beta, t) = (\beta^t - \beta)/(\beta^t - 1)$: the EMA weight that keeps the average debiased. */
+export function debiasedBeta(beta: number, t: number): number {
+  return (beta ** t - beta) / (beta ** t - 1);
+}
+
+/** No rounding: float64 storage. */
+const exact = (x: number): number => x;
+
+/**
+ * One optimi step at step t (1 first), in place. Buffers hold values; `store` rounds a value to the
+ * storage type of param, moments and compensation (identity for float64, {@link roundToBf16} for bf16).
+ * Arithmetic between stores is float64, standing in for optimi's fp32 intermediates.
+ * Returns the per-tensor RMS that StableAdamW used (1 when `stable` is off).
+ */
+export function optimiReferenceStep(
+  hp: OptimiHyperparameters,
+  t: number,
+  param: Float64Array,
+  grad: ArrayLike<number>,
+  expAvg: Float64Array,
+  expAvgSq: Float64Array,
+  kahanComp?: Float64Array,
+  store: (x: number) => number = exact,
+): { rms: number; lr: number } {
+  const beta1Hat = debiasedBeta(hp.beta1, t);
+  const beta2Hat = debiasedBeta(hp.beta2, t);
+  // $m \leftarrow \hat\beta_1 m + (1-\hat\beta_1)g$, $v \leftarrow \hat\beta_2 v + (1-\hat\beta_2)g^2$ — already debiased
+  for (let i = 0; i < param.length; i++) {
+    const g = grad[i]!;
+    expAvg[i] = store(expAvg[i]! + (1 - beta1Hat) * (g - expAvg[i]!));
+    expAvgSq[i] = store(beta2Hat * expAvgSq[i]! + (1 - beta2Hat) * g * g);
+  }
+  // StableAdamW: $\text{rms} = \sqrt{\operatorname{mean}\bigl(g^2/\max(\hat v, \epsilon^2)\bigr)}$, $\eta_t = \eta/\max(1, \text{rms})$
+  let rms = 1;
+  let lr = hp.lr;
+  if (hp.stable) {
+    let sum = 0;
+    for (let i = 0; i < param.length; i++) sum += (grad[i]! * grad[i]!) / Math.max(expAvgSq[i]!, hp.eps * hp.eps);
+    rms = Math.sqrt(sum / param.length);
+    lr = hp.lr / Math.max(1, rms);
+  }
+  // Decoupled decay with the (possibly stabilized) lr: $\theta \leftarrow \theta(1 - \eta_t\lambda)$
+  const decay = hp.decoupleLr ? 1 - (lr / hp.maxLr) * hp.weightDecay : 1 - lr * hp.weightDecay;
+  for (let i = 0; i < param.length; i++) {
+    const theta = hp.weightDecay !== 0 ? store(param[i]! * decay) : param[i]!;
+    // $u = -\eta_t\, \hat m/(\sqrt{\hat v} + \epsilon)$
+    const update = (-lr * expAvg[i]!) / (Math.sqrt(expAvgSq[i]!) + hp.eps);
+    if (hp.kahan && kahanComp) {
+      // Kahan: add the update to the carried rounding error c, move θ by what bf16 can hold,
+      // and keep what it could not: $c \leftarrow c + u$; $\theta' = \theta + c$; $c \leftarrow c + (\theta - \theta')$
+      const c = store(kahanComp[i]! + update);
+      const next = store(theta + c);
+      kahanComp[i] = store(c + (theta - next));
+      param[i] = next;
+    } else {
+      param[i] = store(theta + update);
+    }
+  }
+  return { rms, lr };
+}
