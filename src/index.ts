@@ -26,3 +26,11 @@ export { createParam, releaseParam } from './memory.js';
 export type {
   BackendName, GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from './types.js';
+export { bf16ToFloat, floatToBf16, floatToBf16Stochastic, fromBf16, roundToBf16, toBf16 } from './rules/bf16.js';
+export type { Bf16RoundingOptions } from './rules/bf16.js';
+export { debiasedBeta, optimiReferenceStep } from './rules/optimi.js';
+export type { OptimiHyperparameters } from './rules/optimi.js';
+export {
+  adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize,
+} from './rules/blockwise8bit.js';
+export type { Adam8bitHyperparameters, Blockwise8bitState } from './rules/blockwise8bit.js';

@@ -1,0 +1,165 @@
+/**
+ * 8-bit blockwise optimizer state, as bitsandbytes stores it for AdamW8bit, written to be read
+ * (bitsandbytes `functional.py` create_dynamic_map, `csrc/kernels.cu` dQuantize and the blockwise
+ * 8-bit Adam kernel; ALGORITHMS.md §2).
+ *
+ * Each of m and v is kept as one uint8 code per element into a 256-entry map, plus one float32
+ * absmax per block of 256 elements: value = map[code]·absmax[block]. That is 2 + 8/256 ≈ 2.03 bytes
+ * per parameter instead of fp32's 8.
+ * @module
+ */
+
+/** Elements per absmax block. */
+export const BLOCK_SIZE = 256;
+/** Tensors with fewer elements than this keep fp32 state (bitsandbytes' `min_8bit_size`). */
+export const MIN_8BIT_SIZE = 4096;
+
+/** torch.linspace(start, end, steps) in float32, with the symmetric formula of PyTorch's CPU kernel. */
+function linspaceF32(start: number, end: number, steps: number): number[] {
+  const f = Math.fround;
+  const s = f(start), e = f(end);
+  const step = f(f(e - s) / (steps - 1));
+  const halfway = Math.floor(steps / 2);
+  return Array.from({ length: steps }, (_, i) => (i < halfway ? f(s + f(step * i)) : f(e - f(step * (steps - i - 1)))));
+}
+
+/**
+ * bitsandbytes' dynamic quantization map (7 exponent bits, 8 bits in all): for i = 0…6 the midpoints
+ * of `linspace(0.1, 1, Nᵢ)`, scaled by 10^(i−6); signed: Nᵢ = 2^i + 1 and each value also negated;
+ * unsigned: Nᵢ = 2^(i+1) + 1. Then 0 and 1, sorted: 256 float32 values. Dense near 0, where most of
+ * an optimizer's moments live.
+ */
+export function dynamicMap(signed: boolean): Float32Array {
+  const f = Math.fround;
+  const values: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const boundaries = linspaceF32(0.1, 1, signed ? 2 ** i + 1 : 2 ** (i + 1) + 1);
+    const scale = f(10 ** (i - 6));
+    for (let k = 0; k + 1 < boundaries.length; k++) {
+      const mean = f(f(boundaries[k]! + boundaries[k + 1]!) / 2);
+      values.push(f(scale * mean));
+      if (signed) values.push(f(-scale * mean));
+    }
+  }
+  values.push(0, 1);
+  return Float32Array.from(values.sort((a, b) => a - b));
+}
+
+/**
+ * The code of `x` (already divided by its block's absmax, so in [−1, 1]): bitsandbytes' dQuantize, a
+ * 7-step binary search from index 127 followed by the midpoint rule between the two neighbours.
+ */
+export function quantize(map: Float32Array, x: number): number {
+  let pivot = 127;
+  let upperPivot = 255;
+  let lowerPivot = 0;
+  let lower = -1;
+  let upper = 1;
+  let value = map[pivot]!;
+  for (let step = 64; step > 0; step >>= 1) {
+    if (x > value) {
+      lowerPivot = pivot;
+      lower = value;
+      pivot += step;
+    } else {
+      upperPivot = pivot;
+      upper = value;
+      pivot -= step;
+    }
+    value = map[pivot]!;
+  }
+  if (upperPivot === 255) upper = map[upperPivot]!;
+  if (lowerPivot === 0) lower = map[lowerPivot]!;
+  if (x > value) return x > Math.fround((upper + value) * 0.5) ? upperPivot : pivot;
+  return x < Math.fround((lower + value) * 0.5) ? lowerPivot : pivot;
+}
+
+/** 8-bit state of one tensor: codes of m and v, and one absmax of each per block. */
+export interface Blockwise8bitState {
+  codes1: Uint8Array;
+  codes2: Uint8Array;
+  absmax1: Float32Array;
+  absmax2: Float32Array;
+}
+
+/** Empty 8-bit state for `length` elements: codes 0 and absmax 0, so every value dequantizes to 0. */
+export function createBlockwise8bitState(length: number): Blockwise8bitState {
+  const blocks = Math.ceil(length / BLOCK_SIZE);
+  return { codes1: new Uint8Array(length), codes2: new Uint8Array(length), absmax1: new Float32Array(blocks), absmax2: new Float32Array(blocks) };
+}
+
+/** Dequantize one state: value[i] = map[code[i]]·absmax[⌊i/256⌋]. */
+export function dequantize(map: Float32Array, codes: Uint8Array, absmax: Float32Array, out = new Float32Array(codes.length)): Float32Array {
+  for (let i = 0; i < codes.length; i++) out[i] = Math.fround(map[codes[i]!]! * absmax[Math.floor(i / BLOCK_SIZE)]!);
+  return out;
+}
+
+/** C's signbit: true for negative numbers and for −0. */
+const signbit = (x: number): boolean => x < 0 || Object.is(x, -0);
+
+/** Hyperparameters of the 8-bit AdamW step. */
+export interface Adam8bitHyperparameters {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/**
+ * One AdamW step at step t with 8-bit blockwise state, in place. `signedMap` holds m, `unsignedMap` v.
+ * Per block: dequantize, update the moments, take the new absmax, step the params, requantize.
+ * A non-finite gradient resets that element's moments to 0 and leaves its param untouched, as
+ * bitsandbytes does.
+ */
+export function adam8bitReferenceStep(
+  hp: Adam8bitHyperparameters,
+  t: number,
+  param: Float32Array | Float64Array,
+  grad: ArrayLike<number>,
+  state: Blockwise8bitState,
+  signedMap: Float32Array,
+  unsignedMap: Float32Array,
+): void {
+  const biasCorrection1 = 1 - hp.beta1 ** t;
+  const sqrtBiasCorrection2 = Math.sqrt(1 - hp.beta2 ** t);
+  const s1 = new Float64Array(BLOCK_SIZE);
+  const s2 = new Float64Array(BLOCK_SIZE);
+  for (let start = 0, block = 0; start < param.length; start += BLOCK_SIZE, block++) {
+    const end = Math.min(start + BLOCK_SIZE, param.length);
+    let absmax1 = 0;
+    let absmax2 = 0;
+    for (let i = start; i < end; i++) {
+      const g = grad[i]!;
+      if (Number.isFinite(g)) {
+        // $m = \beta_1 m + (1-\beta_1)g$, $v = \beta_2 v + (1-\beta_2)g^2$ from the dequantized state
+        s1[i - start] = hp.beta1 * signedMap[state.codes1[i]!]! * state.absmax1[block]! + (1 - hp.beta1) * g;
+        s2[i - start] = hp.beta2 * unsignedMap[state.codes2[i]!]! * state.absmax2[block]! + (1 - hp.beta2) * g * g;
+      } else {
+        s1[i - start] = 0;
+        s2[i - start] = 0;
+      }
+      absmax1 = Math.max(absmax1, Math.abs(s1[i - start]!));
+      absmax2 = Math.max(absmax2, Math.abs(s2[i - start]!));
+    }
+    // The new absmax of the block, kept in float32.
+    state.absmax1[block] = absmax1;
+    state.absmax2[block] = absmax2;
+    const a1 = state.absmax1[block]!;
+    const a2 = state.absmax2[block]!;
+    for (let i = start; i < end; i++) {
+      const m = s1[i - start]!;
+      const v = s2[i - start]!;
+      if (Number.isFinite(grad[i]!)) {
+        // Decoupled decay first (PyTorch's order; bitsandbytes' CUDA kernel decays after: issue #2010)
+        const theta = param[i]! * (1 - hp.lr * hp.weightDecay);
+        param[i] = theta - (hp.lr / biasCorrection1) * (m / (Math.sqrt(v) / sqrtBiasCorrection2 + hp.eps));
+      }
+      // Requantize m: nearest code, then keep its sign (a sign flip would reverse the momentum).
+      let c1 = quantize(signedMap, a1 > 0 ? m / a1 : 0);
+      if (signbit(signedMap[c1]!) !== signbit(m)) c1 += m > 0 ? 1 : -1;
+      state.codes1[i] = c1;
+      state.codes2[i] = quantize(unsignedMap, a2 > 0 ? v / a2 : 0);
+    }
+  }
+}
