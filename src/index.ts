@@ -23,6 +23,7 @@ export type { LrMultiplier } from './schedule.js';
 export { clipGradNorm } from './clip.js';
 export type { ClipGradNormOptions } from './clip.js';
 export { createParam, releaseParam } from './memory.js';
+export type { Fp32Param } from './memory.js';
 export type {
   BackendName, GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from './types.js';

@@ -6,13 +6,19 @@
  */
 import { allocateInArena, releaseFromArena } from './backends/cpu/arena.js';
 import type { Param } from './types.js';
+
+/** An fp32 param whose grad buffer exists: what {@link createParam} returns. */
+export interface Fp32Param extends Param {
+  data: Float32Array;
+  grad: Float32Array;
+}
 import { fail, showValue } from './util/errors.js';
 
 /**
  * A param with `length` zeros, or a copy of `values`, and a zeroed grad of the same length, both in
  * adamw-lab's shared memory. Fill `grad` in place (do not replace the array) to keep the fast path.
  */
-export function createParam(values: number | ArrayLike<number>, name?: string): Param & { grad: Float32Array } {
+export function createParam(values: number | ArrayLike<number>, name?: string): Fp32Param {
   const length = typeof values === 'number' ? values : values?.length;
   if (!(Number.isInteger(length) && length >= 0)) {
     fail(TypeError, 'createParam', 'values', `${showValue(values)} is invalid`, 'pass a length (integer >= 0) or an array of numbers');

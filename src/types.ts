@@ -2,13 +2,24 @@
  * Public types: parameters, parameter groups, options and the state dict.
  * @module
  */
+import type { VariantOptions } from './optim/variants.js';
+
+export type { PagingOptions, VariantOptions } from './optim/variants.js';
 
 /** A trainable tensor: its values and, after the backward pass, its gradient (same length). */
 export interface Param {
-  /** The values, updated in place by `step()`. */
-  data: Float32Array;
-  /** The gradient; a param whose grad is null or missing is skipped by `step()`, as in PyTorch. */
-  grad?: Float32Array | null;
+  /**
+   * The values, updated in place by `step()`: a Float32Array, or for `dtype: 'bf16'` a Uint16Array of
+   * bfloat16 bit patterns (see `toBf16` / `fromBf16`).
+   */
+  data: Float32Array | Uint16Array;
+  /** `'fp32'` (default) or `'bf16'`; bf16 params need `data` to be a Uint16Array. */
+  dtype?: 'fp32' | 'bf16';
+  /**
+   * The gradient; a param whose grad is null or missing is skipped by `step()`, as in PyTorch. A bf16
+   * param's grad may be a Float32Array or a bf16 Uint16Array.
+   */
+  grad?: Float32Array | Uint16Array | null;
   /** A name used in error messages, e.g. `'encoder.0.weight'`. */
   name?: string;
 }
@@ -37,8 +48,8 @@ export interface ParamGroup extends GroupOptions {
 /** Which implementation runs the update. */
 export type BackendName = 'cpu' | 'js';
 
-/** Options of the optimizer: group defaults plus optimizer-wide choices. */
-export interface OptimizerOptions extends GroupOptions {
+/** Options of the optimizer: group defaults, the variant options, and optimizer-wide choices. */
+export interface OptimizerOptions extends GroupOptions, VariantOptions {
   /**
    * `'cpu'` (default): the fused WebAssembly SIMD kernel, on worker threads in Node when a step
    * is large enough to pay for them. `'js'`: the readable TypeScript loop of `src/rules/adam.ts`.
@@ -52,12 +63,23 @@ export interface OptimizerOptions extends GroupOptions {
   threads?: number;
 }
 
-/** Saved state of one param, with PyTorch's names. */
+/**
+ * Saved state of one param, named as the library each variant comes from names it: PyTorch
+ * (`exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`), optimi (`kahan_comp`), bitsandbytes (`state1`,
+ * `state2`, `absmax1`, `absmax2`) and diffusion-pipe (`shift`). Which are present depends on the
+ * param's plan; bf16 buffers are Uint16Arrays of bit patterns.
+ */
 export interface ParamStateDict {
   step: number;
-  exp_avg: Float32Array;
-  exp_avg_sq: Float32Array;
+  exp_avg?: Float32Array | Uint16Array;
+  exp_avg_sq?: Float32Array | Uint16Array;
   max_exp_avg_sq?: Float32Array;
+  kahan_comp?: Uint16Array;
+  state1?: Uint8Array;
+  state2?: Uint8Array;
+  absmax1?: Float32Array;
+  absmax2?: Float32Array;
+  shift?: Uint16Array;
 }
 
 /** Saved hyperparameters of one group; `params` holds flat param indices. */

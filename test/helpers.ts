@@ -1,7 +1,8 @@
 /** Test helpers: oracle loading, seeded random numbers, float comparison. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BackendName, Param } from '../src/index.js';
+import assert from 'node:assert/strict';
+import type { BackendName, Fp32Param, ParamStateDict } from '../src/index.js';
 import { createParam } from '../src/index.js';
 
 export const REPO_ROOT = join(__dirname, '..');
@@ -60,7 +61,7 @@ export const CPU_PATHS: Array<{ backend: BackendName; placement: Placement; labe
 ];
 
 /** A param holding `values`, placed as asked. */
-export function makeParam(values: ArrayLike<number>, placement: Placement, name?: string): Param & { grad: Float32Array } {
+export function makeParam(values: ArrayLike<number>, placement: Placement, name?: string): Fp32Param {
   if (placement === 'arena') return createParam(values, name);
   const p = { data: Float32Array.from(values), grad: new Float32Array(values.length) };
   return name === undefined ? p : { ...p, name };
@@ -78,4 +79,11 @@ export function maxScaledError(actual: ArrayLike<number>, expected: ArrayLike<nu
     }
   }
   return { error, index };
+}
+
+/** The fp32 Adam state of a state-dict entry, asserting that it is one. */
+export function adamState(entry: ParamStateDict | undefined): { step: number; exp_avg: Float32Array; exp_avg_sq: Float32Array; max_exp_avg_sq?: Float32Array } {
+  assert.ok(entry, 'the param has no state');
+  assert.ok(entry.exp_avg instanceof Float32Array && entry.exp_avg_sq instanceof Float32Array, 'expected fp32 exp_avg and exp_avg_sq');
+  return entry as { step: number; exp_avg: Float32Array; exp_avg_sq: Float32Array; max_exp_avg_sq?: Float32Array };
 }

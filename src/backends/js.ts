@@ -1,22 +1,28 @@
-import { adamReferenceStep } from '../rules/adam.js';
-import type { AdamTask, Backend } from './backend.js';
+import type { BufferDtype, BufferOf, StateBuffer } from '../optim/variants.js';
+import type { Backend, UpdateTask } from './backend.js';
+import { runWithRules } from './rule-runner.js';
 
-/** `backend: 'js'`: the readable reference loop of src/rules/adam.ts over plain Float32Arrays. */
+const ARRAY_TYPES = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
+
+/** A zero-filled plain typed array of a state dtype. */
+export function plainBuffer<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
+  return new ARRAY_TYPES[dtype](length) as BufferOf<D>;
+}
+
+/** `backend: 'js'`: the readable reference rules of src/rules/ over plain typed arrays. */
 export class JsBackend implements Backend {
-  readonly description = 'js (TypeScript reference loop, float64 arithmetic, 1 thread)';
+  readonly description = 'js (TypeScript reference rules, float64 arithmetic, 1 thread)';
 
-  allocate(length: number): Float32Array {
-    return new Float32Array(length);
+  allocate<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
+    return plainBuffer(dtype, length);
   }
 
-  release(): void {
+  release(_buffer: StateBuffer): void {
     // Plain arrays are reclaimed by the garbage collector.
   }
 
-  adamStep(tasks: readonly AdamTask[]): Promise<void> {
-    for (const t of tasks) {
-      adamReferenceStep(t.hp, t.step, t.param, t.grad, t.expAvg, t.expAvgSq, t.maxExpAvgSq ?? undefined);
-    }
+  step(tasks: readonly UpdateTask[]): Promise<void> {
+    for (const task of tasks) runWithRules(task);
     return Promise.resolve();
   }
 }

@@ -1,11 +1,11 @@
 /**
  * The stateful front of the Adam family, as torch.optim is a stateful front over a functional core:
  * this class validates hyperparameters, owns param groups, creates state lazily, and hands flat task
- * lists to a backend. The update rule itself is src/rules/adam.ts; the presets (AdamW, Adam, …) are
- * this class with other defaults.
+ * lists to a backend. The update rules live in src/rules/; the variants are options resolved into a
+ * per-param plan by ./variants.ts; the presets (AdamW, AdamW8bit, …) are this class with other defaults.
  * @module
  */
-import type { AdamTask, Backend } from '../backends/backend.js';
+import type { Backend, UpdateTask } from '../backends/backend.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
@@ -13,19 +13,19 @@ import type {
   GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
-import { validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import { paramDtype, validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import { planTensor, validateVariant, type StateBuffer, type TensorPlan, type VariantOptions } from './variants.js';
 
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
 export interface ResolvedParamGroup extends Required<GroupOptions> {
   params: Param[];
 }
 
-/** State kept per param: the step count and the moment buffers. */
+/** State kept per param: the step count, the plan that produced it, and its named buffers. */
 export interface ParamState {
   step: number;
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
-  maxExpAvgSq: Float32Array | null;
+  plan: TensorPlan;
+  buffers: Record<string, StateBuffer>;
 }
 
 /** What distinguishes one preset from another. */
@@ -36,6 +36,8 @@ export interface AdamVariant {
   weightDecayMode: AdamHyperparameters['weightDecayMode'];
   /** Group defaults of this preset. */
   defaults: Required<GroupOptions>;
+  /** Variant options of this preset (the caller's options override them). */
+  variant?: VariantOptions;
 }
 
 /** PyTorch's defaults (torch.optim.AdamW; Adam differs only in weightDecay = 0). */
@@ -49,6 +51,7 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
 };
 
 const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
+const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
 
 function createBackend(owner: string, options: OptimizerOptions): Backend {
   const backend = options.backend ?? 'cpu';
@@ -57,14 +60,20 @@ function createBackend(owner: string, options: OptimizerOptions): Backend {
   return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu' or 'js'");
 }
 
+/** Typed-array type names of each dtype, for messages. */
+const ARRAY_NAME = { f32: 'Float32Array', bf16: 'Uint16Array (bf16 bits)', u8: 'Uint8Array' } as const;
+
 /**
- * The Adam family's optimizer. Use a preset ({@link AdamW}, {@link Adam}); this class holds what they share.
+ * The Adam family's optimizer. Use a preset ({@link AdamW}, {@link Adam}, {@link AdamW8bit}, …); this
+ * class holds what they share.
  */
 export class AdamOptimizer {
   /** The param groups, with every hyperparameter resolved. Changing `lr` here takes effect at the next step. */
   readonly paramGroups: ResolvedParamGroup[] = [];
   /** The group defaults after the constructor's options were applied. */
   readonly defaults: Required<GroupOptions>;
+  /** The variant options in force (the preset's, overridden by the caller's). */
+  readonly variantOptions: Readonly<VariantOptions>;
   /** Where the kernels run, e.g. `'cpu (WebAssembly SIMD, up to 2 threads)'`. */
   get backendDescription(): string {
     return this.backend.description;
@@ -87,10 +96,15 @@ export class AdamOptimizer {
     for (const key of GROUP_KEYS) {
       if (options[key] !== undefined) (defaults as Record<string, unknown>)[key] = options[key];
     }
+    const variantOptions: VariantOptions = { ...variant.variant };
+    for (const key of VARIANT_KEYS) {
+      if (options[key] !== undefined) (variantOptions as Record<string, unknown>)[key] = options[key];
+    }
     if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
       fail(RangeError, owner, 'options', `threads = ${showValue(options.threads)} is invalid`, 'threads must be an integer >= 1');
     }
     this.defaults = defaults;
+    this.variantOptions = variantOptions;
     if (!Array.isArray(params) || params.length === 0) {
       fail(TypeError, owner, 'params', `got ${showValue(params)}`, 'pass a non-empty array of params or of param groups');
     }
@@ -99,8 +113,12 @@ export class AdamOptimizer {
     const seen = new Map<Param, number>();
     let index = 0;
     groups.forEach((group, g) => this.checkGroup(group, g, seen, index, (n) => (index += n)));
+    const resolved = groups.map((group) => this.resolve(group));
+    validateVariant(owner, variantOptions, variant.weightDecayMode, resolved.some((g) => g.amsgrad));
+    index = 0;
+    for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
     this.backend = createBackend(owner, options);
-    for (const group of groups) this.paramGroups.push(this.resolve(group));
+    this.paramGroups.push(...resolved);
   }
 
   /** Add a param group, as torch's `add_param_group`; its params must not already be in the optimizer. */
@@ -109,7 +127,10 @@ export class AdamOptimizer {
     let index = 0;
     for (const existing of this.paramGroups) for (const p of existing.params) seen.set(p, index++);
     this.checkGroup(group, this.paramGroups.length, seen, index, () => undefined);
-    this.paramGroups.push(this.resolve(group));
+    const resolved = this.resolve(group);
+    validateVariant(this.variant.name, this.variantOptions, this.variant.weightDecayMode, resolved.amsgrad);
+    resolved.params.forEach((param, k) => this.plan(param, index + k, resolved.amsgrad));
+    this.paramGroups.push(resolved);
   }
 
   /**
@@ -122,37 +143,30 @@ export class AdamOptimizer {
     if (this.stepInFlight) {
       fail(Error, owner, 'step()', 'called while the previous step() is still running', 'await each step() before the next');
     }
-    const work: Array<{ param: Param; group: ResolvedParamGroup }> = [];
+    const work: Array<{ param: Param; group: ResolvedParamGroup; index: number }> = [];
     let index = 0;
     for (const group of this.paramGroups) {
       for (const param of group.params) {
         validateParam(owner, index, param);
         validateGrad(owner, index, param);
         const state = this.state.get(param);
-        if (state && state.expAvg.length !== param.data.length) {
-          fail(RangeError, owner, describeParam(index, param.name),
-            `data has length ${param.data.length} but its optimizer state has length ${state.expAvg.length}`,
-            'a param must keep its length; add a new param instead');
+        if (state && state.plan.buffers[0]!.length !== param.data.length && state.plan.family !== 'blockwise8bit') {
+          this.lengthChanged(index, param, state);
         }
-        if (param.grad) work.push({ param, group });
+        if (state && state.plan.family === 'blockwise8bit' && state.buffers.state1!.length !== param.data.length) {
+          this.lengthChanged(index, param, state);
+        }
+        if (param.grad) work.push({ param, group, index });
         index++;
       }
     }
-    const tasks: AdamTask[] = work.map(({ param, group }) => {
-      const state = this.stateFor(param, group.amsgrad);
-      return {
-        param: param.data,
-        grad: param.grad!,
-        expAvg: state.expAvg,
-        expAvgSq: state.expAvgSq,
-        maxExpAvgSq: group.amsgrad ? state.maxExpAvgSq : null,
-        hp: this.hyperparameters(group),
-        step: state.step + 1,
-      };
+    const tasks: UpdateTask[] = work.map(({ param, group, index: i }) => {
+      const state = this.stateFor(param, i, group.amsgrad);
+      return { plan: state.plan, param: param.data, grad: param.grad!, buffers: state.buffers, hp: this.hyperparameters(group), step: state.step + 1 };
     });
     this.stepInFlight = true;
     try {
-      await this.backend.adamStep(tasks);
+      await this.backend.step(tasks);
     } finally {
       this.stepInFlight = false;
     }
@@ -173,7 +187,10 @@ export class AdamOptimizer {
     }
   }
 
-  /** A copy of the state in PyTorch's layout: per flat param index, `step`, `exp_avg`, `exp_avg_sq`[, `max_exp_avg_sq`]. */
+  /**
+   * A copy of the state in PyTorch's layout: per flat param index, `step` and the param's buffers under
+   * the names of the library its variant comes from (see {@link ParamStateDict}).
+   */
   stateDict(): StateDict {
     const state: Record<number, ParamStateDict> = {};
     const paramGroups: ParamGroupStateDict[] = [];
@@ -183,8 +200,9 @@ export class AdamOptimizer {
       for (const param of group.params) {
         const s = this.state.get(param);
         if (s) {
-          state[index] = { step: s.step, exp_avg: s.expAvg.slice(), exp_avg_sq: s.expAvgSq.slice() };
-          if (s.maxExpAvgSq) state[index]!.max_exp_avg_sq = s.maxExpAvgSq.slice();
+          const entry: Record<string, unknown> = { step: s.step };
+          for (const spec of s.plan.buffers) entry[spec.name] = s.buffers[spec.name]!.slice();
+          state[index] = entry as unknown as ParamStateDict;
         }
         indices.push(index++);
       }
@@ -196,7 +214,7 @@ export class AdamOptimizer {
 
   /**
    * Replace the state and the groups' hyperparameters with those of `stateDict`. Everything is checked
-   * against this optimizer's params first; on any mismatch it throws and changes nothing.
+   * against this optimizer's params and variant first; on any mismatch it throws and changes nothing.
    */
   loadStateDict(stateDict: StateDict): void {
     const owner = this.variant.name;
@@ -211,6 +229,7 @@ export class AdamOptimizer {
         'the optimizer must be built with the same groups as the one saved');
     }
     const params = this.paramGroups.flatMap((g) => g.params);
+    const amsgradOf: boolean[] = [];
     paramGroups.forEach((saved, g) => {
       const ours = this.paramGroups[g]!;
       if (!Array.isArray(saved.params) || saved.params.length !== ours.params.length) {
@@ -219,16 +238,10 @@ export class AdamOptimizer {
           'each group must hold the same number of params as when saved');
       }
       validateGroupOptions(owner, `${where}: param group ${g}`, saved);
+      for (let k = 0; k < ours.params.length; k++) amsgradOf.push(saved.amsgrad ?? ours.amsgrad);
     });
-    const loaded = new Map<Param, ParamState>();
-    const amsgradOf = (i: number): boolean => {
-      let seen = 0;
-      for (let g = 0; g < paramGroups.length; g++) {
-        seen += paramGroups[g]!.params.length;
-        if (i < seen) return paramGroups[g]!.amsgrad;
-      }
-      return false;
-    };
+    validateVariant(owner, this.variantOptions, this.variant.weightDecayMode, amsgradOf.some(Boolean));
+    const loaded = new Map<Param, { step: number; plan: TensorPlan; values: Record<string, ArrayLike<number>> }>();
     for (const [key, entry] of Object.entries(savedState)) {
       const i = Number(key);
       if (!Number.isInteger(i) || i < 0 || i >= params.length) {
@@ -239,31 +252,39 @@ export class AdamOptimizer {
       if (!(Number.isInteger(entry.step) && entry.step >= 0)) {
         fail(RangeError, owner, at, `step = ${showValue(entry.step)} is invalid`, 'step must be an integer >= 0');
       }
-      const buffers: Array<[string, unknown]> = [['exp_avg', entry.exp_avg], ['exp_avg_sq', entry.exp_avg_sq]];
-      if (entry.max_exp_avg_sq !== undefined) buffers.push(['max_exp_avg_sq', entry.max_exp_avg_sq]);
-      else if (amsgradOf(i)) fail(RangeError, owner, at, 'max_exp_avg_sq is missing', 'a group with amsgrad needs max_exp_avg_sq');
-      for (const [name, buffer] of buffers) {
-        const length = ArrayBuffer.isView(buffer) || Array.isArray(buffer) ? (buffer as ArrayLike<number>).length : -1;
-        if (length !== param.data.length) {
-          fail(RangeError, owner, at, `${name} is ${showValue(buffer)}`, `it must be a Float32Array or array of length ${param.data.length}, the param's length`);
+      const plan = planTensor(owner, at, this.variantOptions, paramDtype(param), param.data.length, amsgradOf[i]!);
+      const expected = plan.buffers.map((b) => b.name);
+      const record = entry as unknown as Record<string, unknown>;
+      for (const name of Object.keys(record)) {
+        if (name !== 'step' && !expected.includes(name)) {
+          fail(RangeError, owner, at, `the state dict holds '${name}', which this optimizer does not keep for this param`,
+            `expected ${expected.join(', ')} (the state dict comes from another variant or option set)`);
         }
       }
-      loaded.set(param, {
-        step: entry.step,
-        expAvg: Float32Array.from(entry.exp_avg),
-        expAvgSq: Float32Array.from(entry.exp_avg_sq),
-        maxExpAvgSq: entry.max_exp_avg_sq ? Float32Array.from(entry.max_exp_avg_sq) : null,
-      });
+      const values: Record<string, ArrayLike<number>> = {};
+      for (const spec of plan.buffers) {
+        const buffer = record[spec.name];
+        if (buffer === undefined) {
+          fail(RangeError, owner, at, `${spec.name} is missing`, spec.name === 'max_exp_avg_sq' ? 'a group with amsgrad needs max_exp_avg_sq' : `this param's state needs ${expected.join(', ')}`);
+        }
+        const integer = spec.dtype !== 'f32';
+        const typedOk = spec.dtype === 'f32' ? buffer instanceof Float32Array : spec.dtype === 'bf16' ? buffer instanceof Uint16Array : buffer instanceof Uint8Array;
+        const arrayOk = Array.isArray(buffer) && (!integer || buffer.every((x) => Number.isInteger(x) && x >= 0 && x < (spec.dtype === 'u8' ? 256 : 65536)));
+        const length = typedOk || Array.isArray(buffer) ? (buffer as ArrayLike<number>).length : -1;
+        if (!(typedOk || arrayOk) || length !== spec.length) {
+          fail(RangeError, owner, at, `${spec.name} is ${showValue(buffer)}`, `it must be a ${ARRAY_NAME[spec.dtype]} or array of length ${spec.length}`);
+        }
+        values[spec.name] = buffer as ArrayLike<number>;
+      }
+      loaded.set(param, { step: entry.step, plan, values });
     }
     // Everything checked: now replace.
     for (const s of this.state.values()) this.releaseState(s);
     this.state.clear();
     for (const [param, s] of loaded) {
-      const state = this.allocateState(param, s.maxExpAvgSq !== null);
+      const state = this.allocateState(param, s.plan);
       state.step = s.step;
-      state.expAvg.set(s.expAvg);
-      state.expAvgSq.set(s.expAvgSq);
-      if (s.maxExpAvgSq) state.maxExpAvgSq!.set(s.maxExpAvgSq);
+      for (const spec of s.plan.buffers) state.buffers[spec.name]!.set(s.values[spec.name]!);
       this.state.set(param, state);
     }
     paramGroups.forEach((saved, g) => {
@@ -274,12 +295,10 @@ export class AdamOptimizer {
     });
   }
 
-  /** Exact bytes of optimizer state held now (moment buffers; state is created at a param's first step). */
+  /** Exact bytes of optimizer state held now (state is created at a param's first step). */
   stateBytes(): number {
     let bytes = 0;
-    for (const s of this.state.values()) {
-      bytes += s.expAvg.byteLength + s.expAvgSq.byteLength + (s.maxExpAvgSq?.byteLength ?? 0);
-    }
+    for (const s of this.state.values()) for (const b of Object.values(s.buffers)) bytes += b.byteLength;
     return bytes;
   }
 
@@ -303,32 +322,39 @@ export class AdamOptimizer {
     };
   }
 
-  private stateFor(param: Param, amsgrad: boolean): ParamState {
+  private plan(param: Param, index: number, amsgrad: boolean): TensorPlan {
+    return planTensor(this.variant.name, describeParam(index, param.name), this.variantOptions, paramDtype(param), param.data.length, amsgrad);
+  }
+
+  private stateFor(param: Param, index: number, amsgrad: boolean): ParamState {
     let state = this.state.get(param);
+    const plan = this.plan(param, index, amsgrad);
     if (!state) {
-      state = this.allocateState(param, amsgrad);
+      state = this.allocateState(param, plan);
       this.state.set(param, state);
-    } else if (amsgrad && !state.maxExpAvgSq) {
+    } else if (plan.buffers.length > state.plan.buffers.length) {
       // amsgrad switched on after some steps: v_max starts from zero, as torch's lazily created buffer does.
-      state.maxExpAvgSq = this.backend.allocate(param.data.length, param.data);
+      for (const spec of plan.buffers) state.buffers[spec.name] ??= this.backend.allocate(spec.dtype, spec.length, param.data);
+      state.plan = plan;
     }
     return state;
   }
 
-  private allocateState(param: Param, amsgrad: boolean): ParamState {
-    const n = param.data.length;
-    return {
-      step: 0,
-      expAvg: this.backend.allocate(n, param.data),
-      expAvgSq: this.backend.allocate(n, param.data),
-      maxExpAvgSq: amsgrad ? this.backend.allocate(n, param.data) : null,
-    };
+  private allocateState(param: Param, plan: TensorPlan): ParamState {
+    const buffers: Record<string, StateBuffer> = {};
+    for (const spec of plan.buffers) buffers[spec.name] = this.backend.allocate(spec.dtype, spec.length, param.data);
+    return { step: 0, plan, buffers };
   }
 
   private releaseState(state: ParamState): void {
-    this.backend.release(state.expAvg);
-    this.backend.release(state.expAvgSq);
-    if (state.maxExpAvgSq) this.backend.release(state.maxExpAvgSq);
+    for (const buffer of Object.values(state.buffers)) this.backend.release(buffer);
+  }
+
+  private lengthChanged(index: number, param: Param, state: ParamState): never {
+    const stateLength = state.plan.family === 'blockwise8bit' ? state.buffers.state1!.length : state.plan.buffers[0]!.length;
+    return fail(RangeError, this.variant.name, describeParam(index, param.name),
+      `data has length ${param.data.length} but its optimizer state has length ${stateLength}`,
+      'a param must keep its length; add a new param instead');
   }
 
   private checkGroup(group: ParamGroup, g: number, seen: Map<Param, number>, firstIndex: number, advance: (n: number) => void): void {

@@ -31,23 +31,39 @@ export function validateGroupOptions(owner: string, where: string, group: GroupO
   }
 }
 
-/** Throw unless `param` is a param object whose data is a Float32Array. */
+/** The dtype a param declares: `'bf16'` or `'f32'`. */
+export function paramDtype(param: Param): 'f32' | 'bf16' {
+  return param.dtype === 'bf16' ? 'bf16' : 'f32';
+}
+
+/** Throw unless `param` is a param object whose data matches its dtype. */
 export function validateParam(owner: string, index: number, param: Param): void {
   if (typeof param !== 'object' || param === null) {
     fail(TypeError, owner, `param ${index}`, `${showValue(param)} is not a param`, 'a param is an object { data: Float32Array, grad?, name? }');
   }
-  if (!(param.data instanceof Float32Array)) {
-    fail(TypeError, owner, describeParam(index, param.name), `data is ${showValue(param.data)}`, 'data must be a Float32Array');
+  const where = describeParam(index, param.name);
+  if (param.dtype !== undefined && param.dtype !== 'fp32' && param.dtype !== 'bf16') {
+    fail(TypeError, owner, where, `dtype = ${showValue(param.dtype)} is not supported`, "dtype must be 'fp32' (default) or 'bf16'");
+  }
+  if (param.dtype === 'bf16') {
+    if (!(param.data instanceof Uint16Array)) {
+      fail(TypeError, owner, where, `dtype is 'bf16' but data is ${showValue(param.data)}`, 'bf16 data must be a Uint16Array of bf16 bit patterns (see toBf16)');
+    }
+  } else if (!(param.data instanceof Float32Array)) {
+    fail(TypeError, owner, where, `data is ${showValue(param.data)}`,
+      param.data instanceof Uint16Array ? "data must be a Float32Array, or set dtype: 'bf16' for a Uint16Array of bf16 bits" : 'data must be a Float32Array');
   }
 }
 
-/** Throw unless `param`'s grad (when present) is a Float32Array of the same length as its data. */
+/** Throw unless `param`'s grad (when present) is of an allowed type and of the same length as its data. */
 export function validateGrad(owner: string, index: number, param: Param): void {
   const { grad } = param;
   if (grad === null || grad === undefined) return;
   const where = describeParam(index, param.name);
-  if (!(grad instanceof Float32Array)) {
-    fail(TypeError, owner, where, `grad is ${showValue(grad)}`, 'grad must be a Float32Array (or null to skip the param)');
+  const bf16 = param.dtype === 'bf16';
+  if (!(grad instanceof Float32Array || (bf16 && grad instanceof Uint16Array))) {
+    fail(TypeError, owner, where, `grad is ${showValue(grad)}`,
+      bf16 ? 'a bf16 param\'s grad must be a Float32Array or a bf16 Uint16Array (or null to skip the param)' : 'grad must be a Float32Array (or null to skip the param)');
   }
   if (grad.length !== param.data.length) {
     fail(RangeError, owner, where, `grad has length ${grad.length} but data has length ${param.data.length}`, 'they must be equal');

@@ -104,13 +104,27 @@ export interface Adam8bitHyperparameters {
   beta2: number;
   eps: number;
   weightDecay: number;
+  /** Ascend instead of descend (default false). */
+  maximize?: boolean;
+  /** StableAdamW scaling, lr / max(1, RMS(g/√v̂)), from the updated, bias-corrected v (default false). */
+  stable?: boolean;
 }
+
+/** No rounding: the param's own storage (fp32 buffers round on store by themselves). */
+const exact = (x: number): number => x;
 
 /**
  * One AdamW step at step t with 8-bit blockwise state, in place. `signedMap` holds m, `unsignedMap` v.
  * Per block: dequantize, update the moments, take the new absmax, step the params, requantize.
  * A non-finite gradient resets that element's moments to 0 and leaves its param untouched, as
  * bitsandbytes does.
+ *
+ * With a `shift` buffer this is AdamW8bitKahan (diffusion-pipe) as intended: the whole change of θ —
+ * the Adam step and the decay −η_t·λ·θ — is added to `shift`, θ moves by what its dtype can hold
+ * (`storeParam`), and `shift` keeps the rest. diffusion-pipe's code differs in three ways (ALGORITHMS.md
+ * §6): it decays `shift` instead of θ, so the weights are never decayed; its `stabilize` reads the raw
+ * 8-bit codes of state2 as if they were v, before the update; and it reads config keys that
+ * bitsandbytes 0.50 removed.
  */
 export function adam8bitReferenceStep(
   hp: Adam8bitHyperparameters,
@@ -120,19 +134,22 @@ export function adam8bitReferenceStep(
   state: Blockwise8bitState,
   signedMap: Float32Array,
   unsignedMap: Float32Array,
-): void {
+  shift?: Float64Array,
+  storeParam: (x: number) => number = exact,
+): { rms: number; lr: number } {
   const biasCorrection1 = 1 - hp.beta1 ** t;
-  const sqrtBiasCorrection2 = Math.sqrt(1 - hp.beta2 ** t);
+  const biasCorrection2 = 1 - hp.beta2 ** t;
+  const sqrtBiasCorrection2 = Math.sqrt(biasCorrection2);
+  const sign = hp.maximize ? -1 : 1;
   const s1 = new Float64Array(BLOCK_SIZE);
   const s2 = new Float64Array(BLOCK_SIZE);
-  for (let start = 0, block = 0; start < param.length; start += BLOCK_SIZE, block++) {
-    const end = Math.min(start + BLOCK_SIZE, param.length);
+  /** $m = \beta_1 m + (1-\beta_1)g$, $v = \beta_2 v + (1-\beta_2)g^2$ from the dequantized state of one block; returns the new absmaxes. */
+  const updateMoments = (start: number, end: number, block: number): [number, number] => {
     let absmax1 = 0;
     let absmax2 = 0;
     for (let i = start; i < end; i++) {
-      const g = grad[i]!;
+      const g = sign * grad[i]!;
       if (Number.isFinite(g)) {
-        // $m = \beta_1 m + (1-\beta_1)g$, $v = \beta_2 v + (1-\beta_2)g^2$ from the dequantized state
         s1[i - start] = hp.beta1 * signedMap[state.codes1[i]!]! * state.absmax1[block]! + (1 - hp.beta1) * g;
         s2[i - start] = hp.beta2 * unsignedMap[state.codes2[i]!]! * state.absmax2[block]! + (1 - hp.beta2) * g * g;
       } else {
@@ -142,6 +159,28 @@ export function adam8bitReferenceStep(
       absmax1 = Math.max(absmax1, Math.abs(s1[i - start]!));
       absmax2 = Math.max(absmax2, Math.abs(s2[i - start]!));
     }
+    return [absmax1, absmax2];
+  };
+  // StableAdamW needs every block's new v before any param moves: a first pass that only reads.
+  // $\text{rms} = \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))}$ with $\hat v = v/(1-\beta_2^t)$
+  let rms = 1;
+  let lr = hp.lr;
+  if (hp.stable) {
+    let sum = 0;
+    for (let start = 0, block = 0; start < param.length; start += BLOCK_SIZE, block++) {
+      const end = Math.min(start + BLOCK_SIZE, param.length);
+      updateMoments(start, end, block);
+      for (let i = start; i < end; i++) {
+        const g = grad[i]!;
+        if (Number.isFinite(g)) sum += (g * g) / Math.max(s2[i - start]! / biasCorrection2, hp.eps * hp.eps);
+      }
+    }
+    rms = Math.sqrt(sum / param.length);
+    lr = hp.lr / Math.max(1, rms);
+  }
+  for (let start = 0, block = 0; start < param.length; start += BLOCK_SIZE, block++) {
+    const end = Math.min(start + BLOCK_SIZE, param.length);
+    const [absmax1, absmax2] = updateMoments(start, end, block);
     // The new absmax of the block, kept in float32.
     state.absmax1[block] = absmax1;
     state.absmax2[block] = absmax2;
@@ -151,9 +190,20 @@ export function adam8bitReferenceStep(
       const m = s1[i - start]!;
       const v = s2[i - start]!;
       if (Number.isFinite(grad[i]!)) {
-        // Decoupled decay first (PyTorch's order; bitsandbytes' CUDA kernel decays after: issue #2010)
-        const theta = param[i]! * (1 - hp.lr * hp.weightDecay);
-        param[i] = theta - (hp.lr / biasCorrection1) * (m / (Math.sqrt(v) / sqrtBiasCorrection2 + hp.eps));
+        // $\Delta\theta = -\eta_t\lambda\theta - \frac{\eta_t}{1-\beta_1^t}\cdot\frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t}+\epsilon}$
+        // (decay first, in PyTorch's order; bitsandbytes' CUDA kernel decays after: issue #2010)
+        const theta = param[i]!;
+        const decayed = theta * (1 - lr * hp.weightDecay);
+        const step = (lr / biasCorrection1) * (m / (Math.sqrt(v) / sqrtBiasCorrection2 + hp.eps));
+        if (shift) {
+          // Kahan: shift ← shift + Δθ; θ' = θ + shift (rounded to θ's dtype); shift ← shift + (θ − θ')
+          const c = storeParam(shift[i]! + (decayed - theta) - step);
+          const next = storeParam(theta + c);
+          shift[i] = storeParam(c + (theta - next));
+          param[i] = next;
+        } else {
+          param[i] = storeParam(decayed - step);
+        }
       }
       // Requantize m: nearest code, then keep its sign (a sign flip would reverse the momentum).
       let c1 = quantize(signedMap, a1 > 0 ? m / a1 : 0);
@@ -162,4 +212,5 @@ export function adam8bitReferenceStep(
       state.codes2[i] = quantize(unsignedMap, a2 > 0 ? v / a2 : 0);
     }
   }
+  return { rms, lr };
 }

@@ -24,6 +24,8 @@ export interface OptimiHyperparameters {
   kahan: boolean;
   /** StableAdamW: scale lr by 1/max(1, RMS(g/√v̂)) per tensor (Wortsman et al. 2023). */
   stable: boolean;
+  /** Ascend instead of descend (default false). */
+  maximize?: boolean;
 }
 
 /** $\hat\beta(\beta, t) = (\beta^t - \beta)/(\beta^t - 1)$: the EMA weight that keeps the average debiased. */
@@ -36,8 +38,9 @@ const exact = (x: number): number => x;
 
 /**
  * One optimi step at step t (1 first), in place. Buffers hold values; `store` rounds a value to the
- * storage type of param, moments and compensation (identity for float64, {@link roundToBf16} for bf16).
- * Arithmetic between stores is float64, standing in for optimi's fp32 intermediates.
+ * storage type of the param and the compensation, `storeMoments` to that of the moments (identity for
+ * float64, Math.fround for fp32, {@link roundToBf16} for bf16). Arithmetic between stores is float64,
+ * standing in for optimi's fp32 intermediates.
  * Returns the per-tensor RMS that StableAdamW used (1 when `stable` is off).
  */
 export function optimiReferenceStep(
@@ -49,14 +52,16 @@ export function optimiReferenceStep(
   expAvgSq: Float64Array,
   kahanComp?: Float64Array,
   store: (x: number) => number = exact,
+  storeMoments: (x: number) => number = store,
 ): { rms: number; lr: number } {
+  const sign = hp.maximize ? -1 : 1;
   const beta1Hat = debiasedBeta(hp.beta1, t);
   const beta2Hat = debiasedBeta(hp.beta2, t);
   // $m \leftarrow \hat\beta_1 m + (1-\hat\beta_1)g$, $v \leftarrow \hat\beta_2 v + (1-\hat\beta_2)g^2$ — already debiased
   for (let i = 0; i < param.length; i++) {
-    const g = grad[i]!;
-    expAvg[i] = store(expAvg[i]! + (1 - beta1Hat) * (g - expAvg[i]!));
-    expAvgSq[i] = store(beta2Hat * expAvgSq[i]! + (1 - beta2Hat) * g * g);
+    const g = sign * grad[i]!;
+    expAvg[i] = storeMoments(expAvg[i]! + (1 - beta1Hat) * (g - expAvg[i]!));
+    expAvgSq[i] = storeMoments(beta2Hat * expAvgSq[i]! + (1 - beta2Hat) * g * g);
   }
   // StableAdamW: $\text{rms} = \sqrt{\operatorname{mean}\bigl(g^2/\max(\hat v, \epsilon^2)\bigr)}$, $\eta_t = \eta/\max(1, \text{rms})$
   let rms = 1;

@@ -47,7 +47,13 @@ export class Arena {
 
   /** A zeroed Float32Array of `length` in this arena, or null when it cannot fit. */
   tryAllocate(length: number): Float32Array | null {
-    const bytes = Math.max(ALIGN, Math.ceil((length * 4) / ALIGN) * ALIGN);
+    const offset = this.tryAllocateBytes(length * 4);
+    return offset === null ? null : new Float32Array(this.memory.buffer, offset, length);
+  }
+
+  /** The byte offset of `byteLength` zeroed bytes in this arena, or null when they cannot fit. */
+  tryAllocateBytes(byteLength: number): number | null {
+    const bytes = Math.max(ALIGN, Math.ceil(byteLength / ALIGN) * ALIGN);
     let offset = -1;
     const index = this.free.findIndex((r) => r.bytes >= bytes);
     if (index >= 0) {
@@ -65,14 +71,13 @@ export class Arena {
       this.top = end;
     }
     this.sizes.set(offset, bytes);
-    const view = new Float32Array(this.memory.buffer, offset, length);
-    view.fill(0);
-    registerBuffer(view.buffer, this);
-    return view;
+    new Uint8Array(this.memory.buffer, offset, bytes).fill(0);
+    registerBuffer(this.memory.buffer, this);
+    return offset;
   }
 
-  /** Give a view from {@link tryAllocate} back. */
-  release(view: Float32Array): void {
+  /** Give a view from {@link tryAllocate} or {@link tryAllocateBytes} back. */
+  release(view: ArrayBufferView): void {
     const offset = view.byteOffset;
     const bytes = this.sizes.get(offset);
     if (bytes === undefined) return;
@@ -127,7 +132,7 @@ function registerBuffer(buffer: ArrayBufferLike, arena: Arena): void {
 }
 
 /** The arena a view lives in, or undefined for any other array. */
-export function arenaOf(view: Float32Array): Arena | undefined {
+export function arenaOf(view: ArrayBufferView): Arena | undefined {
   return arenaByBuffer.get(view.buffer);
 }
 
@@ -151,15 +156,23 @@ export function allArenas(): readonly Arena[] {
   return arenas;
 }
 
-/** A zeroed Float32Array in an arena: in `near`'s arena when it has room, else in any arena. */
-export function allocateInArena(length: number, near?: Float32Array): Float32Array {
+/** Typed-array constructors by element size, for views into arenas. */
+type ViewConstructor<T> = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => T;
+
+/** A zeroed typed array in an arena: in `near`'s arena when it has room, else in any arena. */
+export function allocateViewInArena<T extends ArrayBufferView>(
+  Type: ViewConstructor<T> & { BYTES_PER_ELEMENT: number },
+  length: number,
+  near?: ArrayBufferView,
+): T {
+  const byteLength = length * Type.BYTES_PER_ELEMENT;
   const preferred = near ? arenaOf(near) : undefined;
   const candidates = preferred ? [preferred, ...arenas.filter((a) => a !== preferred)] : arenas;
   for (const arena of candidates) {
-    const view = arena.tryAllocate(length);
-    if (view) return view;
+    const offset = arena.tryAllocateBytes(byteLength);
+    if (offset !== null) return new Type(arena.memory.buffer, offset, length);
   }
-  const bytes = RESERVED_BYTES + Math.ceil((length * 4) / ALIGN) * ALIGN;
+  const bytes = RESERVED_BYTES + Math.ceil(byteLength / ALIGN) * ALIGN;
   const shared = canShare();
   const initialBytes = shared ? bytes : Math.max(bytes, MIN_UNSHARED_BYTES);
   const initial = Math.ceil(initialBytes / PAGE_BYTES);
@@ -175,12 +188,17 @@ export function allocateInArena(length: number, near?: Float32Array): Float32Arr
   const arena = new Arena(memory, shared);
   registerBuffer(memory.buffer, arena);
   arenas.push(arena);
-  const view = arena.tryAllocate(length);
-  if (!view) throw new Error('adamw-lab: internal error: a fresh arena could not hold its first allocation');
-  return view;
+  const offset = arena.tryAllocateBytes(byteLength);
+  if (offset === null) throw new Error('adamw-lab: internal error: a fresh arena could not hold its first allocation');
+  return new Type(arena.memory.buffer, offset, length);
 }
 
-/** Give back a view from {@link allocateInArena}; other arrays are ignored. */
-export function releaseFromArena(view: Float32Array): void {
+/** A zeroed Float32Array in an arena: in `near`'s arena when it has room, else in any arena. */
+export function allocateInArena(length: number, near?: ArrayBufferView): Float32Array {
+  return allocateViewInArena(Float32Array, length, near);
+}
+
+/** Give back a view from an arena; other arrays are ignored. */
+export function releaseFromArena(view: ArrayBufferView): void {
   arenaOf(view)?.release(view);
 }

@@ -7,8 +7,10 @@
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
-import type { AdamTask, Backend } from '../backend.js';
-import { allArenas, allocateInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
+import type { BufferDtype, BufferOf, StateBuffer } from '../../optim/variants.js';
+import type { Backend, UpdateTask } from '../backend.js';
+import { runWithRules } from '../rule-runner.js';
+import { allArenas, allocateInArena, allocateViewInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JOB_FIELDS, pushJob, runJobs } from './jobs.js';
 import { kernelModule } from './kernel.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -44,28 +46,38 @@ export class WasmBackend implements Backend {
     return `cpu (WebAssembly SIMD, up to ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
   }
 
-  allocate(length: number, near?: Float32Array): Float32Array {
-    return allocateInArena(length, near);
+  allocate<D extends BufferDtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D> {
+    const Type = dtype === 'f32' ? Float32Array : dtype === 'bf16' ? Uint16Array : Uint8Array;
+    return allocateViewInArena(Type as unknown as typeof Uint8Array, length, near) as unknown as BufferOf<D>;
   }
 
-  release(buffer: Float32Array): void {
+  release(buffer: StateBuffer): void {
     releaseFromArena(buffer);
   }
 
-  async adamStep(tasks: readonly AdamTask[]): Promise<void> {
+  async step(tasks: readonly UpdateTask[]): Promise<void> {
     const arenas = allArenas();
     const resident: number[] = [];
     let residentElements = 0;
     for (const task of tasks) {
-      const arena = arenaOf(task.expAvg)!;
+      if (task.plan.family !== 'adam') {
+        runWithRules(task);
+        continue;
+      }
+      const param = task.param as Float32Array;
+      const grad = task.grad as Float32Array;
+      const expAvg = task.buffers.exp_avg as Float32Array;
+      const expAvgSq = task.buffers.exp_avg_sq as Float32Array;
+      const maxExpAvgSq = (task.buffers.max_exp_avg_sq as Float32Array | undefined) ?? null;
+      const arena = arenaOf(expAvg)!;
       const scalars = adamStepScalars(task.hp, task.step);
-      const maxAddress = task.maxExpAvgSq?.byteOffset ?? 0;
-      if (arenaOf(task.param) === arena && arenaOf(task.grad) === arena) {
-        pushJob(resident, arenas.indexOf(arena), task.param.byteOffset, task.grad.byteOffset, task.expAvg.byteOffset,
-          task.expAvgSq.byteOffset, maxAddress, task.param.length, task.hp.amsgrad, scalars);
-        residentElements += task.param.length;
+      const maxAddress = maxExpAvgSq?.byteOffset ?? 0;
+      if (arenaOf(param) === arena && arenaOf(grad) === arena) {
+        pushJob(resident, arenas.indexOf(arena), param.byteOffset, grad.byteOffset, expAvg.byteOffset,
+          expAvgSq.byteOffset, maxAddress, param.length, task.hp.amsgrad, scalars);
+        residentElements += param.length;
       } else {
-        this.stagedStep(arena, task, maxAddress, scalars);
+        this.stagedStep(arena, param, grad, expAvg, expAvgSq, maxAddress, task.hp.amsgrad, scalars);
       }
     }
     const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
@@ -83,16 +95,18 @@ export class WasmBackend implements Backend {
   }
 
   /** Copy param and grad chunk by chunk next to the resident state, run the kernel, copy param back. */
-  private stagedStep(arena: Arena, task: AdamTask, maxAddress: number, scalars: ReturnType<typeof adamStepScalars>): void {
+  private stagedStep(
+    arena: Arena, param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array,
+    maxAddress: number, amsgrad: boolean, scalars: ReturnType<typeof adamStepScalars>,
+  ): void {
     let scratch = this.scratch.get(arena);
     if (!scratch) {
-      scratch = { param: allocateInArena(STAGE_CHUNK, task.expAvg), grad: allocateInArena(STAGE_CHUNK, task.expAvg) };
+      scratch = { param: allocateInArena(STAGE_CHUNK, expAvg), grad: allocateInArena(STAGE_CHUNK, expAvg) };
       if (arenaOf(scratch.param) !== arena || arenaOf(scratch.grad) !== arena) {
         throw new Error('adamw-lab: internal error: staging buffers could not be placed beside the state');
       }
       this.scratch.set(arena, scratch);
     }
-    const { param, grad } = task;
     const jobs: number[] = [];
     for (let start = 0; start < param.length; start += STAGE_CHUNK) {
       const end = Math.min(start + STAGE_CHUNK, param.length);
@@ -100,8 +114,8 @@ export class WasmBackend implements Backend {
       scratch.param.set(param.subarray(start, end));
       scratch.grad.set(grad.subarray(start, end));
       jobs.length = 0;
-      pushJob(jobs, 0, scratch.param.byteOffset, scratch.grad.byteOffset, task.expAvg.byteOffset + start * 4,
-        task.expAvgSq.byteOffset + start * 4, maxAddress === 0 ? 0 : maxAddress + start * 4, n, task.hp.amsgrad, scalars);
+      pushJob(jobs, 0, scratch.param.byteOffset, scratch.grad.byteOffset, expAvg.byteOffset + start * 4,
+        expAvgSq.byteOffset + start * 4, maxAddress === 0 ? 0 : maxAddress + start * 4, n, amsgrad, scalars);
       runJobs([arena.kernel], jobs);
       param.set(scratch.param.subarray(0, n), start);
     }

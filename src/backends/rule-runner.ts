@@ -1,0 +1,73 @@
+/**
+ * Runs an update task with the readable rules of src/rules/. This is the whole of `backend: 'js'`,
+ * and the reference the WebAssembly kernels are tested against.
+ * @module
+ */
+import { adamReferenceStep } from '../rules/adam.js';
+import { bf16ToFloat, floatToBf16, roundToBf16 } from '../rules/bf16.js';
+import { adam8bitReferenceStep, dynamicMap } from '../rules/blockwise8bit.js';
+import { optimiReferenceStep } from '../rules/optimi.js';
+import type { BufferDtype, StateBuffer } from '../optim/variants.js';
+import type { UpdateTask } from './backend.js';
+
+/** The value a stored element stands for. */
+function decode(buffer: StateBuffer, dtype: BufferDtype): Float64Array {
+  if (dtype === 'bf16') return Float64Array.from(buffer, bf16ToFloat);
+  return Float64Array.from(buffer);
+}
+
+/** Write values back into their storage. */
+function encode(values: Float64Array, buffer: StateBuffer, dtype: BufferDtype): void {
+  if (dtype === 'bf16') for (let i = 0; i < values.length; i++) buffer[i] = floatToBf16(values[i]!);
+  else buffer.set(values);
+}
+
+/** Rounding to a storage dtype, applied by the rules whenever they store. */
+const rounding = (dtype: 'f32' | 'bf16'): ((x: number) => number) => (dtype === 'bf16' ? roundToBf16 : Math.fround);
+
+let maps: { signed: Float32Array; unsigned: Float32Array } | undefined;
+/** bitsandbytes' dynamic maps, built once. */
+export function quantizationMaps(): { signed: Float32Array; unsigned: Float32Array } {
+  maps ??= { signed: dynamicMap(true), unsigned: dynamicMap(false) };
+  return maps;
+}
+
+/** Grad values as numbers: bf16 grads are decoded. */
+function gradValues(task: UpdateTask): ArrayLike<number> {
+  return task.grad instanceof Uint16Array ? decode(task.grad, 'bf16') : task.grad;
+}
+
+/** Update one task in place with the reference rule of its family. */
+export function runWithRules(task: UpdateTask): void {
+  const { plan, hp, step, buffers } = task;
+  const paramDtype = plan.paramDtype;
+  if (plan.family === 'adam') {
+    adamReferenceStep(hp, step, task.param as Float32Array, gradValues(task) as Float32Array, buffers.exp_avg as Float32Array,
+      buffers.exp_avg_sq as Float32Array, buffers.max_exp_avg_sq as Float32Array | undefined);
+    return;
+  }
+  const param = decode(task.param, paramDtype);
+  if (plan.family === 'optimi') {
+    const m = decode(buffers.exp_avg!, plan.momentDtype);
+    const v = decode(buffers.exp_avg_sq!, plan.momentDtype);
+    const c = plan.kahan ? decode(buffers.kahan_comp!, 'bf16') : undefined;
+    optimiReferenceStep(
+      { lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, decoupleLr: false, maxLr: hp.lr, kahan: plan.kahan, stable: plan.stable, maximize: hp.maximize },
+      step, param, gradValues(task), m, v, c, rounding(paramDtype), rounding(plan.momentDtype));
+    encode(m, buffers.exp_avg!, plan.momentDtype);
+    encode(v, buffers.exp_avg_sq!, plan.momentDtype);
+    if (c) encode(c, buffers.kahan_comp!, 'bf16');
+  } else {
+    const { signed, unsigned } = quantizationMaps();
+    const shift = plan.kahan ? decode(buffers.shift!, paramDtype) : undefined;
+    const state = {
+      codes1: buffers.state1 as Uint8Array, codes2: buffers.state2 as Uint8Array,
+      absmax1: buffers.absmax1 as Float32Array, absmax2: buffers.absmax2 as Float32Array,
+    };
+    adam8bitReferenceStep(
+      { lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, maximize: hp.maximize, stable: plan.stable },
+      step, param, gradValues(task), state, signed, unsigned, shift, rounding(paramDtype));
+    if (shift) encode(shift, buffers.shift!, paramDtype);
+  }
+  encode(param, task.param, paramDtype);
+}
