@@ -13,7 +13,8 @@
  */
 export { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './optim/adam-optimizer.js';
 export type { AdamVariant, ParamState, ResolvedParamGroup } from './optim/adam-optimizer.js';
-export { Adam, AdamW } from './optim/presets.js';
+export { Adam, AdamW, AdamW8bit, AdamW8bitKahan, OPTIMI_DEFAULTS, PagedAdamW, PagedAdamW8bit, StableAdamW } from './optim/presets.js';
+export type { AdamW8bitKahanOptions } from './optim/presets.js';
 export { adamReferenceStep, adamStepScalars } from './rules/adam.js';
 export type { AdamHyperparameters, AdamStepScalars, NumericBuffer } from './rules/adam.js';
 export {

@@ -1,0 +1,228 @@
+/**
+ * The variants through the public API, on every CPU backend: AdamW8bit (§2), bf16 AdamW with Kahan
+ * summation (§4), StableAdamW (§5), AdamW8bitKahan (§6), refused combinations, and state bytes.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  AdamW, AdamW8bit, AdamW8bitKahan, Adam, StableAdamW, adamReferenceStep, bf16ToFloat, floatToBf16, fromBf16, toBf16,
+  type BackendName, type OptimizerOptions, type Param,
+} from '../src/index.js';
+import { seededNormal } from './helpers.js';
+
+const BACKENDS: BackendName[] = ['cpu', 'js'];
+
+function bf16Param(values: ArrayLike<number>, grad?: ArrayLike<number>): Param & { data: Uint16Array } {
+  return { data: toBf16(values), dtype: 'bf16', grad: grad ? Float32Array.from(grad) : new Float32Array(values.length) };
+}
+
+for (const backend of BACKENDS) {
+  describe(`AdamW8bit (${backend})`, () => {
+    it('§2 trajectory: step 1 equals fp32 AdamW, codes 148 and 255, p[0] = 0.99856228 after step 3', async () => {
+      const n = 4096;
+      const p = { data: new Float32Array(n).fill(1), grad: new Float32Array(n) };
+      const opt = new AdamW8bit([p], { lr: 1e-3, weightDecay: 0, backend });
+      p.grad.set(Float32Array.from({ length: n }, (_, i) => ((i % 256) + 1) / 256));
+      await opt.step();
+      assert.ok(Math.abs(p.data[0]! - 0.99900001) < 1e-7);
+      const s = opt.stateDict().state[0]!;
+      assert.equal(s.state1![0], 148);
+      assert.equal(s.state1![255], 255);
+      assert.ok(Math.abs(s.absmax1![0]! - 0.1) < 1e-8 && Math.abs(s.absmax2![0]! - 0.001) < 1e-9);
+      p.grad.fill(0.5);
+      await opt.step();
+      p.grad.set(Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? -1 : 0.25)));
+      await opt.step();
+      assert.ok(Math.abs(p.data[0]! - 0.99856228) < 1e-6, `${p.data[0]}`);
+    });
+    it('tensors under 4096 elements keep fp32 state; 4096 and over use 8-bit; block size 256', async () => {
+      const small = { data: new Float32Array(4095).fill(1), grad: new Float32Array(4095).fill(0.1) };
+      const large = { data: new Float32Array(4097).fill(1), grad: new Float32Array(4097).fill(0.1) };
+      const opt = new AdamW8bit([small, large], { backend });
+      await opt.step();
+      const sd = opt.stateDict();
+      assert.deepEqual(Object.keys(sd.state[0]!).sort(), ['exp_avg', 'exp_avg_sq', 'step']);
+      assert.deepEqual(Object.keys(sd.state[1]!).sort(), ['absmax1', 'absmax2', 'state1', 'state2', 'step']);
+      assert.equal(sd.state[1]!.absmax1!.length, Math.ceil(4097 / 256));
+      assert.equal(opt.stateBytes(), 4095 * 8 + 4097 * 2 + 2 * 17 * 4);
+    });
+  });
+
+  describe(`bf16 params: AdamW uses Kahan summation by default, as optimi (${backend})`, () => {
+    const hp: OptimizerOptions = { lr: 1e-4, weightDecay: 0, betas: [0.9, 0.99], eps: 1e-6, backend };
+    it('§4: g = 1, lr 1e-4: plain bf16 stalls at 1.0; Kahan matches the oracle bit patterns at steps 19, 20, 100', async () => {
+      const plain = bf16Param([1], [1]);
+      const kahan = bf16Param([1], [1]);
+      const optPlain = new AdamW([plain], { ...hp, kahan: false });
+      const optKahan = new AdamW([kahan], hp);
+      for (let t = 1; t <= 100; t++) {
+        await optPlain.step();
+        await optKahan.step();
+        const c = optKahan.stateDict().state[0]!.kahan_comp![0];
+        if (t === 19) assert.deepEqual([kahan.data[0], c], [floatToBf16(1.0), floatToBf16(-0.00189209)]);
+        if (t === 20) assert.deepEqual([kahan.data[0], c], [floatToBf16(0.99609375), floatToBf16(0.00190735)]);
+      }
+      assert.equal(plain.data[0], floatToBf16(1));
+      assert.equal(kahan.data[0], floatToBf16(0.98828125));
+      assert.equal(optKahan.stateDict().state[0]!.kahan_comp![0], floatToBf16(0.00176239));
+      // State in the param's dtype: exp_avg, exp_avg_sq and kahan_comp in bf16, 6 bytes per param.
+      assert.ok(optKahan.stateDict().state[0]!.exp_avg instanceof Uint16Array);
+      assert.equal(optKahan.stateBytes(), 6);
+    });
+    it('a long run: plain bf16 AdamW stalls, Kahan tracks the fp32 trajectory', async () => {
+      const n = 512;
+      const normal = seededNormal(5);
+      const target = Float64Array.from({ length: n }, () => 1 + 0.05 * normal());
+      const init = Float32Array.from({ length: n }, () => 1 + 0.05 * normal());
+      const fp32 = { data: init.slice(), grad: new Float32Array(n) };
+      const plain = bf16Param(init);
+      const kahan = bf16Param(init);
+      const opts = { lr: 1e-4, weightDecay: 0, backend };
+      const optimizers = [new AdamW([fp32], opts), new AdamW([plain], { ...opts, kahan: false }), new AdamW([kahan], opts)];
+      const values = (p: Param): Float32Array => (p.data instanceof Uint16Array ? fromBf16(p.data) : p.data);
+      for (let t = 0; t < 2000; t++) {
+        for (const p of [fp32, plain, kahan]) {
+          const v = values(p);
+          (p.grad as Float32Array).set(Float32Array.from(v, (x, i) => x - target[i]!));
+        }
+        for (const o of optimizers) await o.step();
+      }
+      const distance = (p: Param): number => {
+        const v = values(p);
+        let d = 0;
+        for (let i = 0; i < n; i++) d += Math.abs(v[i]! - fp32.data[i]!) / n;
+        return d;
+      };
+      const moved = init.reduce((sum, x, i) => sum + Math.abs(fp32.data[i]! - x) / n, 0);
+      assert.ok(moved > 0.02, `fp32 must move: ${moved}`);
+      assert.ok(distance(plain) > 0.5 * moved, `plain bf16 should stall (distance ${distance(plain)}, fp32 moved ${moved})`);
+      assert.ok(distance(kahan) < 0.1 * moved, `Kahan should track fp32 (distance ${distance(kahan)}, fp32 moved ${moved})`);
+    });
+    it('a bf16 grad (Uint16Array) is accepted and equals the same grad in fp32', async () => {
+      const a = bf16Param([0.5, -1.25, 2]);
+      const b = { ...bf16Param([0.5, -1.25, 2]), grad: toBf16([0.25, -0.5, 1]) };
+      a.grad = fromBf16(toBf16([0.25, -0.5, 1]));
+      const oa = new AdamW([a], { backend });
+      const ob = new AdamW([b], { backend });
+      await oa.step();
+      await ob.step();
+      assert.deepEqual(Array.from(a.data), Array.from(b.data));
+    });
+  });
+
+  describe(`StableAdamW (${backend})`, () => {
+    it('§5: g = 0.1 then 1.0 -> p = 0.99899001, then 0.99840921 (rms 1.403742187, lr_t and the decay scaled)', async () => {
+      const p = { data: Float32Array.of(1), grad: Float32Array.of(0.1) };
+      const opt = new StableAdamW([p], { lr: 1e-3, backend });
+      await opt.step();
+      assert.ok(Math.abs(p.data[0]! - 0.99899001) < 1e-7, `${p.data[0]}`);
+      p.grad[0] = 1;
+      await opt.step();
+      assert.ok(Math.abs(p.data[0]! - 0.99840921) < 1e-7, `${p.data[0]}`);
+      // With lr instead of lr_t in the decay the result would be 0.99840921 − 2.88e-9·…: check the
+      // clipping is active at all by comparing against plain AdamW with optimi's hyperparameters.
+      const q = { data: Float32Array.of(1), grad: Float32Array.of(0.1) };
+      const plain = new AdamW([q], { lr: 1e-3, betas: [0.9, 0.99], eps: 1e-6, backend });
+      await plain.step();
+      q.grad[0] = 1;
+      await plain.step();
+      assert.ok(q.data[0]! < p.data[0]! - 1e-4, 'StableAdamW takes a smaller second step than AdamW');
+    });
+  });
+
+  describe(`AdamW8bitKahan, the intended algorithm (${backend})`, () => {
+    it('weights are decayed (through the Kahan sum), unlike diffusion-pipe\'s code', async () => {
+      const n = 4096;
+      const p = bf16Param(new Float32Array(n).fill(1));
+      const opt = new AdamW8bitKahan([p], { lr: 1e-3, weightDecay: 0.1, backend });
+      for (let t = 0; t < 200; t++) await opt.step(); // zero gradients: only the decay acts
+      const s = opt.stateDict().state[0]!;
+      const effective = bf16ToFloat(p.data[0]!) + bf16ToFloat(s.shift![0]!);
+      const exact = (1 - 1e-3 * 0.1) ** 200;
+      assert.ok(Math.abs(effective - exact) < 2e-4, `θ + shift = ${effective}, exact decay ${exact}`);
+      assert.ok(bf16ToFloat(p.data[0]!) < 1, 'the bf16 weights themselves moved');
+    });
+    it('stabilize scales lr by the RMS of g/√v̂ from the updated, dequantized v', async () => {
+      const n = 4096;
+      const normal = seededNormal(8);
+      const init = Float32Array.from({ length: n }, () => 1 + 0.01 * normal());
+      const gradients = [Float32Array.from({ length: n }, () => 0.01 * normal()), Float32Array.from({ length: n }, () => 10 * normal())]; // then a spike: rms ≫ 1
+      const moves: number[] = [];
+      for (const stabilize of [false, true]) {
+        const p = bf16Param(init);
+        const opt = new AdamW8bitKahan([p], { lr: 1e-3, weightDecay: 0, stabilize, backend });
+        // The effective weight is θ + shift: bf16 alone cannot show a 1e-3 move near 1.
+        const effective = (): Float64Array => {
+          const shift = opt.stateDict().state[0]!.shift!;
+          return Float64Array.from(p.data, (b, i) => bf16ToFloat(b) + bf16ToFloat(shift[i]!));
+        };
+        (p.grad as Float32Array).set(gradients[0]!);
+        await opt.step();
+        const afterFirst = effective();
+        (p.grad as Float32Array).set(gradients[1]!);
+        await opt.step();
+        const afterSecond = effective();
+        let move = 0;
+        for (let i = 0; i < n; i++) move += Math.abs(afterSecond[i]! - afterFirst[i]!);
+        moves.push(move);
+      }
+      const [plainMove, stableMove] = moves as [number, number];
+      // rms ≈ 1.41 on the spike, so the stabilized second step is about 1/1.41 of the plain one.
+      assert.ok(Math.abs(stableMove / plainMove - 1 / Math.SQRT2) < 0.05, `stabilized step ${stableMove} vs plain ${plainMove}`);
+    });
+    it('needs bf16 params', () => {
+      assert.throws(() => new AdamW8bitKahan([{ data: new Float32Array(8) }]), /AdamW8bitKahan: param 0: kahan is set but the param is fp32; Kahan summation compensates bf16 rounding/);
+    });
+  });
+}
+
+describe('unsupported combinations are refused, never ignored', () => {
+  const p = (): Param => ({ data: new Float32Array(8) });
+  it('amsgrad with 8-bit state (bitsandbytes refuses it too)', () => {
+    assert.throws(() => new AdamW8bit([p()], { amsgrad: true }), /AdamW8bit: options: amsgrad with stateDtype 8bit is not supported/);
+    assert.throws(() => new AdamW([{ params: [p()], amsgrad: true }], { stateDtype: '8bit' }), /amsgrad with stateDtype 8bit/);
+  });
+  it('amsgrad with StableAdamW, kahan on fp32 params, Adam (L2) with variants, bad stateDtype', () => {
+    assert.throws(() => new StableAdamW([p()], { amsgrad: true }), /StableAdamW: options: amsgrad with stable/);
+    assert.throws(() => new AdamW([p()], { kahan: true }), /AdamW: param 0: kahan is set but the param is fp32/);
+    assert.throws(() => new Adam([p()], { stateDtype: '8bit' }), /Adam: options: Adam with coupled L2 decay supports only fp32 state/);
+    assert.throws(() => new AdamW([p()], { stateDtype: '4bit' as '8bit' }), /stateDtype = "4bit" is not supported; stateDtype must be 'fp32' or '8bit'/);
+    assert.throws(() => new AdamW([{ data: toBf16([1]), dtype: 'bf16' }], { amsgrad: true }), /amsgrad with a bf16 param is not supported/);
+    assert.throws(() => new AdamW8bitKahan([bf16Param([1])], { stabilize: true, stable: false }), /stabilize = true contradicts stable = false/);
+  });
+  it('bf16 data must be a Uint16Array, and a Uint16Array needs dtype bf16', () => {
+    assert.throws(() => new AdamW([{ data: new Float32Array(2), dtype: 'bf16' }]), /dtype is 'bf16' but data is Float32Array\(2\)/);
+    assert.throws(() => new AdamW([{ data: new Uint16Array(2) }]), /data is Uint16Array\(2\); data must be a Float32Array, or set dtype: 'bf16'/);
+  });
+  it('loading a state dict from another variant is refused and changes nothing', async () => {
+    const a = { data: new Float32Array(5000).fill(1), grad: new Float32Array(5000).fill(0.1) };
+    const eight = new AdamW8bit([a]);
+    await eight.step();
+    const b = { data: new Float32Array(5000).fill(1), grad: new Float32Array(5000).fill(0.1) };
+    const plain = new AdamW([b]);
+    await plain.step();
+    const before = JSON.stringify(Array.from(plain.stateDict().state[0]!.exp_avg!));
+    assert.throws(() => plain.loadStateDict(eight.stateDict()), /AdamW: loadStateDict: param 0: the state dict holds 'state1', which this optimizer does not keep/);
+    assert.equal(JSON.stringify(Array.from(plain.stateDict().state[0]!.exp_avg!)), before);
+  });
+});
+
+describe('state bytes per param for every preset (the seeds: AdamW 8|θ|, 8-bit about 2|θ|)', () => {
+  it('AdamW 8, AdamW8bit 2 + 8/256, StableAdamW 8, bf16 AdamW 6, AdamW8bitKahan 4 + 8/256', async () => {
+    const n = 1 << 16;
+    const fp32 = (): Param => ({ data: new Float32Array(n), grad: new Float32Array(n).fill(0.01) });
+    const bf16 = (): Param => ({ data: new Uint16Array(n), dtype: 'bf16', grad: new Float32Array(n).fill(0.01) });
+    const cases: Array<[string, () => Promise<number>, number]> = [
+      ['AdamW', async () => { const o = new AdamW([fp32()]); await o.step(); return o.stateBytes(); }, 8],
+      ['AdamW8bit', async () => { const o = new AdamW8bit([fp32()]); await o.step(); return o.stateBytes(); }, 2 + 8 / 256],
+      ['StableAdamW', async () => { const o = new StableAdamW([fp32()]); await o.step(); return o.stateBytes(); }, 8],
+      ['AdamW (bf16, Kahan)', async () => { const o = new AdamW([bf16()]); await o.step(); return o.stateBytes(); }, 6],
+      ['AdamW8bitKahan', async () => { const o = new AdamW8bitKahan([bf16()]); await o.step(); return o.stateBytes(); }, 4 + 8 / 256],
+    ];
+    for (const [name, run, perParam] of cases) assert.equal(await run() / n, perParam, name);
+    // And the float64 reference agrees AdamW's state is two fp32 moments.
+    const m = new Float32Array(1), v = new Float32Array(1);
+    adamReferenceStep({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' }, 1, Float32Array.of(1), Float32Array.of(1), m, v);
+    assert.equal(m.byteLength + v.byteLength, 8);
+  });
+});
