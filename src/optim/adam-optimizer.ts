@@ -5,7 +5,7 @@
  * per-param plan by ./variants.ts; the presets (AdamW, AdamW8bit, …) are this class with other defaults.
  * @module
  */
-import type { Backend, UpdateTask } from '../backends/backend.js';
+import type { Backend } from '../backends/backend.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
@@ -14,18 +14,19 @@ import type {
 } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
 import { paramDtype, validateGrad, validateGroupOptions, validateParam } from './validate.js';
-import { planTensor, validateVariant, type StateBuffer, type TensorPlan, type VariantOptions } from './variants.js';
+import { PagedStore, type PagingStats } from './paging.js';
+import { ResidentStore, type StateStore, type StoredState } from './state-store.js';
+import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOptions } from './variants.js';
 
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
 export interface ResolvedParamGroup extends Required<GroupOptions> {
   params: Param[];
 }
 
-/** State kept per param: the step count, the plan that produced it, and its named buffers. */
+/** State kept per param: the step count and the state as the store holds it (its plan included). */
 export interface ParamState {
   step: number;
-  plan: TensorPlan;
-  buffers: Record<string, StateBuffer>;
+  stored: StoredState;
 }
 
 /** What distinguishes one preset from another. */
@@ -81,6 +82,7 @@ export class AdamOptimizer {
 
   protected readonly variant: AdamVariant;
   protected readonly backend: Backend;
+  private readonly store: StateStore;
   private readonly state = new Map<Param, ParamState>();
   private stepInFlight = false;
   private destroyed = false;
@@ -118,7 +120,19 @@ export class AdamOptimizer {
     index = 0;
     for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
     this.backend = createBackend(owner, options);
+    const paged = variantOptions.paged;
+    this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {}) : new ResidentStore(this.backend);
     this.paramGroups.push(...resolved);
+  }
+
+  /** Where the state lives: `'resident'`, or the paged store's frames and spill file. */
+  get stateStorage(): string {
+    return this.store.description;
+  }
+
+  /** Resident-memory statistics of paged state, or undefined when the state is not paged. */
+  get pagingStats(): Readonly<PagingStats> | undefined {
+    return this.store instanceof PagedStore ? this.store.stats : undefined;
   }
 
   /** Add a param group, as torch's `add_param_group`; its params must not already be in the optimizer. */
@@ -150,23 +164,22 @@ export class AdamOptimizer {
         validateParam(owner, index, param);
         validateGrad(owner, index, param);
         const state = this.state.get(param);
-        if (state && state.plan.buffers[0]!.length !== param.data.length && state.plan.family !== 'blockwise8bit') {
-          this.lengthChanged(index, param, state);
-        }
-        if (state && state.plan.family === 'blockwise8bit' && state.buffers.state1!.length !== param.data.length) {
-          this.lengthChanged(index, param, state);
+        if (state && stateLength(state.stored.plan) !== param.data.length) {
+          fail(RangeError, owner, describeParam(index, param.name),
+            `data has length ${param.data.length} but its optimizer state has length ${stateLength(state.stored.plan)}`,
+            'a param must keep its length; add a new param instead');
         }
         if (param.grad) work.push({ param, group, index });
         index++;
       }
     }
-    const tasks: UpdateTask[] = work.map(({ param, group, index: i }) => {
+    const storeWork = work.map(({ param, group, index: i }) => {
       const state = this.stateFor(param, i, group.amsgrad);
-      return { plan: state.plan, param: param.data, grad: param.grad!, buffers: state.buffers, hp: this.hyperparameters(group), step: state.step + 1 };
+      return { state: state.stored, param, hp: this.hyperparameters(group), step: state.step + 1 };
     });
     this.stepInFlight = true;
     try {
-      await this.backend.step(tasks);
+      await this.store.run(storeWork);
     } finally {
       this.stepInFlight = false;
     }
@@ -199,11 +212,7 @@ export class AdamOptimizer {
       const indices: number[] = [];
       for (const param of group.params) {
         const s = this.state.get(param);
-        if (s) {
-          const entry: Record<string, unknown> = { step: s.step };
-          for (const spec of s.plan.buffers) entry[spec.name] = s.buffers[spec.name]!.slice();
-          state[index] = entry as unknown as ParamStateDict;
-        }
+        if (s) state[index] = { step: s.step, ...this.store.read(s.stored) } as ParamStateDict;
         indices.push(index++);
       }
       const { params: _params, betas, ...hyper } = group;
@@ -279,13 +288,12 @@ export class AdamOptimizer {
       loaded.set(param, { step: entry.step, plan, values });
     }
     // Everything checked: now replace.
-    for (const s of this.state.values()) this.releaseState(s);
+    for (const s of this.state.values()) this.store.release(s.stored);
     this.state.clear();
     for (const [param, s] of loaded) {
-      const state = this.allocateState(param, s.plan);
-      state.step = s.step;
-      for (const spec of s.plan.buffers) state.buffers[spec.name]!.set(s.values[spec.name]!);
-      this.state.set(param, state);
+      const stored = this.store.create(param, s.plan);
+      this.store.write(stored, s.values);
+      this.state.set(param, { step: s.step, stored });
     }
     paramGroups.forEach((saved, g) => {
       const group = this.paramGroups[g]!;
@@ -295,17 +303,22 @@ export class AdamOptimizer {
     });
   }
 
-  /** Exact bytes of optimizer state held now (state is created at a param's first step). */
+  /**
+   * Exact bytes of optimizer state held now, wherever it lives (state is created at a param's first
+   * step). For paged state, {@link pagingStats} tells how much of it is resident.
+   */
   stateBytes(): number {
     let bytes = 0;
-    for (const s of this.state.values()) for (const b of Object.values(s.buffers)) bytes += b.byteLength;
+    for (const s of this.state.values()) bytes += planBytes(s.stored.plan);
     return bytes;
   }
 
-  /** Release the state buffers. The optimizer cannot step afterwards. */
+  /** Release the state (and a paged store's spill file). The optimizer cannot step afterwards. */
   destroy(): void {
-    for (const s of this.state.values()) this.releaseState(s);
+    if (this.destroyed) return;
+    for (const s of this.state.values()) this.store.release(s.stored);
     this.state.clear();
+    this.store.close();
     this.destroyed = true;
   }
 
@@ -330,31 +343,18 @@ export class AdamOptimizer {
     let state = this.state.get(param);
     const plan = this.plan(param, index, amsgrad);
     if (!state) {
-      state = this.allocateState(param, plan);
+      state = { step: 0, stored: this.store.create(param, plan) };
       this.state.set(param, state);
-    } else if (plan.buffers.length > state.plan.buffers.length) {
+    } else if (plan.buffers.length > state.stored.plan.buffers.length) {
       // amsgrad switched on after some steps: v_max starts from zero, as torch's lazily created buffer does.
-      for (const spec of plan.buffers) state.buffers[spec.name] ??= this.backend.allocate(spec.dtype, spec.length, param.data);
-      state.plan = plan;
+      const values: Record<string, ArrayLike<number>> = { ...this.store.read(state.stored) };
+      for (const spec of plan.buffers) values[spec.name] ??= new Float32Array(spec.length);
+      const stored = this.store.create(param, plan);
+      this.store.write(stored, values);
+      this.store.release(state.stored);
+      state.stored = stored;
     }
     return state;
-  }
-
-  private allocateState(param: Param, plan: TensorPlan): ParamState {
-    const buffers: Record<string, StateBuffer> = {};
-    for (const spec of plan.buffers) buffers[spec.name] = this.backend.allocate(spec.dtype, spec.length, param.data);
-    return { step: 0, plan, buffers };
-  }
-
-  private releaseState(state: ParamState): void {
-    for (const buffer of Object.values(state.buffers)) this.backend.release(buffer);
-  }
-
-  private lengthChanged(index: number, param: Param, state: ParamState): never {
-    const stateLength = state.plan.family === 'blockwise8bit' ? state.buffers.state1!.length : state.plan.buffers[0]!.length;
-    return fail(RangeError, this.variant.name, describeParam(index, param.name),
-      `data has length ${param.data.length} but its optimizer state has length ${stateLength}`,
-      'a param must keep its length; add a new param instead');
   }
 
   private checkGroup(group: ParamGroup, g: number, seen: Map<Param, number>, firstIndex: number, advance: (n: number) => void): void {
@@ -387,6 +387,11 @@ export class AdamOptimizer {
       maximize: group.maximize ?? d.maximize,
     };
   }
+}
+
+/** Elements of the param a plan's state was made for. */
+function stateLength(plan: TensorPlan): number {
+  return plan.family === 'blockwise8bit' ? plan.buffers.find((b) => b.name === 'state1')!.length : plan.buffers[0]!.length;
 }
 
 function isGroupList(params: Param[] | ParamGroup[]): params is ParamGroup[] {
