@@ -212,7 +212,7 @@ export class AdamOptimizer {
       const indices: number[] = [];
       for (const param of group.params) {
         const s = this.state.get(param);
-        if (s) state[index] = { step: s.step, ...this.store.read(s.stored) } as ParamStateDict;
+        if (s) state[index] = { step: s.step, ...this.store.read(s.stored) };
         indices.push(index++);
       }
       const { params: _params, betas, ...hyper } = group;

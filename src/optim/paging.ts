@@ -136,7 +136,7 @@ export class PagedStore implements StateStore {
     const s = state as PagedState;
     for (const spec of s.plan.buffers) {
       const buffer = ARRAY_TYPES[spec.dtype].from(values[spec.name]!);
-      writeSync(this.fd, new Uint8Array(buffer.buffer), 0, buffer.byteLength, s.offsets[spec.name]!);
+      writeSync(this.fd, new Uint8Array(buffer.buffer), 0, buffer.byteLength, s.offsets[spec.name]);
     }
   }
 
@@ -157,8 +157,8 @@ export class PagedStore implements StateStore {
     this.ensureFrames(work.map((w) => w.state as PagedState));
     const handle = await (this.handle ??= open(this.path, 'r+'));
     const ring = this.frames.length;
-    const reads: Array<Promise<void> | undefined> = new Array(pages.length);
-    const writes: Array<Promise<void> | undefined> = new Array(ring);
+    const reads: Array<Promise<void> | undefined> = [];
+    const writes: Array<Promise<void> | undefined> = [];
     const issueRead = (i: number): void => {
       const f = i % ring;
       this.stats.pagesRequested++;
@@ -185,7 +185,7 @@ export class PagedStore implements StateStore {
       await this.backend.step([task]);
       writes[i % ring] = this.transfer(handle, page, frame, 'write');
     }
-    await Promise.all(writes);
+    await Promise.all(writes.filter((w): w is Promise<void> => w !== undefined));
   }
 
   close(): void {
@@ -221,7 +221,7 @@ export class PagedStore implements StateStore {
       const first = isPerBlock(state.plan, spec) ? page.start / BLOCK_SIZE : page.start;
       const position = state.offsets[spec.name]! + first * DTYPE_BYTES[spec.dtype];
       const bytes = spec.length * DTYPE_BYTES[spec.dtype];
-      const view = frame.subarray(offsets[k]!, offsets[k]! + bytes);
+      const view = frame.subarray(offsets[k], offsets[k]! + bytes);
       return direction === 'read' ? handle.read(view, 0, bytes, position) : handle.write(view, 0, bytes, position);
     }));
     if (direction === 'read') this.stats.pagesRead++;
