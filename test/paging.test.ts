@@ -32,7 +32,7 @@ async function trajectory(make: (ps: Param[]) => AdamW, lengths: number[], bf16 
   opt.destroy();
   return {
     data: ps.map((p) => Array.from(p.data)),
-    state: JSON.stringify(Object.values(sd.state).map((s) => Object.entries(s as Record<string, number | ArrayLike<number>>).map(([k, v]) => [k, typeof v === 'number' ? v : Array.from(v)]))),
+    state: JSON.stringify(Object.values(sd.state).map((s) => Object.entries(s as unknown as Record<string, number | ArrayLike<number>>).map(([k, v]) => [k, typeof v === 'number' ? v : Array.from(v)]))),
   };
 }
 
