@@ -36,3 +36,7 @@ export {
   adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize,
 } from './rules/blockwise8bit.js';
 export type { Adam8bitHyperparameters, Blockwise8bitState } from './rules/blockwise8bit.js';
+export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION } from './checkpoint/checkpoint.js';
+export { decodeSafetensors, encodeSafetensors, SafetensorsFormatError } from './checkpoint/safetensors.js';
+export type { DecodedSafetensors, SafetensorsDtype, SafetensorsTensor } from './checkpoint/safetensors.js';
+export { VERSION } from './version.js';

@@ -6,6 +6,8 @@
  * @module
  */
 import type { Backend } from '../backends/backend.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/checkpoint.js';
+import { readFileBytes, writeFileAtomic } from '../checkpoint/file-io.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
@@ -301,6 +303,33 @@ export class AdamOptimizer {
         if (saved[key] !== undefined) (group as unknown as Record<string, unknown>)[key] = key === 'betas' ? [saved.betas[0], saved.betas[1]] : saved[key];
       }
     });
+  }
+
+  /**
+   * Write a checkpoint to `path` (Node): a safetensors file with PyTorch's tensor names, the
+   * hyperparameters and a checksum. The write is atomic: a temporary file is renamed over `path`.
+   */
+  async save(path: string): Promise<void> {
+    await writeFileAtomic(path, await this.saveBytes());
+  }
+
+  /**
+   * Restore a checkpoint from `path` (Node). A truncated, altered or mismatched file throws a clear
+   * error and leaves the optimizer unchanged.
+   */
+  async load(path: string): Promise<void> {
+    const bytes = await readFileBytes(path);
+    this.loadStateDict(await decodeCheckpoint(bytes, this, this.variant.name, JSON.stringify(path)));
+  }
+
+  /** The checkpoint as bytes (for browsers, or any storage), the same bytes {@link save} writes. */
+  saveBytes(): Promise<Uint8Array> {
+    return encodeCheckpoint(this, this.variant.name);
+  }
+
+  /** Restore a checkpoint from bytes; checked like {@link load}. */
+  async loadBytes(bytes: Uint8Array): Promise<void> {
+    this.loadStateDict(await decodeCheckpoint(bytes, this, this.variant.name, 'bytes'));
   }
 
   /**

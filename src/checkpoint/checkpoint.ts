@@ -1,0 +1,153 @@
+/**
+ * Optimizer checkpoints as safetensors files, readable from Python. Tensor names follow PyTorch's
+ * state_dict (`state.<i>.exp_avg`, `state.<i>.exp_avg_sq`, …; bitsandbytes' `state1`, `absmax1`,
+ * `qmap1`, … for 8-bit state); the step is an int64 scalar `state.<i>.step`. The metadata holds the
+ * optimizer, its variant options, the param groups' hyperparameters and a SHA-256 checksum of the
+ * whole file (computed with the checksum field zeroed), so any truncation or alteration is detected
+ * before anything is loaded.
+ * @module
+ */
+import { quantizationMaps } from '../backends/rule-runner.js';
+import type { AdamOptimizer } from '../optim/adam-optimizer.js';
+import type { VariantOptions } from '../optim/variants.js';
+import type { ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
+import { VERSION } from '../version.js';
+import {
+  decodeSafetensors, encodeSafetensors, SafetensorsFormatError, type SafetensorsDtype, type SafetensorsTensor,
+} from './safetensors.js';
+
+/** The `format` metadata value of adamw-lab optimizer checkpoints. */
+export const CHECKPOINT_FORMAT = 'adamw-lab.optimizer';
+/** Bumped when the layout changes incompatibly; files of other versions are refused with a clear error. */
+export const CHECKPOINT_FORMAT_VERSION = '1';
+
+const CHECKSUM_PREFIX = 'sha256:';
+const ZERO_DIGEST = '0'.repeat(64);
+
+/** The variant options that change what the state holds (paging does not). */
+function stateVariant(v: Readonly<VariantOptions>): { stateDtype: string; kahan: boolean | null; stable: boolean } {
+  return { stateDtype: v.stateDtype ?? 'fp32', kahan: v.kahan ?? null, stable: v.stable ?? false };
+}
+
+function bytesOf(array: ArrayBufferView): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength).slice();
+}
+
+function dtypeOf(array: ArrayBufferView): SafetensorsDtype {
+  if (array instanceof Float32Array) return 'F32';
+  if (array instanceof Uint16Array) return 'BF16';
+  return 'U8';
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Where the checksum's hex digits sit in the file (they are hashed as zeros). */
+function checksumRange(file: Uint8Array, headerEnd: number): [number, number] {
+  const header = new TextDecoder().decode(file.subarray(8, headerEnd));
+  const key = `"checksum":"${CHECKSUM_PREFIX}`;
+  const at = header.indexOf(key);
+  if (at < 0) return [-1, -1];
+  const start = 8 + new TextEncoder().encode(header.slice(0, at + key.length)).length;
+  return [start, start + 64];
+}
+
+/** The checkpoint bytes of an optimizer's current state. */
+export async function encodeCheckpoint(optimizer: AdamOptimizer, optimizerName: string): Promise<Uint8Array> {
+  const sd = optimizer.stateDict();
+  const { signed, unsigned } = quantizationMaps();
+  const tensors: Array<[string, SafetensorsTensor]> = [];
+  for (const [index, entry] of Object.entries(sd.state)) {
+    const { step, ...buffers } = entry;
+    tensors.push([`state.${index}.step`, { dtype: 'I64', shape: [], bytes: bytesOf(BigInt64Array.of(BigInt(step))) }]);
+    for (const [name, array] of Object.entries(buffers) as Array<[string, ArrayBufferView & { length: number }]>) {
+      tensors.push([`state.${index}.${name}`, { dtype: dtypeOf(array), shape: [array.length], bytes: bytesOf(array) }]);
+    }
+    if (buffers.state1) {
+      tensors.push([`state.${index}.qmap1`, { dtype: 'F32', shape: [256], bytes: bytesOf(signed) }]);
+      tensors.push([`state.${index}.qmap2`, { dtype: 'F32', shape: [256], bytes: bytesOf(unsigned) }]);
+    }
+  }
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    format_version: CHECKPOINT_FORMAT_VERSION,
+    library: `adamw-lab ${VERSION}`,
+    optimizer: optimizerName,
+    variant: JSON.stringify(stateVariant(optimizer.variantOptions)),
+    param_groups: JSON.stringify(sd.paramGroups),
+    checksum: CHECKSUM_PREFIX + ZERO_DIGEST,
+  };
+  const file = encodeSafetensors(tensors, metadata);
+  const [start, end] = checksumRange(file, 8 + Number(new DataView(file.buffer).getBigUint64(0, true)));
+  file.set(new TextEncoder().encode(await sha256Hex(file)), start);
+  if (end - start !== 64) throw new Error('adamw-lab: internal error: checksum field misplaced');
+  return file;
+}
+
+/**
+ * Parse and verify checkpoint bytes into a state dict for `optimizer`, or throw a clear error. Nothing
+ * is changed here; the caller loads the result with loadStateDict, which checks it against the params.
+ */
+export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimizer, owner: string, source: string): Promise<StateDict> {
+  const fail = (problem: string, allowed: string): never => {
+    throw new Error(`${owner}: load(${source}): ${problem}; ${allowed}`);
+  };
+  let decoded;
+  try {
+    decoded = decodeSafetensors(file);
+  } catch (e) {
+    if (e instanceof SafetensorsFormatError) return fail(e.message, 'the file is damaged or is not an adamw-lab checkpoint');
+    throw e;
+  }
+  const { metadata, tensors, headerEnd } = decoded;
+  if (metadata.format !== CHECKPOINT_FORMAT) fail(`metadata format is ${JSON.stringify(metadata.format)}`, `expected "${CHECKPOINT_FORMAT}" (an adamw-lab optimizer checkpoint)`);
+  if (metadata.format_version !== CHECKPOINT_FORMAT_VERSION) fail(`format_version is ${JSON.stringify(metadata.format_version)}`, `this build reads version ${CHECKPOINT_FORMAT_VERSION}`);
+  const stored = metadata.checksum ?? '';
+  if (!stored.startsWith(CHECKSUM_PREFIX) || stored.length !== CHECKSUM_PREFIX.length + 64) fail('the checksum is missing', 'the file is damaged');
+  const [start, end] = checksumRange(file, headerEnd);
+  if (start < 0) fail('the checksum is missing', 'the file is damaged');
+  const zeroed = file.slice();
+  zeroed.set(new TextEncoder().encode(ZERO_DIGEST), start);
+  const actual = await sha256Hex(zeroed);
+  if (actual !== new TextDecoder().decode(file.subarray(start, end))) {
+    fail(`the SHA-256 checksum does not match (stored ${stored.slice(CHECKSUM_PREFIX.length, CHECKSUM_PREFIX.length + 12)}…, computed ${actual.slice(0, 12)}…)`, 'the file was altered or damaged after it was written');
+  }
+  const ours = JSON.stringify(stateVariant(optimizer.variantOptions));
+  if (metadata.variant !== ours) fail(`it was saved by ${metadata.optimizer} with variant ${metadata.variant}, but this optimizer's variant is ${ours}`, 'load it into an optimizer with the same variant options');
+  let paramGroups: ParamGroupStateDict[];
+  try {
+    paramGroups = JSON.parse(metadata.param_groups ?? '') as ParamGroupStateDict[];
+  } catch {
+    return fail('param_groups metadata is not JSON', 'the file is damaged');
+  }
+  const { signed, unsigned } = quantizationMaps();
+  const state: Record<number, ParamStateDict> = {};
+  for (const [name, tensor] of tensors) {
+    const match = /^state\.(\d+)\.([a-z_0-9]+)$/.exec(name);
+    if (!match) fail(`unexpected tensor '${name}'`, 'tensors are named state.<index>.<buffer>');
+    const index = Number(match![1]);
+    const key = match![2]!;
+    const entry = (state[index] ??= { step: -1 }) as unknown as Record<string, unknown>;
+    const { bytes } = tensor;
+    if (key === 'step') {
+      if (tensor.dtype !== 'I64') fail(`'${name}' has dtype ${tensor.dtype}`, 'step is an int64 scalar');
+      entry.step = Number(new BigInt64Array(bytes.buffer, bytes.byteOffset, 1)[0]);
+    } else if (key === 'qmap1' || key === 'qmap2') {
+      const map = new Float32Array(bytes.buffer, bytes.byteOffset, 256);
+      const expected = key === 'qmap1' ? signed : unsigned;
+      const ulps = new Int32Array(Float32Array.from(map).buffer).map((b, i) => Math.abs(b - new Int32Array(expected.buffer)[i]!));
+      if (map.length !== 256 || ulps.some((u) => u > 2)) fail(`'${name}' is not bitsandbytes' dynamic map`, 'the 8-bit codes can only be read with the map they were written with');
+    } else {
+      const array = tensor.dtype === 'F32' ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+        : tensor.dtype === 'BF16' ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
+          : tensor.dtype === 'U8' ? bytes : fail(`'${name}' has dtype ${tensor.dtype}`, 'state buffers are F32, BF16 or U8');
+      entry[key] = array;
+    }
+  }
+  for (const [index, entry] of Object.entries(state)) {
+    if (entry.step < 0) fail(`param ${index} has buffers but no step`, 'the file is damaged');
+  }
+  return { state, paramGroups };
+}
