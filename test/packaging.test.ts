@@ -35,6 +35,11 @@ describe('packaging', () => {
     });
   }
 
+  it('VERSION, written into checkpoints, is package.json\'s version', async () => {
+    const { VERSION } = await import('../src/index.js');
+    assert.equal(VERSION, (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
   it('ESM and CommonJS share one copy of the library', () => {
     const out = node(['--input-type=module', '-e', `import { AdamW } from 'adamw-lab'; import { createRequire } from 'node:module';
       console.log(AdamW === createRequire(import.meta.url)('adamw-lab').AdamW);`], REPO_ROOT);

@@ -55,7 +55,13 @@ export class ResidentStore implements StateStore {
 
   create(param: Param, plan: TensorPlan): ResidentState {
     const buffers: Record<string, StateBuffer> = {};
-    for (const spec of plan.buffers) buffers[spec.name] = this.backend.allocate(spec.dtype, spec.length, param.data);
+    // Every buffer beside the first, and the first beside the param: one kernel call must reach them all.
+    let near: ArrayBufferView = param.data;
+    for (const spec of plan.buffers) {
+      const buffer = this.backend.allocate(spec.dtype, spec.length, near);
+      buffers[spec.name] = buffer;
+      if (near === param.data) near = buffer;
+    }
     return { plan, buffers };
   }
 

@@ -7,9 +7,12 @@
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
+import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
+import { debiasedBeta } from '../../rules/optimi.js';
 import type { BufferDtype, BufferOf, StateBuffer } from '../../optim/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
-import { runWithRules } from '../rule-runner.js';
+import { quantizationMaps, runWithRules } from '../rule-runner.js';
+import { buildQuantizationTable, type QuantizationTable } from './quantization-tables.js';
 import { allArenas, allocateInArena, allocateViewInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JOB_FIELDS, pushJob, runJobs } from './jobs.js';
 import { kernelModule } from './kernel.js';
@@ -35,6 +38,8 @@ export class WasmBackend implements Backend {
   /** Threads the last step ran on (the calling thread included); 0 before the first step. */
   lastStepThreads = 0;
   private readonly scratch = new Map<Arena, { param: Float32Array; grad: Float32Array }>();
+  private readonly stagingBytes = new Map<Arena, Uint8Array>();
+  private readonly tablesByArena = new Map<Arena, { signed: number; unsigned: number }>();
 
   constructor(options: WasmBackendOptions = {}) {
     const available = hardwareThreads();
@@ -61,7 +66,7 @@ export class WasmBackend implements Backend {
     let residentElements = 0;
     for (const task of tasks) {
       if (task.plan.family !== 'adam') {
-        runWithRules(task);
+        this.variantStep(task);
         continue;
       }
       const param = task.param as Float32Array;
@@ -94,6 +99,126 @@ export class WasmBackend implements Backend {
     await workers;
   }
 
+  /**
+   * The optimi and 8-bit families on the calling thread. The state sits in one arena; a param or grad
+   * outside it is staged chunk by chunk (chunks are whole 256-element blocks).
+   */
+  private variantStep(task: UpdateTask): void {
+    const buffers = Object.values(task.buffers);
+    const arena = arenaOf(buffers[0]!);
+    if (!arena || buffers.some((b) => arenaOf(b) !== arena)) {
+      // Only when an arena filled up between two buffers of one tensor: correct, just not fast.
+      runWithRules(task);
+      return;
+    }
+    const { plan, hp, step } = task;
+    const k = arena.kernel;
+    const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
+    const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
+    const gradSign = hp.maximize ? -1 : 1;
+    const n = task.param.length;
+    const chunks = this.chunker(arena, task);
+    const at = (name: string, start: number): number => {
+      const b = task.buffers[name];
+      if (!b) return 0;
+      const perBlock = plan.family === 'blockwise8bit' && name.startsWith('absmax');
+      return b.byteOffset + (perBlock ? (start / BLOCK_SIZE) * 4 : start * b.BYTES_PER_ELEMENT);
+    };
+    if (plan.family === 'optimi') {
+      const momentsBf16 = plan.momentDtype === 'bf16' ? 1 : 0;
+      const kahan = plan.kahan ? 1 : 0;
+      const beta1Hat = debiasedBeta(hp.beta1, step);
+      const beta2Hat = debiasedBeta(hp.beta2, step);
+      let lr = hp.lr;
+      if (plan.stable) {
+        let sum = 0;
+        chunks((p, g, start, count) => {
+          sum += k.optimiMomentsRms(g, at('exp_avg', start), at('exp_avg_sq', start), count, gradBf16, momentsBf16, gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, hp.eps * hp.eps);
+          return p;
+        }, false);
+        lr = hp.lr / Math.max(1, Math.sqrt(sum / n));
+        const decay = hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1;
+        chunks((p, _g, start, count) => {
+          k.optimiUpdate(p, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count, paramBf16, momentsBf16, kahan, decay, -lr, hp.eps);
+          return p;
+        }, true);
+      } else {
+        const decay = hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1;
+        chunks((p, g, start, count) => {
+          k.optimiStep(p, g, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count, paramBf16, gradBf16, momentsBf16, kahan,
+            gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, decay, -lr, hp.eps);
+          return p;
+        }, true);
+      }
+      return;
+    }
+    const tables = this.quantizationTables(arena);
+    const biasCorrection2 = 1 - hp.beta2 ** step;
+    let lr = hp.lr;
+    if (plan.stable) {
+      let sum = 0;
+      chunks((p, g, start, count) => {
+        sum += k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, tables.unsigned, gradBf16, gradSign, hp.beta2, 1 - hp.beta2, biasCorrection2, hp.eps * hp.eps);
+        return p;
+      }, false);
+      lr = hp.lr / Math.max(1, Math.sqrt(sum / n));
+    }
+    chunks((p, g, start, count) => {
+      k.adam8bitStep(p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
+        tables.signed, tables.unsigned, paramBf16, gradBf16, gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2,
+        1 - lr * hp.weightDecay, lr / (1 - hp.beta1 ** step), 1 / Math.sqrt(biasCorrection2), hp.eps);
+      return p;
+    }, true);
+  }
+
+  /**
+   * Returns a function that calls `body(paramAddress, gradAddress, start, count)` over the tensor:
+   * once with the real addresses when param and grad live in `arena`, else once per staged chunk,
+   * copying the param back when `writesParam`.
+   */
+  private chunker(arena: Arena, task: UpdateTask) {
+    const { param, grad } = task;
+    const inPlace = arenaOf(param) === arena && arenaOf(grad) === arena;
+    return (body: (p: number, g: number, start: number, count: number) => number, writesParam: boolean): void => {
+      if (inPlace) {
+        body(param.byteOffset, grad.byteOffset, 0, param.length);
+        return;
+      }
+      const scratch = this.byteScratch(arena);
+      const paramView = new (param.constructor as typeof Uint8Array)(scratch.buffer, scratch.byteOffset, STAGE_CHUNK);
+      const gradView = new (grad.constructor as typeof Uint8Array)(scratch.buffer, scratch.byteOffset + STAGE_CHUNK * 4, STAGE_CHUNK);
+      for (let start = 0; start < param.length; start += STAGE_CHUNK) {
+        const end = Math.min(start + STAGE_CHUNK, param.length);
+        paramView.set(param.subarray(start, end));
+        gradView.set(grad.subarray(start, end));
+        body(paramView.byteOffset, gradView.byteOffset, start, end - start);
+        if (writesParam) (param as unknown as Uint8Array).set(paramView.subarray(0, end - start), start);
+      }
+    };
+  }
+
+  /** Staging space for one chunk of fp32 (or bf16) param and grad, in `arena`. */
+  private byteScratch(arena: Arena): Uint8Array {
+    let scratch = this.stagingBytes.get(arena);
+    if (!scratch) {
+      const offset = arena.tryAllocateBytes(STAGE_CHUNK * 8);
+      if (offset === null) throw new Error('adamw-lab: out of WebAssembly memory for staging buffers');
+      scratch = new Uint8Array(arena.memory.buffer, offset, STAGE_CHUNK * 8);
+      this.stagingBytes.set(arena, scratch);
+    }
+    return scratch;
+  }
+
+  /** The quantization tables of both maps inside `arena` (copied in once per arena). */
+  private quantizationTables(arena: Arena): { signed: number; unsigned: number } {
+    let tables = this.tablesByArena.get(arena);
+    if (!tables) {
+      tables = { signed: writeTable(arena, signedTable()), unsigned: writeTable(arena, unsignedTable()) };
+      this.tablesByArena.set(arena, tables);
+    }
+    return tables;
+  }
+
   /** Copy param and grad chunk by chunk next to the resident state, run the kernel, copy param back. */
   private stagedStep(
     arena: Arena, param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array,
@@ -120,6 +245,29 @@ export class WasmBackend implements Backend {
       param.set(scratch.param.subarray(0, n), start);
     }
   }
+}
+
+let tables: { signed: QuantizationTable; unsigned: QuantizationTable } | undefined;
+function signedTable(): QuantizationTable {
+  tables ??= { signed: buildQuantizationTable(quantizationMaps().signed), unsigned: buildQuantizationTable(quantizationMaps().unsigned) };
+  return tables.signed;
+}
+function unsignedTable(): QuantizationTable {
+  signedTable();
+  return tables!.unsigned;
+}
+
+/** Copy a quantization table into an arena, laid out as kernels/wasm/blockwise8bit.ts reads it. */
+function writeTable(arena: Arena, table: QuantizationTable): number {
+  const k = arena.kernel;
+  const bytes = k.QUANTIZATION_TABLE_BYTES.value as number;
+  const offset = arena.tryAllocateBytes(bytes);
+  if (offset === null) throw new Error('adamw-lab: out of WebAssembly memory for quantization tables');
+  const buffer = arena.memory.buffer;
+  new Float32Array(buffer, offset, 256).set(table.values);
+  new Uint8Array(buffer, offset + (k.QUANTIZATION_CODES_OFFSET.value as number), 65536).set(table.codes);
+  new Float32Array(buffer, offset + (k.QUANTIZATION_THRESHOLDS_OFFSET.value as number), 65536).set(table.thresholds);
+  return offset;
 }
 
 /**

@@ -1,0 +1,35 @@
+// AssemblyScript: helpers shared by the kernels.
+// @ts-nocheck  -- AssemblyScript types.
+
+/** The float32 value of a bf16 bit pattern. */
+@inline export function bf16ToF32(bits: u32): f32 {
+  return reinterpret<f32>(bits << 16);
+}
+
+/** Round a float32 to the nearest bf16 (ties to even); NaN stays a quiet NaN. Same as src/rules/bf16.ts. */
+@inline export function f32ToBf16(x: f32): u32 {
+  const bits = reinterpret<u32>(x);
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** Load element i of a buffer that is bf16 (isBf16) or fp32. */
+@inline export function loadValue(base: usize, i: usize, isBf16: bool): f32 {
+  return isBf16 ? bf16ToF32(<u32>load<u16>(base + (i << 1))) : load<f32>(base + (i << 2));
+}
+
+/** Store element i into a bf16 (rounded) or fp32 buffer; returns the value as stored. */
+@inline export function storeValue(base: usize, i: usize, x: f32, isBf16: bool): f32 {
+  if (isBf16) {
+    const h = f32ToBf16(x);
+    store<u16>(base + (i << 1), <u16>h);
+    return bf16ToF32(h);
+  }
+  store<f32>(base + (i << 2), x);
+  return x;
+}
+
+/** x rounded to a bf16 (isBf16) or left as fp32: what storing it would keep. */
+@inline export function rounded(x: f32, isBf16: bool): f32 {
+  return isBf16 ? bf16ToF32(f32ToBf16(x)) : x;
+}
