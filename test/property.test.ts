@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Adam, AdamW, adamReferenceStep, releaseParam, type AdamHyperparameters } from '../src/index.js';
-import { splitJobs, WasmBackend } from '../src/backends/cpu/wasm-backend.js';
-import { JOB_FIELDS } from '../src/backends/cpu/jobs.js';
+import { WasmBackend } from '../src/backends/cpu/wasm-backend.js';
+import { SPLIT_ALIGN, splitRanges } from '../src/backends/cpu/jobs.js';
 import { adamState, CPU_PATHS, makeParam, seededNormal, seededRandom } from './helpers.js';
 
 /** 2^-20: eight fp32 ulps of the quantity's scale, room for the ~10 roundings of a fused step. */
@@ -160,34 +160,39 @@ describe('fast kernels agree with the float64 reference (fast-check)', () => {
     }
   });
 
-  it('splitJobs covers every element exactly once, at 16-element boundaries', () => {
+  it('splitRanges covers every element of every task exactly once, cutting tasks only at 256-element boundaries', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 2, max: 6 }), (lengths, parts) => {
-        const jobs: number[] = [];
-        let address = 1 << 16;
-        for (const n of lengths) {
-          const job = new Array<number>(JOB_FIELDS).fill(0);
-          job[1] = address; job[2] = address + 1e6; job[3] = address + 2e6; job[4] = address + 3e6; job[6] = n;
-          jobs.push(...job);
-          address += n * 4;
-        }
-        const total = lengths.reduce((a, b) => a + b, 0);
-        const pieces = splitJobs(jobs, total, parts).flatMap((list) => {
-          const out: Array<[number, number]> = [];
-          for (let j = 0; j < list.length; j += JOB_FIELDS) out.push([list[j + 1]!, list[j + 6]!]);
-          return out;
+      fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 6 }), (lengths, parts) => {
+        const pieces: Array<{ task: number; start: number; end: number; part: number }> = [];
+        const tasks = lengths.map((length, task) => ({
+          length,
+          encode: (start: number, end: number, part: number, out: number[]) => {
+            pieces.push({ task, start, end, part });
+            out.push(task);
+          },
+        }));
+        const lists = splitRanges(tasks, parts);
+        assert.equal(lists.length, parts);
+        // Per task: contiguous, in order, complete, cut only at aligned points.
+        lengths.forEach((length, task) => {
+          const mine = pieces.filter((p) => p.task === task);
+          let expected = 0;
+          for (const p of mine) {
+            assert.equal(p.start, expected, 'contiguous');
+            assert.equal(p.start % SPLIT_ALIGN, 0, 'aligned cut');
+            expected = p.end;
+          }
+          assert.equal(expected, length, 'complete');
         });
-        const covered = pieces.reduce((sum, [, n]) => sum + n, 0);
-        assert.equal(covered, total);
-        let expected = 1 << 16;
-        for (const [start, n] of pieces) {
-          assert.equal(start, expected, 'pieces are contiguous and in order');
-          expected += n * 4;
+        // Parts are used in order and no part holds more than its share plus one aligned block.
+        const total = lengths.reduce((a, b) => a + b, 0);
+        const share = Math.ceil(total / parts / SPLIT_ALIGN) * SPLIT_ALIGN;
+        for (let part = 0; part < parts - 1; part++) {
+          const size = pieces.filter((p) => p.part === part).reduce((sum, p) => sum + p.end - p.start, 0);
+          assert.ok(size <= share + SPLIT_ALIGN, `part ${part} holds ${size} > ${share} + ${SPLIT_ALIGN}`);
         }
-        // Every piece after the first of a job begins at a 64-byte boundary relative to the job's start.
-        assert.equal(splitJobs(jobs, total, parts).length, parts);
       }),
-      { numRuns: 200, seed: 11 },
+      { numRuns: 300, seed: 11 },
     );
   });
 

@@ -33,3 +33,34 @@
 @inline export function rounded(x: f32, isBf16: bool): f32 {
   return isBf16 ? bf16ToF32(f32ToBf16(x)) : x;
 }
+
+/** Four elements of a bf16 (isBf16) or fp32 buffer, as f32x4. */
+@inline export function loadVec(base: usize, i: usize, isBf16: bool): v128 {
+  if (isBf16) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(base + (i << 1))), 16);
+  return v128.load(base + (i << 2));
+}
+
+/** Four float32s rounded to bf16 (ties to even, NaN kept quiet), as their bit patterns in the low halves. */
+@inline function bf16BitsVec(x: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
+  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), lsb), 16);
+  const quietNaN = v128.or(i32x4.shr_u(x, 16), i32x4.splat(0x40));
+  const isNaN = f32x4.ne(x, x);
+  return v128.bitselect(quietNaN, rounded, isNaN);
+}
+
+/** x rounded to bf16 (isBf16) or left as fp32, lane-wise. */
+@inline export function roundedVec(x: v128, isBf16: bool): v128 {
+  return isBf16 ? i32x4.shl(bf16BitsVec(x), 16) : x;
+}
+
+/** Store four elements into a bf16 (rounded) or fp32 buffer; returns the values as stored. */
+@inline export function storeVec(base: usize, i: usize, x: v128, isBf16: bool): v128 {
+  if (isBf16) {
+    const bits = bf16BitsVec(x);
+    v128.store64_lane(base + (i << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
+    return i32x4.shl(bits, 16);
+  }
+  v128.store(base + (i << 2), x);
+  return x;
+}

@@ -35,7 +35,7 @@ export interface WasmKernelExports {
     param: number, grad: number, codes1: number, codes2: number, absmax1: number, absmax2: number, shift: number, length: number,
     signedTable: number, unsignedTable: number, paramBf16: number, gradBf16: number,
     gradSign: number, beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
-    decay: number, stepSize: number, invSqrtBiasCorrection2: number, eps: number,
+    decay: number, stepSize: number, invSqrtBiasCorrection2: number, eps: number, scratch: number,
   ): void;
   /** StableAdamW pass for 8-bit state: Σ g²/max(v̂, ε²) over the updated v, without writing. */
   adam8bitRmsSum(

@@ -14,7 +14,7 @@ import type { Backend, UpdateTask } from '../backend.js';
 import { quantizationMaps, runWithRules } from '../rule-runner.js';
 import { buildQuantizationTable, type QuantizationTable } from './quantization-tables.js';
 import { allArenas, allocateInArena, allocateViewInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
-import { JOB_FIELDS, pushJob, runJobs } from './jobs.js';
+import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
 
@@ -22,8 +22,18 @@ import { hardwareThreads, ThreadPool } from './threads.js';
 const STAGE_CHUNK = 16384;
 /** Below this many elements per thread, posting to a worker costs more than it saves. */
 const MIN_ELEMENTS_PER_THREAD = 1 << 17;
-/** Ranges split between threads start on multiples of 16 elements (64 bytes), keeping v128 alignment. */
-const SPLIT_ALIGN = 16;
+/** Per-thread scratch of the 8-bit kernel: one block's m and v. */
+const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
+
+/** Byte address of element `start` of a task's buffer `name` (absmax buffers hold one value per block); 0 if absent. */
+function addressesOf(task: UpdateTask): (name: string, start: number) => number {
+  return (name, start) => {
+    const b = task.buffers[name];
+    if (!b) return 0;
+    const perBlock = task.plan.family === 'blockwise8bit' && name.startsWith('absmax');
+    return b.byteOffset + (perBlock ? (start / BLOCK_SIZE) * 4 : start * b.BYTES_PER_ELEMENT);
+  };
+}
 
 let sharedPool: ThreadPool | undefined;
 
@@ -39,7 +49,7 @@ export class WasmBackend implements Backend {
   lastStepThreads = 0;
   private readonly scratch = new Map<Arena, { param: Float32Array; grad: Float32Array }>();
   private readonly stagingBytes = new Map<Arena, Uint8Array>();
-  private readonly tablesByArena = new Map<Arena, { signed: number; unsigned: number }>();
+  private readonly tablesByArena = new Map<Arena, { signed: number; unsigned: number; scratch: number }>();
 
   constructor(options: WasmBackendOptions = {}) {
     const available = hardwareThreads();
@@ -62,41 +72,89 @@ export class WasmBackend implements Backend {
 
   async step(tasks: readonly UpdateTask[]): Promise<void> {
     const arenas = allArenas();
-    const resident: number[] = [];
-    let residentElements = 0;
+    const resident: RangeTask[] = [];
     for (const task of tasks) {
-      if (task.plan.family !== 'adam') {
-        this.variantStep(task);
-        continue;
-      }
-      const param = task.param as Float32Array;
-      const grad = task.grad as Float32Array;
-      const expAvg = task.buffers.exp_avg as Float32Array;
-      const expAvgSq = task.buffers.exp_avg_sq as Float32Array;
-      const maxExpAvgSq = (task.buffers.max_exp_avg_sq as Float32Array | undefined) ?? null;
-      const arena = arenaOf(expAvg)!;
-      const scalars = adamStepScalars(task.hp, task.step);
-      const maxAddress = maxExpAvgSq?.byteOffset ?? 0;
-      if (arenaOf(param) === arena && arenaOf(grad) === arena) {
-        pushJob(resident, arenas.indexOf(arena), param.byteOffset, grad.byteOffset, expAvg.byteOffset,
-          expAvgSq.byteOffset, maxAddress, param.length, task.hp.amsgrad, scalars);
-        residentElements += param.length;
-      } else {
-        this.stagedStep(arena, param, grad, expAvg, expAvgSq, maxAddress, task.hp.amsgrad, scalars);
-      }
+      const rangeTask = this.residentRangeTask(task, arenas);
+      if (rangeTask) resident.push(rangeTask);
+      else if (task.plan.family === 'adam') this.stagedAdamStep(task);
+      else this.variantStep(task);
     }
+    const residentElements = resident.reduce((sum, t) => sum + t.length, 0);
     const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
     this.lastStepThreads = Math.max(1, threads);
     if (resident.length === 0) return;
+    const kernels = arenas.map((a) => a.kernel);
     if (threads <= 1) {
-      runJobs(arenas.map((a) => a.kernel), resident);
+      runJobs(kernels, splitRanges(resident, 1)[0]!);
       return;
     }
-    const parts = splitJobs(resident, residentElements, threads);
+    const parts = splitRanges(resident, threads).map((list) => Float64Array.from(list));
     sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
     const workers = sharedPool.run(parts.slice(1), arenas.map((a) => a.memory));
-    runJobs(arenas.map((a) => a.kernel), parts[0]!);
+    runJobs(kernels, parts[0]!);
     await workers;
+  }
+
+  /**
+   * A task whose param, grad and state all live in one arena, as ranges that any thread can run; or
+   * undefined when it must run on the calling thread (staged, or StableAdamW's whole-tensor RMS).
+   */
+  private residentRangeTask(task: UpdateTask, arenas: readonly Arena[]): RangeTask | undefined {
+    const buffers = Object.values(task.buffers);
+    const arena = arenaOf(buffers[0]!);
+    if (!arena || task.plan.stable || arenaOf(task.param) !== arena || arenaOf(task.grad) !== arena || buffers.some((b) => arenaOf(b) !== arena)) {
+      return undefined;
+    }
+    const arenaIndex = arenas.indexOf(arena);
+    const { plan, hp, step } = task;
+    const at = addressesOf(task);
+    const pb = task.param.BYTES_PER_ELEMENT;
+    const gb = task.grad.BYTES_PER_ELEMENT;
+    const gradSign = hp.maximize ? -1 : 1;
+    if (plan.family === 'adam') {
+      const s = adamStepScalars(hp, step);
+      return {
+        length: task.param.length,
+        encode: (start, end, _thread, out) => pushJob(out, JobKind.Adam, arenaIndex, [
+          task.param.byteOffset + start * 4, task.grad.byteOffset + start * 4, at('exp_avg', start), at('exp_avg_sq', start), at('max_exp_avg_sq', start),
+          end - start, hp.amsgrad ? 1 : 0, s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.invSqrtBiasCorrection2, s.eps, s.negStepSize,
+        ]),
+      };
+    }
+    if (plan.family === 'optimi') {
+      const beta1Hat = debiasedBeta(hp.beta1, step);
+      const beta2Hat = debiasedBeta(hp.beta2, step);
+      const decay = hp.weightDecay !== 0 ? 1 - hp.lr * hp.weightDecay : 1;
+      return {
+        length: task.param.length,
+        encode: (start, end, _thread, out) => pushJob(out, JobKind.Optimi, arenaIndex, [
+          task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), end - start,
+          plan.paramDtype === 'bf16' ? 1 : 0, gb === 2 ? 1 : 0, plan.momentDtype === 'bf16' ? 1 : 0, plan.kahan ? 1 : 0,
+          gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, decay, -hp.lr, hp.eps,
+        ]),
+      };
+    }
+    const tables = this.quantizationTables(arena);
+    const biasCorrection2 = 1 - hp.beta2 ** step;
+    return {
+      length: task.param.length,
+      encode: (start, end, thread, out) => pushJob(out, JobKind.Adam8bit, arenaIndex, [
+        task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start),
+        at('shift', start), end - start, tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gb === 2 ? 1 : 0,
+        gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2, 1 - hp.lr * hp.weightDecay, hp.lr / (1 - hp.beta1 ** step), 1 / Math.sqrt(biasCorrection2), hp.eps,
+        tables.scratch + thread * SCRATCH_BYTES,
+      ]),
+    };
+  }
+
+  /** The fp32 Adam kernel over a param or grad outside the state's arena, staged in chunks. */
+  private stagedAdamStep(task: UpdateTask): void {
+    const param = task.param as Float32Array;
+    const grad = task.grad as Float32Array;
+    const expAvg = task.buffers.exp_avg as Float32Array;
+    const expAvgSq = task.buffers.exp_avg_sq as Float32Array;
+    const maxExpAvgSq = task.buffers.max_exp_avg_sq as Float32Array | undefined;
+    this.stagedStep(arenaOf(expAvg)!, param, grad, expAvg, expAvgSq, maxExpAvgSq?.byteOffset ?? 0, task.hp.amsgrad, adamStepScalars(task.hp, task.step));
   }
 
   /**
@@ -118,12 +176,7 @@ export class WasmBackend implements Backend {
     const gradSign = hp.maximize ? -1 : 1;
     const n = task.param.length;
     const chunks = this.chunker(arena, task);
-    const at = (name: string, start: number): number => {
-      const b = task.buffers[name];
-      if (!b) return 0;
-      const perBlock = plan.family === 'blockwise8bit' && name.startsWith('absmax');
-      return b.byteOffset + (perBlock ? (start / BLOCK_SIZE) * 4 : start * b.BYTES_PER_ELEMENT);
-    };
+    const at = addressesOf(task);
     if (plan.family === 'optimi') {
       const momentsBf16 = plan.momentDtype === 'bf16' ? 1 : 0;
       const kahan = plan.kahan ? 1 : 0;
@@ -166,7 +219,7 @@ export class WasmBackend implements Backend {
     chunks((p, g, start, count) => {
       k.adam8bitStep(p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
         tables.signed, tables.unsigned, paramBf16, gradBf16, gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2,
-        1 - lr * hp.weightDecay, lr / (1 - hp.beta1 ** step), 1 / Math.sqrt(biasCorrection2), hp.eps);
+        1 - lr * hp.weightDecay, lr / (1 - hp.beta1 ** step), 1 / Math.sqrt(biasCorrection2), hp.eps, tables.scratch);
       return p;
     }, true);
   }
@@ -209,11 +262,13 @@ export class WasmBackend implements Backend {
     return scratch;
   }
 
-  /** The quantization tables of both maps inside `arena` (copied in once per arena). */
-  private quantizationTables(arena: Arena): { signed: number; unsigned: number } {
+  /** The quantization tables of both maps inside `arena` (copied in once per arena), and a block's scratch. */
+  private quantizationTables(arena: Arena): { signed: number; unsigned: number; scratch: number } {
     let tables = this.tablesByArena.get(arena);
     if (!tables) {
-      tables = { signed: writeTable(arena, signedTable()), unsigned: writeTable(arena, unsignedTable()) };
+      const scratch = arena.tryAllocateBytes(this.threads * SCRATCH_BYTES);
+      if (scratch === null) throw new Error('adamw-lab: out of WebAssembly memory for the 8-bit kernel\'s scratch');
+      tables = { signed: writeTable(arena, signedTable()), unsigned: writeTable(arena, unsignedTable()), scratch };
       this.tablesByArena.set(arena, tables);
     }
     return tables;
@@ -239,8 +294,11 @@ export class WasmBackend implements Backend {
       scratch.param.set(param.subarray(start, end));
       scratch.grad.set(grad.subarray(start, end));
       jobs.length = 0;
-      pushJob(jobs, 0, scratch.param.byteOffset, scratch.grad.byteOffset, expAvg.byteOffset + start * 4,
-        expAvgSq.byteOffset + start * 4, maxAddress === 0 ? 0 : maxAddress + start * 4, n, amsgrad, scalars);
+      pushJob(jobs, JobKind.Adam, 0, [
+        scratch.param.byteOffset, scratch.grad.byteOffset, expAvg.byteOffset + start * 4, expAvgSq.byteOffset + start * 4,
+        maxAddress === 0 ? 0 : maxAddress + start * 4, n, amsgrad ? 1 : 0, scalars.gradSign, scalars.decay, scalars.l2,
+        scalars.oneMinusBeta1, scalars.beta2, scalars.oneMinusBeta2, scalars.invSqrtBiasCorrection2, scalars.eps, scalars.negStepSize,
+      ]);
       runJobs([arena.kernel], jobs);
       param.set(scratch.param.subarray(0, n), start);
     }
@@ -268,42 +326,4 @@ function writeTable(arena: Arena, table: QuantizationTable): number {
   new Uint8Array(buffer, offset + (k.QUANTIZATION_CODES_OFFSET.value as number), 65536).set(table.codes);
   new Float32Array(buffer, offset + (k.QUANTIZATION_THRESHOLDS_OFFSET.value as number), 65536).set(table.thresholds);
   return offset;
-}
-
-/**
- * Cut a list of jobs into `parts` lists of about equal element counts, splitting a job's range where
- * needed at multiples of SPLIT_ALIGN elements.
- */
-export function splitJobs(jobs: readonly number[], totalElements: number, parts: number): Float64Array[] {
-  const out: number[][] = Array.from({ length: parts }, () => []);
-  const target = Math.ceil(totalElements / parts / SPLIT_ALIGN) * SPLIT_ALIGN;
-  let part = 0;
-  let room = target;
-  for (let j = 0; j < jobs.length; j += JOB_FIELDS) {
-    const job = jobs.slice(j, j + JOB_FIELDS);
-    let offset = 0;
-    let remaining = job[6]!;
-    while (remaining > 0) {
-      // The last part takes the rest; others cut at an aligned point at or just past their share.
-      const aligned = Math.max(SPLIT_ALIGN, Math.floor(room / SPLIT_ALIGN) * SPLIT_ALIGN);
-      const take = part === parts - 1 || remaining <= room ? remaining : Math.min(remaining, aligned);
-      const piece = job.slice();
-      const bytes = offset * 4;
-      piece[1]! += bytes;
-      piece[2]! += bytes;
-      piece[3]! += bytes;
-      piece[4]! += bytes;
-      if (piece[5] !== 0) piece[5]! += bytes;
-      piece[6] = take;
-      out[part]!.push(...piece);
-      offset += take;
-      remaining -= take;
-      room -= take;
-      if (room <= 0 && part < parts - 1) {
-        part++;
-        room = target;
-      }
-    }
-  }
-  return out.map((list) => Float64Array.from(list));
 }

@@ -1,0 +1,104 @@
+/**
+ * Benchmark of the variants (`npm run bench:variants`): step time of the 8-bit step against the fp32
+ * step at 16M params (medians, same thread count, same run), bytes moved per param and the ratio to
+ * the in-place bandwidth roofline, and the optimizer state of every preset measured from the resident
+ * memory of a fresh process. Writes build/bench/variants.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { AdamW, AdamW8bit, createParam, releaseParam, type AdamOptimizer, type Param } from '../src/index.js';
+import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
+import { seededNormal } from '../test/helpers.js';
+
+const N = 1 << 24;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+async function stepSeconds(make: (p: Param) => AdamOptimizer, reps = 11): Promise<number> {
+  const normal = seededNormal(1);
+  const param = createParam(Float32Array.from({ length: N }, normal));
+  param.grad.set(Float32Array.from({ length: N }, () => 0.01 * normal()));
+  const opt = make(param);
+  for (let i = 0; i < 2; i++) await opt.step();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await opt.step();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  opt.destroy();
+  releaseParam(param);
+  return median(times);
+}
+
+/** In-place bandwidth (bytes read + written per second) of x ← x·s over 256 MiB on one thread. */
+function inPlaceBandwidth(): number {
+  const n = 1 << 26;
+  const x = allocateInArena(n).fill(1);
+  const module = new WebAssembly.Module(readFileSync(join(__dirname, '..', 'build', 'wasm', 'roofline.wasm')));
+  const scale = (new WebAssembly.Instance(module, { env: { memory: arenaOf(x)!.memory } }).exports as { scaleInPlace: (p: number, n: number, s: number) => void }).scaleInPlace;
+  const times: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const t0 = process.hrtime.bigint();
+    scale(x.byteOffset, n, 1.0000001);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  releaseFromArena(x);
+  return (8 * n) / median(times);
+}
+
+const PRESETS = ['AdamW', 'AdamW8bit', 'PagedAdamW', 'StableAdamW', 'AdamW (bf16 params, Kahan)', 'AdamW8bitKahan'];
+const EXPECTED_BYTES: Record<string, string> = {
+  AdamW: '8 (exp_avg, exp_avg_sq: fp32)',
+  AdamW8bit: '2 + 8/256 (state1, state2: uint8; absmax1, absmax2: fp32 per 256)',
+  PagedAdamW: '8 in the spill file; resident: the page ring (16 MiB budget)',
+  StableAdamW: '8 (debiased exp_avg, exp_avg_sq: fp32)',
+  'AdamW (bf16 params, Kahan)': '6 (exp_avg, exp_avg_sq, kahan_comp: bf16)',
+  AdamW8bitKahan: '4 + 8/256 (8-bit moments + bf16 shift)',
+};
+
+async function main(): Promise<void> {
+  const threads = availableParallelism();
+  console.log(`adamw-lab variants benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${N / 2 ** 20}M params (createParam, in place)`);
+  const roofline = inPlaceBandwidth();
+  console.log(`in-place bandwidth roofline (1 thread): ${(roofline / 1e9).toFixed(1)} GB/s`);
+  // fp32 moves p, g, m, v in and p, m, v out (28 B); 8-bit moves p, g, two codes in and p, two codes out (16 B).
+  const rows: Array<{ preset: string; threads: number; seconds: number; bytesPerParam: number }> = [];
+  const ratios: Record<number, number> = {};
+  for (const t of [...new Set([1, threads])]) {
+    const fp32 = await stepSeconds((p) => new AdamW([p], { threads: t }));
+    const eight = await stepSeconds((p) => new AdamW8bit([p], { threads: t }));
+    rows.push({ preset: 'AdamW (fp32 state)', threads: t, seconds: fp32, bytesPerParam: 28 });
+    rows.push({ preset: 'AdamW8bit', threads: t, seconds: eight, bytesPerParam: 16 + 16 / 256 });
+    ratios[t] = eight / fp32;
+  }
+  console.log('\n| preset | threads | median step | ns/param | bytes moved/param | GB/s | of 1-thread roofline |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const gbs = (r.bytesPerParam * N) / r.seconds;
+    console.log(`| ${r.preset} | ${r.threads} | ${(r.seconds * 1e3).toFixed(1)} ms | ${((r.seconds / N) * 1e9).toFixed(2)} | ${r.bytesPerParam.toFixed(2)} | ${(gbs / 1e9).toFixed(1)} | ${(gbs / roofline).toFixed(2)} |`);
+  }
+  for (const [t, ratio] of Object.entries(ratios)) console.log(`8-bit step / fp32 step at 16M params, ${t} thread(s): ${ratio.toFixed(2)}x (goal: within 2x)`);
+  const memory = PRESETS.map((preset) => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'memory-probe.ts'), preset, String(N)], { encoding: 'utf8' });
+    return JSON.parse(out.trim().split('\n').pop()!) as { preset: string; n: number; rssGrowth: number; stateBytes: number; paging: { peakResidentBytes: number } | null };
+  });
+  console.log('\n| preset | state bytes/param (exact) | measured: resident growth/param | what it stores |');
+  console.log('|---|---:|---:|---|');
+  for (const m of memory) {
+    console.log(`| ${m.preset} | ${(m.stateBytes / m.n).toFixed(3)} | ${(m.rssGrowth / m.n).toFixed(3)} | ${EXPECTED_BYTES[m.preset]} |`);
+  }
+  mkdirSync(join(__dirname, '..', 'build', 'bench'), { recursive: true });
+  writeFileSync(join(__dirname, '..', 'build', 'bench', 'variants.json'), JSON.stringify({
+    date: new Date().toISOString(), cpu: cpus()[0]?.model, node: process.version, params: N,
+    rooflineBytesPerSecond: roofline, steps: rows, eightBitOverFp32: ratios, memory, command: 'npm run bench:variants',
+  }, null, 2));
+  console.log('written to build/bench/variants.json');
+}
+
+void main();
