@@ -7,7 +7,7 @@
 // and the largest x in the bucket that still maps to it. code = table[b] + (x > threshold[b]), which
 // equals bitsandbytes' 7-step binary search for every float x, at the cost of one lookup.
 // @ts-nocheck  -- AssemblyScript types.
-import { loadValue, loadVec, rounded, roundedVec, storeValue, storeVec } from './common';
+import { loadValue, loadVec, rounded, roundedVec, stabilizationTerm, storeValue, storeVec } from './common';
 
 /** Layout of one map's tables in memory, from `tables`: values (256 f32), codes (65536 u8), thresholds (65536 f32). */
 export const QUANTIZATION_CODES_OFFSET: usize = 1024;
@@ -185,7 +185,7 @@ export function adam8bitRmsSum(
     const gi = loadValue(g, i, gradBf16) * gradSign;
     if (!isFinite<f32>(gi)) continue;
     const v = mapValue(unsignedTable, <u32>load<u8>(codes2 + i)) * load<f32>(absmax2 + ((i >> 8) << 2)) * beta2 + oneMinusBeta2 * gi * gi;
-    sum += <f64>((gi * gi) / max<f32>(v / biasCorrection2, epsSquared));
+    sum += stabilizationTerm(gi, v / biasCorrection2, epsSquared);
   }
   return sum;
 }

@@ -64,3 +64,8 @@
   v128.store(base + (i << 2), x);
   return x;
 }
+
+/** StableAdamW's per-element term g²/max(v̂, ε²), summed in float64 over a tensor for its RMS. */
+@inline export function stabilizationTerm(g: f32, vHat: f32, epsSquared: f32): f64 {
+  return <f64>((g * g) / max<f32>(vHat, epsSquared));
+}

@@ -3,7 +3,7 @@
 // compensation buffer c (bf16). One pass when not stable; StableAdamW first runs optimiMomentsRms
 // over the whole tensor (the RMS needs every updated v̂), then optimiUpdate with the scaled lr.
 // @ts-nocheck  -- AssemblyScript types.
-import { loadValue, rounded, storeValue } from './common';
+import { loadValue, rounded, stabilizationTerm, storeValue } from './common';
 
 /**
  * m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²  for element i, stored in the moments' dtype.
@@ -57,7 +57,7 @@ export function optimiMomentsRms(
   let sum: f64 = 0;
   for (let i: usize = 0; i < <usize>n; i++) {
     const gi = updateMoments(g, m, v, i, gradBf16, momentsBf16, gradSign, oneMinusBeta1Hat, beta2Hat, oneMinusBeta2Hat);
-    sum += <f64>((gi * gi) / max<f32>(loadValue(v, i, momentsBf16), epsSquared));
+    sum += stabilizationTerm(gi, loadValue(v, i, momentsBf16), epsSquared);
   }
   return sum;
 }

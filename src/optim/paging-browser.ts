@@ -4,18 +4,9 @@
  * @module
  */
 import type { Backend } from '../backends/backend.js';
-import type { StateStore } from './state-store.js';
+import type { PagingStats, StateStore } from './state-store.js';
 
-/** Resident-memory statistics of a paged store (see paging.ts). */
-export interface PagingStats {
-  frameBytes: number;
-  frames: number;
-  budgetBytes: number;
-  peakResidentBytes: number;
-  pagesRequested: number;
-  pagesRead: number;
-  pagesWritten: number;
-}
+export type { PagingStats };
 
 /** Refuses to construct: there is no file system to page to. */
 export class PagedStore {

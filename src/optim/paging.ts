@@ -16,7 +16,9 @@ import type { Backend, UpdateTask } from '../backends/backend.js';
 import { BLOCK_SIZE } from '../rules/blockwise8bit.js';
 import type { Param } from '../types.js';
 import { fail } from '../util/errors.js';
-import type { StateStore, StoredState, StoreWork } from './state-store.js';
+import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
+
+export type { PagingStats } from './state-store.js';
 import { DTYPE_BYTES, type BufferSpec, type StateBuffer, type TensorPlan } from './variants.js';
 
 /** Default resident budget: 64 MiB. */
@@ -58,22 +60,6 @@ function frameLayout(plan: TensorPlan): { offsets: number[]; bytes: number } {
     return here;
   });
   return { offsets, bytes: at };
-}
-
-/** Resident-memory statistics of a paged store. */
-export interface PagingStats {
-  /** Bytes of one frame (one page of the tensor with the most state per element, aligned). */
-  frameBytes: number;
-  /** Frames in the ring: budget / frameBytes. */
-  frames: number;
-  /** The budget asked for. */
-  budgetBytes: number;
-  /** Most frame bytes ever allocated at once (the frames are allocated once, on the first step). */
-  peakResidentBytes: number;
-  /** Pages whose read has been issued, read, and written so far. */
-  pagesRequested: number;
-  pagesRead: number;
-  pagesWritten: number;
 }
 
 /** State in a spill file, `budgetBytes` of it resident at most. */

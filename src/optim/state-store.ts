@@ -25,6 +25,22 @@ export interface StoreWork {
   step: number;
 }
 
+/** Resident-memory statistics of a paged store (./paging.ts). */
+export interface PagingStats {
+  /** Bytes of one frame (one page of the tensor with the most state per element, aligned). */
+  frameBytes: number;
+  /** Frames in the ring: budget / frameBytes. */
+  frames: number;
+  /** The budget asked for. */
+  budgetBytes: number;
+  /** Most frame bytes ever allocated at once (the frames are allocated once, on the first step). */
+  peakResidentBytes: number;
+  /** Pages whose read has been issued, read, and written so far. */
+  pagesRequested: number;
+  pagesRead: number;
+  pagesWritten: number;
+}
+
 /** The storage of optimizer state. */
 export interface StateStore {
   /** Human-readable description, e.g. `'resident'` or `'paged: 4 pages of 16 MiB in /tmp/…'`. */
