@@ -93,10 +93,12 @@ export function readGlossary(): GlossaryEntry[] {
  */
 export function glossaryProblems(file: string, nb: Notebook, glossary: GlossaryEntry[]): string[] {
   const problems: string[] = [];
+  // Terms inside code spans, code blocks and math are identifiers or symbols, not prose.
+  const prose = (text: string): string => text.replace(/```[\s\S]*?```/g, ' ').replace(/`[^`]*`/g, ' ').replace(/\$\$[\s\S]*?\$\$/g, ' ').replace(/\$[^$]*\$/g, ' ');
   nb.cells.forEach((cell, i) => {
     if (cell.cell_type !== 'markdown' || cell.metadata.lang !== 'ko') return;
-    const ko = sourceText(cell);
-    const en = sourceText(nb.cells[i + 1] ?? cell).toLowerCase();
+    const ko = prose(sourceText(cell));
+    const en = prose(sourceText(nb.cells[i + 1] ?? cell)).toLowerCase();
     for (const entry of glossary) {
       for (const avoided of entry.avoid ?? []) {
         if (ko.includes(avoided)) problems.push(`${file} cell ${i + 1}: "${avoided}" departs from the glossary; write "${entry.ko}" (${entry.en})`);

@@ -27,6 +27,8 @@ export interface Backend {
   readonly description: string;
   /** A zero-filled state buffer, placed where this backend's kernels read it fastest (beside `near` if given). */
   allocate<D extends BufferDtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D>;
+  /** Zero-filled buffers for one tensor's state, placed together so that one kernel call reaches them all. */
+  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>, near?: ArrayBufferView): StateBuffer[];
   /** Return a buffer from {@link allocate}; it must not be used afterwards. */
   release(buffer: StateBuffer): void;
   /** Run every task; resolves when all params and states are updated. */

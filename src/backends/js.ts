@@ -17,6 +17,10 @@ export class JsBackend implements Backend {
     return plainBuffer(dtype, length);
   }
 
+  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>): StateBuffer[] {
+    return specs.map((s) => plainBuffer(s.dtype, s.length));
+  }
+
   release(_buffer: StateBuffer): void {
     // Plain arrays are reclaimed by the garbage collector.
   }

@@ -71,13 +71,9 @@ export class ResidentStore implements StateStore {
 
   create(param: Param, plan: TensorPlan): ResidentState {
     const buffers: Record<string, StateBuffer> = {};
-    // Every buffer beside the first, and the first beside the param: one kernel call must reach them all.
-    let near: ArrayBufferView = param.data;
-    for (const spec of plan.buffers) {
-      const buffer = this.backend.allocate(spec.dtype, spec.length, near);
-      buffers[spec.name] = buffer;
-      if (near === param.data) near = buffer;
-    }
+    // All together, beside the param when there is room: one kernel call must reach them all.
+    const allocated = this.backend.allocateAll(plan.buffers, param.data);
+    plan.buffers.forEach((spec, i) => (buffers[spec.name] = allocated[i]!));
     return { plan, buffers };
   }
 

@@ -159,26 +159,31 @@ export function allArenas(): readonly Arena[] {
 /** Typed-array constructors by element size, for views into arenas. */
 type ViewConstructor<T> = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => T;
 
-/** A zeroed typed array in an arena: in `near`'s arena when it has room, else in any arena. */
-export function allocateViewInArena<T extends ArrayBufferView>(
-  Type: ViewConstructor<T> & { BYTES_PER_ELEMENT: number },
-  length: number,
-  near?: ArrayBufferView,
-): T {
-  const byteLength = length * Type.BYTES_PER_ELEMENT;
+/** Bytes an allocation of `byteLength` takes in an arena, alignment included. */
+const footprint = (byteLength: number): number => Math.max(ALIGN, Math.ceil(byteLength / ALIGN) * ALIGN);
+
+/**
+ * An arena with room for all of `byteLengths` at once: `near`'s arena when it has room, else any
+ * arena, else a new one. Allocations made from it right after are guaranteed to fit.
+ */
+function arenaWithRoom(byteLengths: readonly number[], near?: ArrayBufferView): Arena {
+  const total = byteLengths.reduce((sum, b) => sum + footprint(b), 0);
   const preferred = near ? arenaOf(near) : undefined;
   const candidates = preferred ? [preferred, ...arenas.filter((a) => a !== preferred)] : arenas;
   for (const arena of candidates) {
-    const offset = arena.tryAllocateBytes(byteLength);
-    if (offset !== null) return new Type(arena.memory.buffer, offset, length);
+    // A trial allocation of the whole group, given straight back, proves the room exists.
+    const offset = arena.tryAllocateBytes(total);
+    if (offset !== null) {
+      arena.release(new Uint8Array(arena.memory.buffer, offset, total));
+      return arena;
+    }
   }
-  const bytes = RESERVED_BYTES + Math.ceil(byteLength / ALIGN) * ALIGN;
+  const bytes = RESERVED_BYTES + total;
   const shared = canShare();
-  const initialBytes = shared ? bytes : Math.max(bytes, MIN_UNSHARED_BYTES);
-  const initial = Math.ceil(initialBytes / PAGE_BYTES);
+  const initial = Math.ceil((shared ? bytes : Math.max(bytes, MIN_UNSHARED_BYTES)) / PAGE_BYTES);
   if (initial > MAX_PAGES) {
     throw new RangeError(
-      `adamw-lab: a tensor of ${length} elements needs ${bytes} bytes, more than the 4 GiB a WebAssembly memory ` +
+      `adamw-lab: a tensor needing ${total} bytes of buffers is more than the 4 GiB a WebAssembly memory ` +
         "can address; split it into smaller tensors, or use backend: 'js'",
     );
   }
@@ -188,14 +193,26 @@ export function allocateViewInArena<T extends ArrayBufferView>(
   const arena = new Arena(memory, shared);
   registerBuffer(memory.buffer, arena);
   arenas.push(arena);
-  const offset = arena.tryAllocateBytes(byteLength);
-  if (offset === null) throw new Error('adamw-lab: internal error: a fresh arena could not hold its first allocation');
-  return new Type(arena.memory.buffer, offset, length);
+  return arena;
+}
+
+/** Zeroed typed arrays, all in one arena (`near`'s when it has room), so one kernel call reaches them all. */
+export function allocateViewsInArena<T extends ArrayBufferView>(
+  requests: ReadonlyArray<{ Type: ViewConstructor<T> & { BYTES_PER_ELEMENT: number }; length: number }>,
+  near?: ArrayBufferView,
+): T[] {
+  const byteLengths = requests.map((r) => r.length * r.Type.BYTES_PER_ELEMENT);
+  const arena = arenaWithRoom(byteLengths, near);
+  return requests.map((r, i) => {
+    const offset = arena.tryAllocateBytes(byteLengths[i]!);
+    if (offset === null) throw new Error('adamw-lab: internal error: an arena lost the room it was chosen for');
+    return new r.Type(arena.memory.buffer, offset, r.length);
+  });
 }
 
 /** A zeroed Float32Array in an arena: in `near`'s arena when it has room, else in any arena. */
 export function allocateInArena(length: number, near?: ArrayBufferView): Float32Array {
-  return allocateViewInArena(Float32Array, length, near);
+  return allocateViewsInArena([{ Type: Float32Array, length }], near)[0]!;
 }
 
 /** Give back a view from an arena; other arrays are ignored. */

@@ -13,7 +13,7 @@ import type { BufferDtype, BufferOf, StateBuffer } from '../../optim/variants.js
 import type { Backend, UpdateTask } from '../backend.js';
 import { quantizationMaps, runWithRules } from '../rule-runner.js';
 import { buildQuantizationTable, type QuantizationTable } from './quantization-tables.js';
-import { allArenas, allocateInArena, allocateViewInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
+import { allArenas, allocateInArena, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -62,8 +62,12 @@ export class WasmBackend implements Backend {
   }
 
   allocate<D extends BufferDtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D> {
-    const Type = dtype === 'f32' ? Float32Array : dtype === 'bf16' ? Uint16Array : Uint8Array;
-    return allocateViewInArena(Type as unknown as typeof Uint8Array, length, near) as unknown as BufferOf<D>;
+    return this.allocateAll([{ dtype, length }], near)[0] as BufferOf<D>;
+  }
+
+  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>, near?: ArrayBufferView): StateBuffer[] {
+    const types = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
+    return allocateViewsInArena(specs.map((s) => ({ Type: types[s.dtype] as unknown as typeof Uint8Array, length: s.length })), near);
   }
 
   release(buffer: StateBuffer): void {
