@@ -62,7 +62,10 @@ describe('notebook execution', () => {
         assert.ok(!(cell.outputs ?? []).some((o) => o.name === 'stderr'), `${file}: code cell ${k + 1} wrote to stderr`);
       });
       const outputs = executed.cells.flatMap((c) => c.outputs ?? []);
-      assert.ok(outputs.some((o) => o.output_type === 'display_data' && String(o.data?.['image/svg+xml']).startsWith('<svg')), `${file}: no SVG plot`);
+      // The code-mapping notebook sets configs side by side; there is nothing there to plot.
+      if (!file.includes('code-mapping')) {
+        assert.ok(outputs.some((o) => o.output_type === 'display_data' && String(o.data?.['image/svg+xml']).startsWith('<svg')), `${file}: no SVG plot`);
+      }
     }
   });
 

@@ -103,7 +103,7 @@ export function glossaryProblems(file: string, nb: Notebook, glossary: GlossaryE
       for (const avoided of entry.avoid ?? []) {
         if (ko.includes(avoided)) problems.push(`${file} cell ${i + 1}: "${avoided}" departs from the glossary; write "${entry.ko}" (${entry.en})`);
       }
-      if (new RegExp(`\\b${entry.en.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`).test(en) && !ko.includes(entry.ko)) {
+      if (new RegExp(`\\b${entry.en.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`).test(en) && !ko.toLowerCase().includes(entry.ko.toLowerCase())) {
         problems.push(`${file} cell ${i + 1}: the English pair says "${entry.en}" but the Korean cell lacks the glossary's "${entry.ko}"`);
       }
     }
