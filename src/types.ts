@@ -46,13 +46,15 @@ export interface ParamGroup extends GroupOptions {
 }
 
 /** Which implementation runs the update. */
-export type BackendName = 'cpu' | 'js';
+export type BackendName = 'cpu' | 'js' | 'webgpu';
 
 /** Options of the optimizer: group defaults, the variant options, and optimizer-wide choices. */
 export interface OptimizerOptions extends GroupOptions, VariantOptions {
   /**
-   * `'cpu'` (default): the fused WebAssembly SIMD kernel, on worker threads in Node when a step
-   * is large enough to pay for them. `'js'`: the readable TypeScript loop of `src/rules/adam.ts`.
+   * `'cpu'` (default): the fused WebAssembly SIMD kernels, on worker threads in Node when a step
+   * is large enough to pay for them. `'js'`: the readable TypeScript rules of `src/rules/`.
+   * `'webgpu'`: the fused WGSL kernel, state resident on the GPU (fp32 AdamW/Adam so far); in Node
+   * through the `webgpu` package (Dawn). With no adapter the first step rejects, saying how to get one.
    */
   backend?: BackendName;
   /**

@@ -56,7 +56,7 @@ function checksumRange(file: Uint8Array, headerEnd: number): [number, number] {
 
 /** The checkpoint bytes of an optimizer's current state. */
 export async function encodeCheckpoint(optimizer: AdamOptimizer, optimizerName: string): Promise<Uint8Array> {
-  const sd = optimizer.stateDict();
+  const sd = await optimizer.stateDictAsync();
   const { signed, unsigned } = quantizationMaps();
   const tensors: Array<[string, SafetensorsTensor]> = [];
   for (const [index, entry] of Object.entries(sd.state)) {

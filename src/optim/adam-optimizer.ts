@@ -17,6 +17,7 @@ import type {
 import { describeParam, fail, showValue } from '../util/errors.js';
 import { paramDtype, validateGrad, validateGroupOptions, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
+import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { ResidentStore, type StateStore, type StoredState } from './state-store.js';
 import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOptions } from './variants.js';
 
@@ -56,11 +57,13 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
 const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
 
-function createBackend(owner: string, options: OptimizerOptions): Backend {
+/** The host backend for 'cpu' and 'js'; null for 'webgpu', whose store runs its own kernels. */
+function createBackend(owner: string, options: OptimizerOptions): Backend | null {
   const backend = options.backend ?? 'cpu';
   if (backend === 'cpu') return new WasmBackend({ threads: options.threads });
   if (backend === 'js') return new JsBackend();
-  return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu' or 'js'");
+  if (backend === 'webgpu') return null;
+  return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu', 'js' or 'webgpu'");
 }
 
 /** Typed-array type names of each dtype, for messages. */
@@ -79,11 +82,11 @@ export class AdamOptimizer {
   readonly variantOptions: Readonly<VariantOptions>;
   /** Where the kernels run, e.g. `'cpu (WebAssembly SIMD, up to 2 threads)'`. */
   get backendDescription(): string {
-    return this.backend.description;
+    return this.backend?.description ?? this.store.description;
   }
 
   protected readonly variant: AdamVariant;
-  protected readonly backend: Backend;
+  protected readonly backend: Backend | null;
   private readonly store: StateStore;
   private readonly state = new Map<Param, ParamState>();
   private stepInFlight = false;
@@ -119,11 +122,16 @@ export class AdamOptimizer {
     groups.forEach((group, g) => this.checkGroup(group, g, seen, index, (n) => (index += n)));
     const resolved = groups.map((group) => this.resolve(group));
     validateVariant(owner, variantOptions, variant.weightDecayMode, resolved.some((g) => g.amsgrad));
+    this.backend = createBackend(owner, options);
     index = 0;
     for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
-    this.backend = createBackend(owner, options);
     const paged = variantOptions.paged;
-    this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {}) : new ResidentStore(this.backend);
+    if (!this.backend) {
+      if (paged) fail(Error, owner, 'options', "paged with backend 'webgpu' is not supported yet", "page on backend 'cpu', or keep the state resident on the GPU");
+      this.store = new WebGpuStore(owner);
+    } else {
+      this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {}) : new ResidentStore(this.backend);
+    }
     this.paramGroups.push(...resolved);
   }
 
@@ -208,19 +216,38 @@ export class AdamOptimizer {
    */
   stateDict(): StateDict {
     const state: Record<number, ParamStateDict> = {};
-    const paramGroups: ParamGroupStateDict[] = [];
+    this.forEachParam((param, index) => {
+      const s = this.state.get(param);
+      if (s) state[index] = { step: s.step, ...this.store.read(s.stored) };
+    });
+    return { state, paramGroups: this.groupStateDicts() };
+  }
+
+  /** {@link stateDict}, for every backend: with 'webgpu' it copies the state back from the GPU. */
+  async stateDictAsync(): Promise<StateDict> {
+    const state: Record<number, ParamStateDict> = {};
+    const reads: Array<Promise<void>> = [];
+    this.forEachParam((param, index) => {
+      const s = this.state.get(param);
+      if (s) reads.push(this.store.readAsync(s.stored).then((buffers) => void (state[index] = { step: s.step, ...buffers } as ParamStateDict)));
+    });
+    await Promise.all(reads);
+    return { state, paramGroups: this.groupStateDicts() };
+  }
+
+  /** Call `fn` for every param with its flat index (PyTorch's order: groups, then params). */
+  private forEachParam(fn: (param: Param, index: number) => void): void {
     let index = 0;
-    for (const group of this.paramGroups) {
-      const indices: number[] = [];
-      for (const param of group.params) {
-        const s = this.state.get(param);
-        if (s) state[index] = { step: s.step, ...this.store.read(s.stored) };
-        indices.push(index++);
-      }
-      const { params: _params, betas, ...hyper } = group;
-      paramGroups.push({ ...hyper, betas: [betas[0], betas[1]], params: indices });
-    }
-    return { state, paramGroups };
+    for (const group of this.paramGroups) for (const param of group.params) fn(param, index++);
+  }
+
+  /** The groups' hyperparameters and flat param indices, as saved in a state dict. */
+  private groupStateDicts(): ParamGroupStateDict[] {
+    let index = 0;
+    return this.paramGroups.map((group) => {
+      const { params, betas, ...hyper } = group;
+      return { ...hyper, betas: [betas[0], betas[1]], params: params.map(() => index++) };
+    });
   }
 
   /**
@@ -365,7 +392,13 @@ export class AdamOptimizer {
   }
 
   private plan(param: Param, index: number, amsgrad: boolean): TensorPlan {
-    return planTensor(this.variant.name, describeParam(index, param.name), this.variantOptions, paramDtype(param), param.data.length, amsgrad);
+    const where = describeParam(index, param.name);
+    const plan = planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), param.data.length, amsgrad);
+    if (!this.backend && plan.family !== 'adam') {
+      fail(Error, this.variant.name, where, `backend 'webgpu' runs fp32 AdamW and Adam so far, not this param's ${plan.family === 'optimi' ? 'bf16/Kahan or StableAdamW' : '8-bit'} update`,
+        "use backend 'cpu' for the variants (their WGSL kernels are not written yet)");
+    }
+    return plan;
   }
 
   private stateFor(param: Param, index: number, amsgrad: boolean): ParamState {

@@ -118,6 +118,10 @@ export class PagedStore implements StateStore {
     return out;
   }
 
+  readAsync(state: StoredState): Promise<Record<string, StateBuffer>> {
+    return Promise.resolve(this.read(state));
+  }
+
   write(state: StoredState, values: Record<string, ArrayLike<number>>): void {
     const s = state as PagedState;
     for (const spec of s.plan.buffers) {

@@ -47,8 +47,10 @@ export interface StateStore {
   readonly description: string;
   /** Zeroed state for `param` under `plan`. */
   create(param: Param, plan: TensorPlan): StoredState;
-  /** Copies of the state's buffers, by name. */
+  /** Copies of the state's buffers, by name (throws where the state is not on the host: use readAsync). */
   read(state: StoredState): Record<string, StateBuffer>;
+  /** Copies of the state's buffers, by name, wherever the state lives. */
+  readAsync(state: StoredState): Promise<Record<string, StateBuffer>>;
   /** Overwrite the state's buffers with `values` (already checked for names, types and lengths). */
   write(state: StoredState, values: Record<string, ArrayLike<number>>): void;
   /** Free the state. */
@@ -81,6 +83,10 @@ export class ResidentStore implements StateStore {
     const out: Record<string, StateBuffer> = {};
     for (const [name, buffer] of Object.entries((state as ResidentState).buffers)) out[name] = buffer.slice();
     return out;
+  }
+
+  readAsync(state: StoredState): Promise<Record<string, StateBuffer>> {
+    return Promise.resolve(this.read(state));
   }
 
   write(state: StoredState, values: Record<string, ArrayLike<number>>): void {

@@ -1,0 +1,52 @@
+/**
+ * The WebGPU device in Node, through Dawn (the `webgpu` npm package). Browsers get device-browser.ts
+ * instead (package.json "browser" field), which uses navigator.gpu.
+ * @module
+ */
+import { dirname, join } from 'node:path';
+
+/** How to get an adapter, for the error raised when there is none. */
+export const NO_ADAPTER_HELP =
+  'in Node, install the `webgpu` package (Dawn) and a Vulkan driver: on Debian, `apt-get install libvulkan1 chromium` ' +
+  'and run with VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (a CPU Vulkan driver), or use a machine with ' +
+  "a GPU; otherwise use backend: 'cpu'";
+
+let device: Promise<GPUDevice> | undefined;
+
+/**
+ * The process's WebGPU device, requested once and kept: Dawn crashes when a second device is made
+ * after the first is destroyed, and a kept device does not stop Node from exiting (the Dawn instance
+ * is not referenced once the adapter is found). Rejects, saying how to get one, without an adapter.
+ */
+export function webgpuDevice(owner: string): Promise<GPUDevice> {
+  device ??= (async () => {
+    let gpu: GPU;
+    try {
+      const root = dirname(require.resolve('webgpu/package.json'));
+      const platform = process.platform === 'darwin' ? 'darwin-universal' : `${process.platform}-${process.arch}`;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native addon, loaded by path
+      const dawn = require(join(root, 'dist', platform, 'dawn.node')) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
+      Object.assign(globalThis, dawn.globals);
+      gpu = dawn.create([]);
+    } catch (e) {
+      throw new Error(`${owner}: backend 'webgpu': the webgpu package (Dawn) could not be loaded (${(e as Error).message}); ${NO_ADAPTER_HELP}`);
+    }
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new Error(`${owner}: backend 'webgpu': no WebGPU adapter was found; ${NO_ADAPTER_HELP}`);
+    return adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxBufferSize: adapter.limits.maxBufferSize,
+      },
+    });
+  })();
+  // A later call may try again (e.g. after installing a driver).
+  device.catch(() => (device = undefined));
+  return device;
+}
+
+/** A description of the adapter behind the device, for `backendDescription`. */
+export function describeDevice(d: GPUDevice): string {
+  const info = (d as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return info ? `${info.vendor || 'unknown vendor'} ${info.architecture || ''} ${info.description || ''}`.replace(/\s+/g, ' ').trim() : 'WebGPU device';
+}
