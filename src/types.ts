@@ -46,7 +46,7 @@ export interface ParamGroup extends GroupOptions {
 }
 
 /** Which implementation runs the update. */
-export type BackendName = 'cpu' | 'js' | 'webgpu';
+export type BackendName = 'cpu' | 'js' | 'webgpu' | 'onnx';
 
 /** Options of the optimizer: group defaults, the variant options, and optimizer-wide choices. */
 export interface OptimizerOptions extends GroupOptions, VariantOptions {
@@ -55,6 +55,8 @@ export interface OptimizerOptions extends GroupOptions, VariantOptions {
    * is large enough to pay for them. `'js'`: the readable TypeScript rules of `src/rules/`.
    * `'webgpu'`: the fused WGSL kernel, state resident on the GPU (fp32 AdamW/Adam so far); in Node
    * through the `webgpu` package (Dawn). With no adapter the first step rejects, saying how to get one.
+   * `'onnx'`: the fused step as an ONNX graph run by onnxruntime-node, on CUDA, WebGPU or the CPU,
+   * whichever runs first (fp32 AdamW/Adam so far).
    */
   backend?: BackendName;
   /**

@@ -52,7 +52,7 @@ describe('bad hyperparameters are refused at construction', () => {
     ['betas not a pair', { betas: [0.9] }, ['AdamW', 'betas = [0.9]', 'pair']],
     ['weightDecay < 0', { weightDecay: -0.01 }, ['AdamW', 'weightDecay = -0.01', '>= 0']],
     ['amsgrad not boolean', { amsgrad: 'yes' }, ['AdamW', 'amsgrad = "yes"', 'true or false']],
-    ['unknown backend', { backend: 'tpu' }, ['AdamW', 'backend = "tpu"', "'cpu', 'js' or 'webgpu'"]],
+    ['unknown backend', { backend: 'tpu' }, ['AdamW', 'backend = "tpu"', "'cpu', 'js', 'webgpu' or 'onnx'"]],
     ['threads 0', { threads: 0 }, ['AdamW', 'threads = 0', 'integer >= 1']],
   ];
   for (const [name, options, fragments] of cases) {

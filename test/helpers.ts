@@ -2,8 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import type { BackendName, Fp32Param, ParamStateDict } from '../src/index.js';
-import { createParam } from '../src/index.js';
+import { Adam, AdamW, createParam, type AdamOptimizer, type BackendName, type Fp32Param, type OptimizerOptions, type ParamGroup, type ParamStateDict } from '../src/index.js';
 
 export const REPO_ROOT = join(__dirname, '..');
 
@@ -86,4 +85,29 @@ export function adamState(entry: ParamStateDict | undefined): { step: number; ex
   assert.ok(entry, 'the param has no state');
   assert.ok(entry.exp_avg instanceof Float32Array && entry.exp_avg_sq instanceof Float32Array, 'expected fp32 exp_avg and exp_avg_sq');
   return entry as { step: number; exp_avg: Float32Array; exp_avg_sq: Float32Array; max_exp_avg_sq?: Float32Array };
+}
+
+/**
+ * Run a PyTorch trajectory case on an optimizer built with `options`, asserting every param after every
+ * step within 1e-5·max(1, |ref|). Returns the optimizer, the params, and the flat order of params.
+ */
+export async function runTorchCase(
+  c: TorchCase,
+  options: OptimizerOptions,
+  make: (values: number[], i: number) => Fp32Param = (values) => ({ data: Float32Array.from(values), grad: new Float32Array(values.length) }),
+): Promise<{ opt: AdamOptimizer; params: Fp32Param[]; flat: Fp32Param[] }> {
+  const params = c.init.map(make);
+  const groups: ParamGroup[] = c.groups
+    ? c.groups.map(({ params: indices, ...o }) => ({ ...o, params: indices.map((i) => params[i]!) }))
+    : [{ params }];
+  const opt = new (c.optimizer === 'Adam' ? Adam : AdamW)(groups, { ...c.options, ...options });
+  for (let t = 0; t < c.steps; t++) {
+    params.forEach((p, i) => p.grad.set(c.grads[t]![i]!));
+    await opt.step();
+    params.forEach((p, i) => {
+      const { error, index } = maxScaledError(p.data, c.params[t]![i]!);
+      assert.ok(error <= 1e-5, `${c.name}, step ${t + 1}, param ${i}[${index}]: got ${p.data[index]}, torch ${c.params[t]![i]![index]} (scaled error ${error})`);
+    });
+  }
+  return { opt, params, flat: groups.flatMap((g) => g.params as Fp32Param[]) };
 }

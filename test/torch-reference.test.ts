@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, AdamW, type ParamGroup } from '../src/index.js';
-import { CPU_PATHS, makeParam, maxScaledError, torchCases } from './helpers.js';
+import { CPU_PATHS, makeParam, maxScaledError, runTorchCase, torchCases } from './helpers.js';
 
 const TOLERANCE = 1e-5;
 
@@ -20,25 +19,10 @@ describe('PyTorch trajectories (torch.optim float64)', () => {
   for (const path of CPU_PATHS) {
     for (const c of cases) {
       it(`${c.name} on ${path.label}`, async () => {
-        const params = c.init.map((values, i) => makeParam(values, path.placement, `p${i}`));
-        const groups: ParamGroup[] = c.groups
-          ? c.groups.map(({ params: indices, ...options }) => ({ ...options, params: indices.map((i) => params[i]!) }))
-          : [{ params }];
-        const Optimizer = c.optimizer === 'Adam' ? Adam : AdamW;
-        const opt = new Optimizer(groups, { ...c.options, backend: path.backend });
-        // The flat order of params in the optimizer follows the groups, as in PyTorch.
-        const flat = groups.flatMap((g) => g.params);
-        for (let t = 0; t < c.steps; t++) {
-          params.forEach((p, i) => p.grad.set(c.grads[t]![i]!));
-          await opt.step();
-          params.forEach((p, i) => {
-            const { error, index } = maxScaledError(p.data, c.params[t]![i]!);
-            assert.ok(error <= TOLERANCE, `step ${t + 1}, param ${i}[${index}]: got ${p.data[index]}, torch ${c.params[t]![i]![index]} (scaled error ${error})`);
-          });
-        }
+        const { opt, params, flat } = await runTorchCase(c, { backend: path.backend }, (values, i) => makeParam(values, path.placement, `p${i}`));
         const sd = opt.stateDict();
         flat.forEach((p, flatIndex) => {
-          const i = params.indexOf(p as (typeof params)[number]);
+          const i = params.indexOf(p);
           const ref = c.finalState[i]!;
           const ours = sd.state[flatIndex]!;
           assert.equal(ours.step, c.steps);

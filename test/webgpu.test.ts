@@ -18,11 +18,11 @@ import { describe, it, type TestContext } from 'node:test';
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
 
-import { Adam, AdamW, AdamW8bit, PagedAdamW, StableAdamW, toBf16, type ParamGroup } from '../src/index.js';
+import { AdamW, AdamW8bit, PagedAdamW, StableAdamW, toBf16 } from '../src/index.js';
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
 import { planTensor } from '../src/optim/variants.js';
-import { maxScaledError, REPO_ROOT, seededNormal, torchCases } from './helpers.js';
+import { maxScaledError, REPO_ROOT, runTorchCase, seededNormal, torchCases } from './helpers.js';
 
 const enabled = process.env.ADAMW_LAB_WEBGPU_TESTS === '1';
 const adapter = enabled ? webgpuDevice('probe').then(() => true, () => false) : Promise.resolve(false);
@@ -37,17 +37,7 @@ describe('webgpu backend', () => {
   for (const c of torchCases()) {
     it(`PyTorch trajectory ${c.name}`, async (t) => {
       if (!(await needsAdapter(t))) return;
-      const params = c.init.map((values) => ({ data: Float32Array.from(values), grad: new Float32Array(values.length) }));
-      const groups: ParamGroup[] = c.groups ? c.groups.map(({ params: ix, ...o }) => ({ ...o, params: ix.map((i) => params[i]!) })) : [{ params }];
-      const opt = new (c.optimizer === 'Adam' ? Adam : AdamW)(groups, { ...c.options, backend: 'webgpu' });
-      for (let step = 0; step < c.steps; step++) {
-        params.forEach((p, i) => p.grad.set(c.grads[step]![i]!));
-        await opt.step();
-        params.forEach((p, i) => {
-          const { error } = maxScaledError(p.data, c.params[step]![i]!);
-          assert.ok(error <= 1e-5, `${c.name} step ${step + 1} param ${i}: ${error}`);
-        });
-      }
+      const { opt } = await runTorchCase(c, { backend: 'webgpu' });
       opt.destroy();
     });
   }

@@ -10,6 +10,7 @@ import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/checkpoint.js'
 import { readFileBytes, writeFileAtomic } from '../checkpoint/file-io.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
+import { OnnxBackend } from '../backends/onnx/onnx-backend.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import type {
   GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
@@ -62,8 +63,9 @@ function createBackend(owner: string, options: OptimizerOptions): Backend | null
   const backend = options.backend ?? 'cpu';
   if (backend === 'cpu') return new WasmBackend({ threads: options.threads });
   if (backend === 'js') return new JsBackend();
+  if (backend === 'onnx') return new OnnxBackend(owner);
   if (backend === 'webgpu') return null;
-  return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu', 'js' or 'webgpu'");
+  return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu', 'js', 'webgpu' or 'onnx'");
 }
 
 /** Typed-array type names of each dtype, for messages. */
@@ -87,6 +89,7 @@ export class AdamOptimizer {
 
   protected readonly variant: AdamVariant;
   protected readonly backend: Backend | null;
+  private readonly backendName: string;
   private readonly store: StateStore;
   private readonly state = new Map<Param, ParamState>();
   private stepInFlight = false;
@@ -123,6 +126,7 @@ export class AdamOptimizer {
     const resolved = groups.map((group) => this.resolve(group));
     validateVariant(owner, variantOptions, variant.weightDecayMode, resolved.some((g) => g.amsgrad));
     this.backend = createBackend(owner, options);
+    this.backendName = options.backend ?? 'cpu';
     index = 0;
     for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
     const paged = variantOptions.paged;
@@ -375,6 +379,7 @@ export class AdamOptimizer {
     for (const s of this.state.values()) this.store.release(s.stored);
     this.state.clear();
     this.store.close();
+    void this.backend?.dispose?.();
     this.destroyed = true;
   }
 
@@ -394,9 +399,11 @@ export class AdamOptimizer {
   private plan(param: Param, index: number, amsgrad: boolean): TensorPlan {
     const where = describeParam(index, param.name);
     const plan = planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), param.data.length, amsgrad);
-    if (!this.backend && plan.family !== 'adam') {
-      fail(Error, this.variant.name, where, `backend 'webgpu' runs fp32 AdamW and Adam so far, not this param's ${plan.family === 'optimi' ? 'bf16/Kahan or StableAdamW' : '8-bit'} update`,
-        "use backend 'cpu' for the variants (their WGSL kernels are not written yet)");
+    const families = this.backend ? this.backend.families : ['adam'];
+    if (families && !families.includes(plan.family)) {
+      const name = this.backendName;
+      fail(Error, this.variant.name, where, `backend '${name}' runs fp32 AdamW and Adam so far, not this param's ${plan.family === 'optimi' ? 'bf16/Kahan or StableAdamW' : '8-bit'} update`,
+        `use backend 'cpu' for the variants (their ${name === 'onnx' ? 'ONNX graphs' : 'WGSL kernels'} are not written yet)`);
     }
     return plan;
   }
