@@ -13,7 +13,7 @@ import type { BufferDtype, BufferOf, StateBuffer } from '../../optim/variants.js
 import type { Backend, UpdateTask } from '../backend.js';
 import { quantizationMaps, runWithRules } from '../rule-runner.js';
 import { buildQuantizationTable, type QuantizationTable } from './quantization-tables.js';
-import { allArenas, allocateInArena, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
+import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -47,7 +47,6 @@ export class WasmBackend implements Backend {
   readonly threads: number;
   /** Threads the last step ran on (the calling thread included); 0 before the first step. */
   lastStepThreads = 0;
-  private readonly scratch = new Map<Arena, { param: Float32Array; grad: Float32Array }>();
   private readonly stagingBytes = new Map<Arena, Uint8Array>();
   private readonly tablesByArena = new Map<Arena, { signed: number; unsigned: number; scratch: number }>();
 
@@ -80,8 +79,7 @@ export class WasmBackend implements Backend {
     for (const task of tasks) {
       const rangeTask = this.residentRangeTask(task, arenas);
       if (rangeTask) resident.push(rangeTask);
-      else if (task.plan.family === 'adam') this.stagedAdamStep(task);
-      else this.variantStep(task);
+      else this.callingThreadStep(task);
     }
     const residentElements = resident.reduce((sum, t) => sum + t.length, 0);
     const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
@@ -104,127 +102,103 @@ export class WasmBackend implements Backend {
    * undefined when it must run on the calling thread (staged, or StableAdamW's whole-tensor RMS).
    */
   private residentRangeTask(task: UpdateTask, arenas: readonly Arena[]): RangeTask | undefined {
-    const buffers = Object.values(task.buffers);
-    const arena = arenaOf(buffers[0]!);
-    if (!arena || task.plan.stable || arenaOf(task.param) !== arena || arenaOf(task.grad) !== arena || buffers.some((b) => arenaOf(b) !== arena)) {
-      return undefined;
-    }
+    const arena = stateArena(task);
+    if (!arena || task.plan.stable || arenaOf(task.param) !== arena || arenaOf(task.grad) !== arena) return undefined;
     const arenaIndex = arenas.indexOf(arena);
-    const { plan, hp, step } = task;
-    const at = addressesOf(task);
     const pb = task.param.BYTES_PER_ELEMENT;
     const gb = task.grad.BYTES_PER_ELEMENT;
+    return {
+      length: task.param.length,
+      encode: (start, end, thread, out) => {
+        const call = this.kernelCall(task, arena, task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, start, end - start, thread);
+        pushJob(out, call.kind, arenaIndex, call.args);
+      },
+    };
+  }
+
+  /**
+   * The kernel call that updates elements [start, start + count) of `task`, given the addresses of
+   * that range's param and grad (in place, or in a staging buffer), for thread `thread`. `lr` is
+   * StableAdamW's scaled learning rate where it applies. The one place each family's kernel arguments
+   * are written (their order is declared in kernel.ts).
+   */
+  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, thread: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
+    const { plan, hp, step } = task;
+    const at = addressesOf(task);
+    const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
     const gradSign = hp.maximize ? -1 : 1;
     if (plan.family === 'adam') {
       const s = adamStepScalars(hp, step);
       return {
-        length: task.param.length,
-        encode: (start, end, _thread, out) => pushJob(out, JobKind.Adam, arenaIndex, [
-          task.param.byteOffset + start * 4, task.grad.byteOffset + start * 4, at('exp_avg', start), at('exp_avg_sq', start), at('max_exp_avg_sq', start),
-          end - start, hp.amsgrad ? 1 : 0, s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.invSqrtBiasCorrection2, s.eps, s.negStepSize,
-        ]),
+        kind: JobKind.Adam,
+        args: [p, g, at('exp_avg', start), at('exp_avg_sq', start), at('max_exp_avg_sq', start), count, hp.amsgrad ? 1 : 0,
+          s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.invSqrtBiasCorrection2, s.eps, s.negStepSize],
       };
     }
     if (plan.family === 'optimi') {
       const beta1Hat = debiasedBeta(hp.beta1, step);
       const beta2Hat = debiasedBeta(hp.beta2, step);
-      const decay = hp.weightDecay !== 0 ? 1 - hp.lr * hp.weightDecay : 1;
       return {
-        length: task.param.length,
-        encode: (start, end, _thread, out) => pushJob(out, JobKind.Optimi, arenaIndex, [
-          task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), end - start,
-          plan.paramDtype === 'bf16' ? 1 : 0, gb === 2 ? 1 : 0, plan.momentDtype === 'bf16' ? 1 : 0, plan.kahan ? 1 : 0,
-          gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, decay, -hp.lr, hp.eps,
-        ]),
+        kind: JobKind.Optimi,
+        args: [p, g, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count,
+          plan.paramDtype === 'bf16' ? 1 : 0, gradBf16, plan.momentDtype === 'bf16' ? 1 : 0, plan.kahan ? 1 : 0,
+          gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, optimiDecay(hp.weightDecay, lr), -lr, hp.eps],
       };
     }
     const tables = this.quantizationTables(arena);
-    const biasCorrection2 = 1 - hp.beta2 ** step;
     return {
-      length: task.param.length,
-      encode: (start, end, thread, out) => pushJob(out, JobKind.Adam8bit, arenaIndex, [
-        task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start),
-        at('shift', start), end - start, tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gb === 2 ? 1 : 0,
-        gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2, 1 - hp.lr * hp.weightDecay, hp.lr / (1 - hp.beta1 ** step), 1 / Math.sqrt(biasCorrection2), hp.eps,
-        tables.scratch + thread * SCRATCH_BYTES,
-      ]),
+      kind: JobKind.Adam8bit,
+      args: [p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
+        tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
+        gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2, 1 - lr * hp.weightDecay, lr / (1 - hp.beta1 ** step),
+        1 / Math.sqrt(1 - hp.beta2 ** step), hp.eps, tables.scratch + thread * SCRATCH_BYTES],
     };
   }
 
-  /** The fp32 Adam kernel over a param or grad outside the state's arena, staged in chunks. */
-  private stagedAdamStep(task: UpdateTask): void {
-    const param = task.param as Float32Array;
-    const grad = task.grad as Float32Array;
-    const expAvg = task.buffers.exp_avg as Float32Array;
-    const expAvgSq = task.buffers.exp_avg_sq as Float32Array;
-    const maxExpAvgSq = task.buffers.max_exp_avg_sq as Float32Array | undefined;
-    this.stagedStep(arenaOf(expAvg)!, param, grad, expAvg, expAvgSq, maxExpAvgSq?.byteOffset ?? 0, task.hp.amsgrad, adamStepScalars(task.hp, task.step));
-  }
-
   /**
-   * The optimi and 8-bit families on the calling thread. The state sits in one arena; a param or grad
-   * outside it is staged chunk by chunk (chunks are whole 256-element blocks).
+   * A task on the calling thread: staged chunk by chunk when its param or grad is outside the state's
+   * arena (chunks are whole 256-element blocks), and StableAdamW's two passes (the RMS needs every
+   * updated v before any param moves).
    */
-  private variantStep(task: UpdateTask): void {
-    const buffers = Object.values(task.buffers);
-    const arena = arenaOf(buffers[0]!);
-    if (!arena || buffers.some((b) => arenaOf(b) !== arena)) {
+  private callingThreadStep(task: UpdateTask): void {
+    const arena = stateArena(task);
+    if (!arena) {
       // Only when an arena filled up between two buffers of one tensor: correct, just not fast.
       runWithRules(task);
       return;
     }
     const { plan, hp, step } = task;
     const k = arena.kernel;
-    const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
     const gradSign = hp.maximize ? -1 : 1;
-    const n = task.param.length;
     const chunks = this.chunker(arena, task);
     const at = addressesOf(task);
-    if (plan.family === 'optimi') {
-      const momentsBf16 = plan.momentDtype === 'bf16' ? 1 : 0;
-      const kahan = plan.kahan ? 1 : 0;
-      const beta1Hat = debiasedBeta(hp.beta1, step);
-      const beta2Hat = debiasedBeta(hp.beta2, step);
-      let lr = hp.lr;
-      if (plan.stable) {
-        let sum = 0;
-        chunks((p, g, start, count) => {
-          sum += k.optimiMomentsRms(g, at('exp_avg', start), at('exp_avg_sq', start), count, gradBf16, momentsBf16, gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, hp.eps * hp.eps);
-          return p;
-        }, false);
-        lr = hp.lr / Math.max(1, Math.sqrt(sum / n));
-        const decay = hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1;
-        chunks((p, _g, start, count) => {
-          k.optimiUpdate(p, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count, paramBf16, momentsBf16, kahan, decay, -lr, hp.eps);
-          return p;
-        }, true);
-      } else {
-        const decay = hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1;
-        chunks((p, g, start, count) => {
-          k.optimiStep(p, g, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count, paramBf16, gradBf16, momentsBf16, kahan,
-            gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, decay, -lr, hp.eps);
-          return p;
-        }, true);
-      }
-      return;
-    }
-    const tables = this.quantizationTables(arena);
-    const biasCorrection2 = 1 - hp.beta2 ** step;
     let lr = hp.lr;
     if (plan.stable) {
+      // $\eta_t = \eta / \max(1, \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))})$ over the whole tensor
       let sum = 0;
-      chunks((p, g, start, count) => {
-        sum += k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, tables.unsigned, gradBf16, gradSign, hp.beta2, 1 - hp.beta2, biasCorrection2, hp.eps * hp.eps);
-        return p;
+      const momentsBf16 = plan.momentDtype === 'bf16' ? 1 : 0;
+      chunks((_p, g, start, count) => {
+        sum += plan.family === 'optimi'
+          ? k.optimiMomentsRms(g, at('exp_avg', start), at('exp_avg_sq', start), count, gradBf16, momentsBf16, gradSign,
+            1 - debiasedBeta(hp.beta1, step), debiasedBeta(hp.beta2, step), 1 - debiasedBeta(hp.beta2, step), hp.eps * hp.eps)
+          : k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, this.quantizationTables(arena).unsigned, gradBf16, gradSign,
+            hp.beta2, 1 - hp.beta2, 1 - hp.beta2 ** step, hp.eps * hp.eps);
       }, false);
-      lr = hp.lr / Math.max(1, Math.sqrt(sum / n));
+      lr = hp.lr / Math.max(1, Math.sqrt(sum / task.param.length));
+      if (plan.family === 'optimi') {
+        // The moments were updated by the first pass: only the param update remains.
+        chunks((p, _g, start, count) => k.optimiUpdate(p, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count,
+          plan.paramDtype === 'bf16' ? 1 : 0, momentsBf16, plan.kahan ? 1 : 0, optimiDecay(hp.weightDecay, lr), -lr, hp.eps), true);
+        return;
+      }
     }
+    const jobs: number[] = [];
     chunks((p, g, start, count) => {
-      k.adam8bitStep(p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
-        tables.signed, tables.unsigned, paramBf16, gradBf16, gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2,
-        1 - lr * hp.weightDecay, lr / (1 - hp.beta1 ** step), 1 / Math.sqrt(biasCorrection2), hp.eps, tables.scratch);
-      return p;
+      jobs.length = 0;
+      const call = this.kernelCall(task, arena, p, g, start, count, 0, lr);
+      pushJob(jobs, call.kind, 0, call.args);
+      runJobs([k], jobs);
     }, true);
   }
 
@@ -236,7 +210,7 @@ export class WasmBackend implements Backend {
   private chunker(arena: Arena, task: UpdateTask) {
     const { param, grad } = task;
     const inPlace = arenaOf(param) === arena && arenaOf(grad) === arena;
-    return (body: (p: number, g: number, start: number, count: number) => number, writesParam: boolean): void => {
+    return (body: (p: number, g: number, start: number, count: number) => void, writesParam: boolean): void => {
       if (inPlace) {
         body(param.byteOffset, grad.byteOffset, 0, param.length);
         return;
@@ -266,57 +240,37 @@ export class WasmBackend implements Backend {
     return scratch;
   }
 
-  /** The quantization tables of both maps inside `arena` (copied in once per arena), and a block's scratch. */
+  /** The quantization tables of both maps inside `arena` (copied in once per arena), and per-thread scratch. */
   private quantizationTables(arena: Arena): { signed: number; unsigned: number; scratch: number } {
     let tables = this.tablesByArena.get(arena);
     if (!tables) {
       const scratch = arena.tryAllocateBytes(this.threads * SCRATCH_BYTES);
       if (scratch === null) throw new Error('adamw-lab: out of WebAssembly memory for the 8-bit kernel\'s scratch');
-      tables = { signed: writeTable(arena, signedTable()), unsigned: writeTable(arena, unsignedTable()), scratch };
+      const built = builtQuantizationTables();
+      tables = { signed: writeTable(arena, built.signed), unsigned: writeTable(arena, built.unsigned), scratch };
       this.tablesByArena.set(arena, tables);
     }
     return tables;
   }
-
-  /** Copy param and grad chunk by chunk next to the resident state, run the kernel, copy param back. */
-  private stagedStep(
-    arena: Arena, param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array,
-    maxAddress: number, amsgrad: boolean, scalars: ReturnType<typeof adamStepScalars>,
-  ): void {
-    let scratch = this.scratch.get(arena);
-    if (!scratch) {
-      scratch = { param: allocateInArena(STAGE_CHUNK, expAvg), grad: allocateInArena(STAGE_CHUNK, expAvg) };
-      if (arenaOf(scratch.param) !== arena || arenaOf(scratch.grad) !== arena) {
-        throw new Error('adamw-lab: internal error: staging buffers could not be placed beside the state');
-      }
-      this.scratch.set(arena, scratch);
-    }
-    const jobs: number[] = [];
-    for (let start = 0; start < param.length; start += STAGE_CHUNK) {
-      const end = Math.min(start + STAGE_CHUNK, param.length);
-      const n = end - start;
-      scratch.param.set(param.subarray(start, end));
-      scratch.grad.set(grad.subarray(start, end));
-      jobs.length = 0;
-      pushJob(jobs, JobKind.Adam, 0, [
-        scratch.param.byteOffset, scratch.grad.byteOffset, expAvg.byteOffset + start * 4, expAvgSq.byteOffset + start * 4,
-        maxAddress === 0 ? 0 : maxAddress + start * 4, n, amsgrad ? 1 : 0, scalars.gradSign, scalars.decay, scalars.l2,
-        scalars.oneMinusBeta1, scalars.beta2, scalars.oneMinusBeta2, scalars.invSqrtBiasCorrection2, scalars.eps, scalars.negStepSize,
-      ]);
-      runJobs([arena.kernel], jobs);
-      param.set(scratch.param.subarray(0, n), start);
-    }
-  }
 }
 
-let tables: { signed: QuantizationTable; unsigned: QuantizationTable } | undefined;
-function signedTable(): QuantizationTable {
-  tables ??= { signed: buildQuantizationTable(quantizationMaps().signed), unsigned: buildQuantizationTable(quantizationMaps().unsigned) };
-  return tables.signed;
+/** The arena holding all of a task's state buffers, or undefined when they are not together in one. */
+function stateArena(task: UpdateTask): Arena | undefined {
+  const buffers = Object.values(task.buffers);
+  const arena = arenaOf(buffers[0]!);
+  return arena && buffers.every((b) => arenaOf(b) === arena) ? arena : undefined;
 }
-function unsignedTable(): QuantizationTable {
-  signedTable();
-  return tables!.unsigned;
+
+/** optimi's decay factor: 1 − η·λ, skipped (exactly 1) without weight decay, as optimi does. */
+function optimiDecay(weightDecay: number, lr: number): number {
+  return weightDecay !== 0 ? 1 - lr * weightDecay : 1;
+}
+
+let builtTables: { signed: QuantizationTable; unsigned: QuantizationTable } | undefined;
+/** Both maps' quantization tables, built once per process. */
+function builtQuantizationTables(): { signed: QuantizationTable; unsigned: QuantizationTable } {
+  builtTables ??= { signed: buildQuantizationTable(quantizationMaps().signed), unsigned: buildQuantizationTable(quantizationMaps().unsigned) };
+  return builtTables;
 }
 
 /** Copy a quantization table into an arena, laid out as kernels/wasm/blockwise8bit.ts reads it. */
