@@ -44,9 +44,3 @@ export function webgpuDevice(owner: string): Promise<GPUDevice> {
   device.catch(() => (device = undefined));
   return device;
 }
-
-/** A description of the adapter behind the device, for `backendDescription`. */
-export function describeDevice(d: GPUDevice): string {
-  const info = (d as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  return info ? `${info.vendor || 'unknown vendor'} ${info.architecture || ''} ${info.description || ''}`.replace(/\s+/g, ' ').trim() : 'WebGPU device';
-}

@@ -14,7 +14,8 @@ import { adamStepScalars } from '../../rules/adam.js';
 import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
 import type { StateBuffer, TensorPlan } from '../../optim/variants.js';
 import type { Param } from '../../types.js';
-import { describeDevice, webgpuDevice } from './device.js';
+import { describeDevice } from './describe.js';
+import { webgpuDevice } from './device.js';
 import { ADAM_WGSL } from './kernels.generated.js';
 
 /** Invocations per workgroup, as declared in the shader. */
