@@ -45,12 +45,6 @@ export class Arena {
     return total;
   }
 
-  /** A zeroed Float32Array of `length` in this arena, or null when it cannot fit. */
-  tryAllocate(length: number): Float32Array | null {
-    const offset = this.tryAllocateBytes(length * 4);
-    return offset === null ? null : new Float32Array(this.memory.buffer, offset, length);
-  }
-
   /** The byte offset of `byteLength` zeroed bytes in this arena, or null when they cannot fit. */
   tryAllocateBytes(byteLength: number): number | null {
     const bytes = Math.max(ALIGN, Math.ceil(byteLength / ALIGN) * ALIGN);
@@ -76,7 +70,7 @@ export class Arena {
     return offset;
   }
 
-  /** Give a view from {@link tryAllocate} or {@link tryAllocateBytes} back. */
+  /** Give back a view over bytes from {@link tryAllocateBytes}. */
   release(view: ArrayBufferView): void {
     const offset = view.byteOffset;
     const bytes = this.sizes.get(offset);
