@@ -4,12 +4,13 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'kernels/wasm/**', '.docusaurus/**', 'src/**/*.generated.ts'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'kernels/wasm/**', '.docusaurus/**', 'src/**/*.generated.ts', 'shot.tmp.mjs'] },
   js.configs.recommended,
   {
-    files: ['**/*.ts', '**/*.mts'],
+    files: ['**/*.ts', '**/*.mts', '**/*.tsx'],
     extends: [...tseslint.configs.recommendedTypeChecked],
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    // The library, tests and scripts are one project; the docs site (React, bundler resolution) is another.
+    languageOptions: { parserOptions: { project: ['./tsconfig.json', './site/tsconfig.json'], tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': [
         'error',

@@ -3,7 +3,7 @@
  * the bytes each step must move, the copy bandwidth of this machine, the step time of each CPU path
  * at 1M and 16M params (medians), their ratio to the bandwidth limit, the measured memory of the
  * optimizer state, and torch.optim.AdamW on the same machine when Debian's python3-torch is installed.
- * Results are also written to build/bench/cpu.json for the docs.
+ * Results are also written to site/data/bench/cpu.json, which the docs' benchmark page reads.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { AdamW, createParam, releaseParam, type BackendName, type Param } from '../src/index.js';
+import { BENCH_RESULTS_DIR } from './results.js';
 import { seededNormal } from '../test/helpers.js';
 
 const SIZES = [1 << 20, 1 << 24];
@@ -151,14 +152,13 @@ async function main(): Promise<void> {
   const best = rows.filter((r) => r.n === 1 << 24 && r.path.includes('createParam')).sort((a, b) => a.medianSeconds - b.medianSeconds)[0]!;
   console.log(`goal at 16M params: >= 0.8 of the bandwidth limit -> ${best.ratioToRoofline.toFixed(2)} of the in-place roofline, ${best.ratioToCopy.toFixed(2)} of copy (${best.path})` +
     (best.vsTorch === null ? '' : `; >= 3x torch -> ${best.vsTorch.toFixed(2)}x`));
-  const outDir = join(__dirname, '..', 'build', 'bench');
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'cpu.json'), JSON.stringify({
+  mkdirSync(BENCH_RESULTS_DIR, { recursive: true });
+  writeFileSync(join(BENCH_RESULTS_DIR, 'cpu.json'), JSON.stringify({
     date: new Date().toISOString(), cpu: cpus()[0]?.model, threads: THREADS, node: process.version, bytesPerParam: BYTES_PER_PARAM,
     bandwidth: bw, results: rows, torch, measuredStateBytesPerParam: stateBytes,
     command: 'npm run bench',
   }, null, 2));
-  console.log(`written to build/bench/cpu.json`);
+  console.log(`written to ${join(BENCH_RESULTS_DIR, 'cpu.json')}`);
 }
 
 void main();

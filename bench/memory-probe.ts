@@ -1,29 +1,31 @@
 /**
- * Run in a fresh process by bench/variants.ts: build one preset over N params, take one step, and
- * print the growth of resident memory across that first step (which creates and touches all state).
- * Usage: tsx bench/memory-probe.ts PRESET N
+ * Run in a fresh process by bench/variants.ts: build one preset of the catalog over N params, take one
+ * step, and print the growth of resident memory across that first step (which creates and touches all
+ * state), with the exact stateBytes() and the state buffers the preset keeps.
+ * Usage: tsx bench/memory-probe.ts LABEL N   (LABEL: a PRESET_CATALOG label)
  */
-import { AdamW, AdamW8bit, AdamW8bitKahan, PagedAdamW, StableAdamW, type AdamOptimizer, type Param } from '../src/index.js';
+import { PRESET_CATALOG, type Param } from '../src/index.js';
 
-const [presetName, countText] = process.argv.slice(2);
+const [label, countText] = process.argv.slice(2);
 const n = Number(countText);
-const bf16 = presetName === 'AdamW (bf16 params, Kahan)' || presetName === 'AdamW8bitKahan';
-const param: Param = bf16
+const entry = PRESET_CATALOG.find((e) => e.label === label);
+if (!entry) throw new Error(`memory-probe: no preset labelled ${label}; labels: ${PRESET_CATALOG.map((e) => e.label).join(', ')}`);
+const param: Param = entry.paramDtype === 'bf16'
   ? { data: new Uint16Array(n).fill(0x3f80), dtype: 'bf16', grad: new Float32Array(n).fill(0.01) }
   : { data: new Float32Array(n).fill(1), grad: new Float32Array(n).fill(0.01) };
-const make: Record<string, () => AdamOptimizer> = {
-  AdamW: () => new AdamW([param]),
-  AdamW8bit: () => new AdamW8bit([param]),
-  PagedAdamW: () => new PagedAdamW([param], { paged: { budgetBytes: 16 * 1024 * 1024 } }),
-  StableAdamW: () => new StableAdamW([param]),
-  'AdamW (bf16 params, Kahan)': () => new AdamW([param]),
-  AdamW8bitKahan: () => new AdamW8bitKahan([param]),
-};
+const paged = entry.className.startsWith('Paged') ? { paged: { budgetBytes: 16 * 1024 * 1024 } } : {};
+
+const DTYPE_OF = new Map<unknown, string>([[Float32Array, 'f32'], [Uint16Array, 'bf16'], [Uint8Array, 'u8']]);
+
 void (async () => {
-  const opt = make[presetName!]!();
+  const opt = entry.create([param], paged);
   const before = process.memoryUsage().rss;
   await opt.step();
   const after = process.memoryUsage().rss;
-  console.log(JSON.stringify({ preset: presetName, n, rssGrowth: after - before, stateBytes: opt.stateBytes(), paging: opt.pagingStats ?? null }));
+  const state = (await opt.stateDictAsync()).state[0] ?? {};
+  const buffers = Object.entries(state)
+    .filter(([, v]) => ArrayBuffer.isView(v))
+    .map(([name, v]) => ({ name, dtype: DTYPE_OF.get((v as object).constructor) ?? 'unknown', length: (v as Float32Array).length }));
+  console.log(JSON.stringify({ preset: label, n, rssGrowth: after - before, stateBytes: opt.stateBytes(), buffers, paging: opt.pagingStats ?? null }));
   opt.destroy();
 })();

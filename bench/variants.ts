@@ -2,17 +2,29 @@
  * Benchmark of the variants (`npm run bench:variants`): step time of the 8-bit step against the fp32
  * step at 16M params (medians, same thread count, same run), bytes moved per param and the ratio to
  * the in-place bandwidth roofline, and the optimizer state of every preset measured from the resident
- * memory of a fresh process. Writes build/bench/variants.json.
+ * memory of a fresh process. Writes site/data/bench/variants.json, which the docs' benchmark and
+ * variant pages read (committed, so the site shows the last run someone chose to publish).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
-import { AdamW, AdamW8bit, createParam, releaseParam, type AdamOptimizer, type Param } from '../src/index.js';
+import { AdamW, AdamW8bit, PRESET_CATALOG, createParam, releaseParam, type AdamOptimizer, type Param } from '../src/index.js';
 import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { seededNormal } from '../test/helpers.js';
+import { BENCH_RESULTS_DIR } from './results.js';
 
 const N = 1 << 24;
+
+/** One preset's memory, as bench/memory-probe.ts prints it. */
+interface MemoryProbe {
+  preset: string;
+  n: number;
+  rssGrowth: number;
+  stateBytes: number;
+  buffers: { name: string; dtype: string; length: number }[];
+  paging: { peakResidentBytes: number } | null;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,15 +64,7 @@ function inPlaceBandwidth(): number {
   return (8 * n) / median(times);
 }
 
-const PRESETS = ['AdamW', 'AdamW8bit', 'PagedAdamW', 'StableAdamW', 'AdamW (bf16 params, Kahan)', 'AdamW8bitKahan'];
-const EXPECTED_BYTES: Record<string, string> = {
-  AdamW: '8 (exp_avg, exp_avg_sq: fp32)',
-  AdamW8bit: '2 + 8/256 (state1, state2: uint8; absmax1, absmax2: fp32 per 256)',
-  PagedAdamW: '8 in the spill file; resident: the page ring (16 MiB budget)',
-  StableAdamW: '8 (debiased exp_avg, exp_avg_sq: fp32)',
-  'AdamW (bf16 params, Kahan)': '6 (exp_avg, exp_avg_sq, kahan_comp: bf16)',
-  AdamW8bitKahan: '4 + 8/256 (8-bit moments + bf16 shift)',
-};
+const PRESETS = PRESET_CATALOG.map((entry) => entry.label);
 
 async function main(): Promise<void> {
   const threads = availableParallelism();
@@ -86,19 +90,20 @@ async function main(): Promise<void> {
   for (const [t, ratio] of Object.entries(ratios)) console.log(`8-bit step / fp32 step at 16M params, ${t} thread(s): ${ratio.toFixed(2)}x (goal: within 2x)`);
   const memory = PRESETS.map((preset) => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'memory-probe.ts'), preset, String(N)], { encoding: 'utf8' });
-    return JSON.parse(out.trim().split('\n').pop()!) as { preset: string; n: number; rssGrowth: number; stateBytes: number; paging: { peakResidentBytes: number } | null };
+    return JSON.parse(out.trim().split('\n').pop()!) as MemoryProbe;
   });
   console.log('\n| preset | state bytes/param (exact) | measured: resident growth/param | what it stores |');
   console.log('|---|---:|---:|---|');
   for (const m of memory) {
-    console.log(`| ${m.preset} | ${(m.stateBytes / m.n).toFixed(3)} | ${(m.rssGrowth / m.n).toFixed(3)} | ${EXPECTED_BYTES[m.preset]} |`);
+    const stores = m.buffers.map((b) => `${b.name} ${b.dtype}${b.length === m.n ? '' : ` ×${b.length}`}`).join(', ');
+    console.log(`| ${m.preset} | ${(m.stateBytes / m.n).toFixed(3)} | ${(m.rssGrowth / m.n).toFixed(3)} | ${stores}${m.paging ? ' (paged, 16 MiB resident)' : ''} |`);
   }
-  mkdirSync(join(__dirname, '..', 'build', 'bench'), { recursive: true });
-  writeFileSync(join(__dirname, '..', 'build', 'bench', 'variants.json'), JSON.stringify({
+  mkdirSync(BENCH_RESULTS_DIR, { recursive: true });
+  writeFileSync(join(BENCH_RESULTS_DIR, 'variants.json'), JSON.stringify({
     date: new Date().toISOString(), cpu: cpus()[0]?.model, node: process.version, params: N,
     rooflineBytesPerSecond: roofline, steps: rows, eightBitOverFp32: ratios, memory, command: 'npm run bench:variants',
   }, null, 2));
-  console.log('written to build/bench/variants.json');
+  console.log(`written to ${join(BENCH_RESULTS_DIR, 'variants.json')}`);
 }
 
 void main();

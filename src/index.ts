@@ -12,11 +12,15 @@
  * @module
  */
 export { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './optim/adam-optimizer.js';
-export type { AdamVariant, ParamState, ResolvedParamGroup } from './optim/adam-optimizer.js';
+export type { AdamVariant, ResolvedParamGroup } from './optim/adam-optimizer.js';
+export type { PagingOptions, VariantOptions } from './optim/variants.js';
+export type { PagingStats } from './optim/state-store.js';
 export { Adam, AdamW, AdamW8bit, AdamW8bitKahan, OPTIMI_DEFAULTS, PagedAdamW, PagedAdamW8bit, StableAdamW } from './optim/presets.js';
 export type { AdamW8bitKahanOptions } from './optim/presets.js';
+export { PRESET_CATALOG } from './optim/catalog.js';
+export type { PresetEntry, PresetEquivalent } from './optim/catalog.js';
 export { adamReferenceStep, adamStepScalars } from './rules/adam.js';
-export type { AdamHyperparameters, AdamStepScalars, NumericBuffer } from './rules/adam.js';
+export type { AdamHyperparameters, AdamStepScalars, CoreHyperparameters, NumericBuffer, TensorStepReport } from './rules/adam.js';
 export {
   constantSchedule, constantWithWarmupSchedule, cosineWithWarmupSchedule, linearWithWarmupSchedule, LRScheduler,
 } from './schedule.js';

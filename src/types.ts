@@ -42,6 +42,7 @@ export interface GroupOptions {
 
 /** A group of params sharing hyperparameters, as in PyTorch's `param_groups`. */
 export interface ParamGroup extends GroupOptions {
+  /** The params this group's options apply to. */
   params: Param[];
 }
 
@@ -74,25 +75,38 @@ export interface OptimizerOptions extends GroupOptions, VariantOptions {
  * param's plan; bf16 buffers are Uint16Arrays of bit patterns.
  */
 export interface ParamStateDict {
+  /** Steps taken by this param. */
   step: number;
+  /** First moment m (fp32, or bf16 bits for optimi's bf16 moments). */
   exp_avg?: Float32Array | Uint16Array;
+  /** Second moment v (fp32, or bf16 bits for optimi's bf16 moments). */
   exp_avg_sq?: Float32Array | Uint16Array;
+  /** Running maximum of v, with amsgrad. */
   max_exp_avg_sq?: Float32Array;
+  /** optimi's Kahan compensation for bf16 params (bf16 bits). */
   kahan_comp?: Uint16Array;
+  /** bitsandbytes' 8-bit codes of m. */
   state1?: Uint8Array;
+  /** bitsandbytes' 8-bit codes of v. */
   state2?: Uint8Array;
+  /** One float32 absmax of m per 256-element block. */
   absmax1?: Float32Array;
+  /** One float32 absmax of v per 256-element block. */
   absmax2?: Float32Array;
+  /** diffusion-pipe's Kahan buffer for AdamW8bitKahan (bf16 bits). */
   shift?: Uint16Array;
 }
 
 /** Saved hyperparameters of one group; `params` holds flat param indices. */
 export interface ParamGroupStateDict extends Required<GroupOptions> {
+  /** Flat indices of the group's params, counted across groups. */
   params: number[];
 }
 
 /** The optimizer's state, laid out as PyTorch's `optimizer.state_dict()`. Arrays are copies. */
 export interface StateDict {
+  /** Per-param state, keyed by flat param index. */
   state: Record<number, ParamStateDict>;
+  /** Each group's hyperparameters and param indices. */
   paramGroups: ParamGroupStateDict[];
 }

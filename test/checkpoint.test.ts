@@ -175,7 +175,7 @@ describe('checkpoint files', () => {
       ['empty', () => Buffer.alloc(0), /shorter than the 8-byte header length/],
       ['cut inside the header', (b) => b.subarray(0, 100), /header claims \d+ bytes but the file has \d+ after the length \(truncated\?\)/],
       ['cut inside the data', (b) => b.subarray(0, b.length - 10), /ends at byte \d+ of the data but the data has \d+ bytes \(truncated\?\)|cover \d+ bytes of data/],
-      ['one byte of data flipped', (b) => { const c = Buffer.from(b); c[c.length - 5] ^= 0x01; return c; }, /checksum does not match/],
+      ['one byte of data flipped', (b) => { const c = Buffer.from(b); c[c.length - 5] = c[c.length - 5]! ^ 0x01; return c; }, /checksum does not match/],
       ['a hyperparameter altered in the header', (b) => Buffer.from(b.toString('latin1').replace('"lr\\":0.001', '"lr\\":0.002'), 'latin1'), /checksum does not match/],
       ['extra bytes appended', (b) => Buffer.concat([b, Buffer.from([0])]), /extra or missing bytes/],
       ['not JSON', (b) => { const c = Buffer.from(b); c[9] = 0x7b; c[10] = 0x7b; return c; }, /header is not valid UTF-8 JSON/],

@@ -40,7 +40,8 @@ function dtypeOf(array: ArrayBufferView): SafetensorsDtype {
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  // Checkpoint bytes are always a plain ArrayBuffer (encoded here, or read from a file).
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 

@@ -14,8 +14,11 @@ export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 
 
 /** One tensor: dtype, shape, and its raw little-endian bytes. */
 export interface SafetensorsTensor {
+  /** Element type. */
   dtype: SafetensorsDtype;
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Raw little-endian bytes. */
   bytes: Uint8Array;
 }
 
@@ -24,6 +27,7 @@ const MAX_HEADER_BYTES = 100_000_000;
 
 /** Thrown for any file that is not a well-formed safetensors file; the message says what is wrong. */
 export class SafetensorsFormatError extends Error {
+  /** Always `'SafetensorsFormatError'`. */
   override name = 'SafetensorsFormatError';
 }
 
@@ -59,9 +63,13 @@ export function encodeSafetensors(tensors: ReadonlyArray<[string, SafetensorsTen
 
 /** Parsed file: tensors in header order, metadata, and where the header JSON sits in the file. */
 export interface DecodedSafetensors {
+  /** Name and tensor, in header order. */
   tensors: Array<[string, SafetensorsTensor]>;
+  /** The header's `__metadata__` strings. */
   metadata: Record<string, string>;
+  /** Byte offset where the header JSON begins (8). */
   headerStart: number;
+  /** Byte offset just past the header JSON (and its padding). */
   headerEnd: number;
 }
 

@@ -24,11 +24,12 @@ import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOp
 
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
 export interface ResolvedParamGroup extends Required<GroupOptions> {
+  /** The group's params, in the order given. */
   params: Param[];
 }
 
 /** State kept per param: the step count and the state as the store holds it (its plan included). */
-export interface ParamState {
+interface ParamState {
   step: number;
   stored: StoredState;
 }
@@ -87,8 +88,8 @@ export class AdamOptimizer {
     return this.backend?.description ?? this.store.description;
   }
 
-  protected readonly variant: AdamVariant;
-  protected readonly backend: Backend | null;
+  private readonly variant: AdamVariant;
+  private readonly backend: Backend | null;
   private readonly backendName: string;
   private readonly store: StateStore;
   private readonly state = new Map<Param, ParamState>();

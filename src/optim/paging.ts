@@ -165,7 +165,7 @@ export class PagedStore implements StateStore {
       const { offsets } = frameLayout(plan);
       const buffers: Record<string, StateBuffer> = {};
       plan.buffers.forEach((spec, k) => {
-        buffers[spec.name] = new ARRAY_TYPES[spec.dtype](frame.buffer, frame.byteOffset + offsets[k]!, spec.length);
+        buffers[spec.name] = new ARRAY_TYPES[spec.dtype](frame.buffer as ArrayBuffer, frame.byteOffset + offsets[k]!, spec.length);
       });
       const task: UpdateTask = {
         plan, buffers, hp: page.work.hp, step: page.work.step,

@@ -35,9 +35,11 @@ export interface PagingStats {
   budgetBytes: number;
   /** Most frame bytes ever allocated at once (the frames are allocated once, on the first step). */
   peakResidentBytes: number;
-  /** Pages whose read has been issued, read, and written so far. */
+  /** Pages whose read from the spill file has been issued so far. */
   pagesRequested: number;
+  /** Pages read from the spill file so far. */
   pagesRead: number;
+  /** Pages written back to the spill file so far. */
   pagesWritten: number;
 }
 

@@ -8,8 +8,8 @@
  * @module
  */
 
-/** Hyperparameters of one Adam-family update, with every default already resolved. */
-export interface AdamHyperparameters {
+/** The hyperparameters every Adam-family rule shares. */
+export interface CoreHyperparameters {
   /** Learning rate η. */
   lr: number;
   /** β1, the decay of the first-moment (momentum) average. */
@@ -20,6 +20,18 @@ export interface AdamHyperparameters {
   eps: number;
   /** λ, the weight decay. */
   weightDecay: number;
+}
+
+/** What a per-tensor rule reports: StableAdamW's RMS (1 when the rule does not clip) and the lr it used. */
+export interface TensorStepReport {
+  /** RMS(g/√v̂) of the tensor, or 1. */
+  rms: number;
+  /** The learning rate the update used, η/max(1, rms) under StableAdamW. */
+  lr: number;
+}
+
+/** Hyperparameters of one Adam-family update, with every default already resolved. */
+export interface AdamHyperparameters extends CoreHyperparameters {
   /** Keep the running maximum of v and divide by it (Reddi et al. 2018). */
   amsgrad: boolean;
   /** Ascend instead of descend: the gradient is negated. */
@@ -95,15 +107,23 @@ export function adamReferenceStep(
  * ```
  */
 export interface AdamStepScalars {
+  /** −1 with maximize, else 1. */
   gradSign: number;
+  /** 1 − ηλ for AdamW; 1 for Adam. */
   decay: number;
+  /** λ for Adam's coupled L2; 0 for AdamW. */
   l2: number;
+  /** 1 − β1. */
   oneMinusBeta1: number;
+  /** β2. */
   beta2: number;
+  /** 1 − β2. */
   oneMinusBeta2: number;
   /** 1/√(1 − β2^t): kernels multiply by it rather than divide by √(1 − β2^t), to save a division. */
   invSqrtBiasCorrection2: number;
+  /** ε. */
   eps: number;
+  /** −η/(1 − β1^t). */
   negStepSize: number;
 }
 

@@ -8,6 +8,7 @@
  * per parameter instead of fp32's 8.
  * @module
  */
+import type { CoreHyperparameters, TensorStepReport } from './adam.js';
 
 /** Elements per absmax block. */
 export const BLOCK_SIZE = 256;
@@ -76,9 +77,13 @@ export function quantize(map: Float32Array, x: number): number {
 
 /** 8-bit state of one tensor: codes of m and v, and one absmax of each per block. */
 export interface Blockwise8bitState {
+  /** 8-bit codes of m, into the signed dynamic map. */
   codes1: Uint8Array;
+  /** 8-bit codes of v, into the unsigned dynamic map. */
   codes2: Uint8Array;
+  /** Per-block absmax of m. */
   absmax1: Float32Array;
+  /** Per-block absmax of v. */
   absmax2: Float32Array;
 }
 
@@ -98,12 +103,7 @@ export function dequantize(map: Float32Array, codes: Uint8Array, absmax: Float32
 const signbit = (x: number): boolean => x < 0 || Object.is(x, -0);
 
 /** Hyperparameters of the 8-bit AdamW step. */
-export interface Adam8bitHyperparameters {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
+export interface Adam8bitHyperparameters extends CoreHyperparameters {
   /** Ascend instead of descend (default false). */
   maximize?: boolean;
   /** StableAdamW scaling, lr / max(1, RMS(g/√v̂)), from the updated, bias-corrected v (default false). */
@@ -136,7 +136,7 @@ export function adam8bitReferenceStep(
   unsignedMap: Float32Array,
   shift?: Float64Array,
   storeParam: (x: number) => number = exact,
-): { rms: number; lr: number } {
+): TensorStepReport {
   const biasCorrection1 = 1 - hp.beta1 ** t;
   const biasCorrection2 = 1 - hp.beta2 ** t;
   const sqrtBiasCorrection2 = Math.sqrt(biasCorrection2);

@@ -8,14 +8,10 @@
  * parameter trajectory equals PyTorch's.
  * @module
  */
+import type { CoreHyperparameters, TensorStepReport } from './adam.js';
 
 /** Hyperparameters of optimi's AdamW / StableAdamW. */
-export interface OptimiHyperparameters {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
+export interface OptimiHyperparameters extends CoreHyperparameters {
   /** "Fully decoupled" decay: the factor is 1 − (lr/maxLr)·λ instead of 1 − lr·λ. */
   decoupleLr: boolean;
   /** The largest scheduled lr, for `decoupleLr`. */
@@ -53,7 +49,7 @@ export function optimiReferenceStep(
   kahanComp?: Float64Array,
   store: (x: number) => number = exact,
   storeMoments: (x: number) => number = store,
-): { rms: number; lr: number } {
+): TensorStepReport {
   const sign = hp.maximize ? -1 : 1;
   const beta1Hat = debiasedBeta(hp.beta1, t);
   const beta2Hat = debiasedBeta(hp.beta2, t);

@@ -13,25 +13,15 @@ import type { BufferDtype, StateBuffer, UpdateFamily } from '../../optim/variant
 import type { Backend, UpdateTask } from '../backend.js';
 import { plainBuffer } from '../js.js';
 import { ADAM_AMSGRAD_ONNX_BASE64, ADAM_ONNX_BASE64 } from './graphs.generated.js';
+import { loadOrt, type Ort } from './runtime.js';
 
 /** The order execution providers are tried in. */
 export const EXECUTION_PROVIDERS = ['cuda', 'webgpu', 'cpu'] as const;
 
 const SCALARS = ['gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize'] as const;
 
-type Ort = typeof import('onnxruntime-node');
-
 /** The execution provider chosen for this process, with the ones that failed: probed once. */
 let choice: Promise<{ provider: string; unavailable: string[] }> | undefined;
-
-function loadOrt(owner: string): Ort {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer dependency, loaded on use
-    return require('onnxruntime-node') as Ort;
-  } catch (e) {
-    throw new Error(`${owner}: backend 'onnx': onnxruntime-node could not be loaded (${(e as Error).message}); npm install onnxruntime-node, or use backend 'cpu'`);
-  }
-}
 
 /** Try each execution provider on the plain graph; ONNX Runtime's own log is quieted meanwhile. */
 function chooseProvider(owner: string, ort: Ort): Promise<{ provider: string; unavailable: string[] }> {

@@ -147,8 +147,9 @@ export class WebGpuStore implements StateStore {
     for (const w of work) {
       const state = this.materialize(device, w.state as GpuState);
       const gpu = state.gpu!;
-      device.queue.writeBuffer(gpu.param, 0, w.param.data as Float32Array);
-      device.queue.writeBuffer(gpu.grad, 0, w.param.grad as Float32Array);
+      // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
+      device.queue.writeBuffer(gpu.param, 0, w.param.data as Float32Array<ArrayBuffer>);
+      device.queue.writeBuffer(gpu.grad, 0, w.param.grad as Float32Array<ArrayBuffer>);
       const s = adamStepScalars(w.hp, w.step);
       for (const window of gpu.windows) {
         const uniform = new ArrayBuffer(UNIFORM_BYTES);

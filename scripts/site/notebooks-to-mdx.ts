@@ -1,0 +1,166 @@
+/**
+ * Executed notebooks (build/notebooks/*.ipynb) → one MDX page per notebook and locale: English prose
+ * into docs/notebooks/, Korean prose into i18n/ko/…/current/notebooks/; code cells and outputs are
+ * the same in both.
+ *
+ * MDX parses a bare `{` as a JavaScript expression and `<` as JSX, so:
+ * - code and text outputs go into code fences (longer than any backtick run inside them);
+ * - SVG plots are written as files and referenced as images, never inlined;
+ * - in prose, `{`, `}` and `<` outside math and code are backslash-escaped.
+ * @module
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+export type Locale = 'en' | 'ko';
+
+interface NotebookCell {
+  cell_type: 'markdown' | 'code' | 'raw';
+  metadata: { lang?: string };
+  source: string | string[];
+  outputs?: NotebookOutput[];
+}
+
+interface NotebookOutput {
+  output_type: 'stream' | 'display_data' | 'execute_result' | 'error';
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, string | string[]>;
+  ename?: string;
+  evalue?: string;
+}
+
+const joinSource = (s: string | string[] | undefined): string => (Array.isArray(s) ? s.join('') : (s ?? ''));
+
+/** A fenced block whose fence is longer than any backtick run in `body`. */
+export function fence(body: string, info: string): string {
+  const longestRun = Math.max(0, ...(body.match(/`+/g) ?? []).map((run) => run.length));
+  const marks = '`'.repeat(Math.max(3, longestRun + 1));
+  return `${marks}${info}\n${body.replace(/\n+$/, '')}\n${marks}`;
+}
+
+/** Math, code spans and fenced code pass through untouched; everything else is MDX-escaped. */
+const PROTECTED = /(`{3,}[\s\S]*?`{3,}|\$\$[\s\S]*?\$\$|\$[^$\n]+\$|`[^`\n]+`)/;
+
+/** Escape the characters MDX would read as expressions or JSX, outside math and code. */
+export function escapeProse(markdown: string): string {
+  return markdown
+    .split(PROTECTED)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(/[{}<]/g, '\\$&')))
+    .join('');
+}
+
+const LABELS = {
+  en: {
+    figure: 'Figure',
+    source: (file: string, href: string) =>
+      `:::info[Notebook]\nThis page is the executed notebook [\`notebooks/${file}\`](${href}). Open it in JupyterLab with the tslab TypeScript kernel ([how](/#notebooks)) to run and change every cell.\n:::`,
+  },
+  ko: {
+    figure: '그림',
+    source: (file: string, href: string) =>
+      `:::info[노트북]\n이 페이지는 실행된 노트북 [\`notebooks/${file}\`](${href})입니다. JupyterLab에서 tslab TypeScript 커널로 열면 모든 셀을 직접 실행하고 고칠 수 있습니다([방법](/#notebooks)).\n:::`,
+  },
+} as const;
+
+/** Where a notebook's page lives: `01-first-moment.ipynb` → slug `first-moment`, position 1. */
+export function pageOf(file: string): { slug: string; position: number; stem: string } {
+  const stem = basename(file, '.ipynb');
+  const match = /^(\d+)-(.+)$/.exec(stem);
+  if (!match) throw new Error(`notebooks-to-mdx: ${file}: name must be NN-topic.ipynb`);
+  return { slug: match[2]!, position: Number(match[1]), stem };
+}
+
+/** One notebook as an MDX page in one locale. SVG outputs are handed to `writeAsset` and linked. */
+export function notebookToMdx(
+  file: string,
+  notebook: { cells: NotebookCell[] },
+  locale: Locale,
+  writeAsset: (name: string, content: string) => string,
+): string {
+  const { slug, position } = pageOf(file);
+  const labels = LABELS[locale];
+  const blocks: string[] = [];
+  let title: string | undefined;
+  let figures = 0;
+  for (const [index, cell] of notebook.cells.entries()) {
+    const source = joinSource(cell.source);
+    if (cell.cell_type === 'markdown') {
+      if (cell.metadata.lang !== undefined && cell.metadata.lang !== locale) continue;
+      let prose = source;
+      if (title === undefined) {
+        const heading = /^#\s+(.+)$/m.exec(prose);
+        if (heading) {
+          title = heading[1]!.trim();
+          prose = prose.replace(heading[0], `${heading[0]}\n\n${labels.source(file, `pathname:///notebooks/${file}`)}`);
+        }
+      }
+      blocks.push(escapeProse(prose));
+    } else if (cell.cell_type === 'code') {
+      if (source.trim() === '') continue;
+      blocks.push(fence(source, 'ts'));
+      for (const [k, output] of (cell.outputs ?? []).entries()) {
+        const rendered = renderOutput(output, () => {
+          figures += 1;
+          return { name: `${slug}/cell${index}-${k}.svg`, alt: `${labels.figure} ${figures}` };
+        }, writeAsset);
+        if (rendered) blocks.push(rendered);
+      }
+    }
+  }
+  if (title === undefined) throw new Error(`notebooks-to-mdx: ${file}: no "# title" heading in the ${locale} prose`);
+  const frontMatter = [
+    '---',
+    `title: ${JSON.stringify(title)}`,
+    `sidebar_label: ${JSON.stringify(title.replace(/^\d+\.\s*/, ''))}`,
+    `sidebar_position: ${position}`,
+    `slug: /notebooks/${slug}`,
+    'custom_edit_url: null',
+    '---',
+  ].join('\n');
+  return `${frontMatter}\n\n{/* Generated by scripts/site/notebooks-to-mdx.ts from build/notebooks/${file}; do not edit. */}\n\n${blocks.join('\n\n')}\n`;
+}
+
+function renderOutput(
+  output: NotebookOutput,
+  nextFigure: () => { name: string; alt: string },
+  writeAsset: (name: string, content: string) => string,
+): string | undefined {
+  if (output.output_type === 'stream') return `<div className="nb-output">\n\n${fence(joinSource(output.text), 'text')}\n\n</div>`;
+  if (output.output_type === 'error') return `<div className="nb-output nb-error">\n\n${fence(`${output.ename}: ${output.evalue}`, 'text')}\n\n</div>`;
+  const data = output.data ?? {};
+  const svg = data['image/svg+xml'];
+  if (svg !== undefined) {
+    const { name, alt } = nextFigure();
+    const href = writeAsset(name, joinSource(svg));
+    return `<div className="nb-figure">\n\n![${alt}](${href})\n\n</div>`;
+  }
+  const text = data['text/plain'];
+  if (text !== undefined) return `<div className="nb-output">\n\n${fence(joinSource(text), 'text')}\n\n</div>`;
+  throw new Error(`notebooks-to-mdx: an output with ${Object.keys(data).join(', ') || 'no data'} has no converter; add one`);
+}
+
+/** Convert every executed notebook in `executedDir` into pages for both locales. */
+export function convertNotebooks(options: { executedDir: string; docsDir: string; koDocsDir: string; staticDir: string; sourceDir: string }): string[] {
+  const files = readdirSync(options.executedDir).filter((f) => f.endsWith('.ipynb')).sort();
+  if (files.length === 0) throw new Error(`notebooks-to-mdx: no executed notebooks in ${options.executedDir}; run npm run notebooks first`);
+  const assetsDir = join(options.staticDir, 'notebook-outputs');
+  const notebooksDir = join(options.staticDir, 'notebooks');
+  for (const dir of [join(options.docsDir, 'notebooks'), join(options.koDocsDir, 'notebooks'), assetsDir, notebooksDir]) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+  }
+  const writeAsset = (name: string, content: string): string => {
+    mkdirSync(join(assetsDir, name, '..'), { recursive: true });
+    writeFileSync(join(assetsDir, name), content);
+    return `/notebook-outputs/${name}`;
+  };
+  for (const file of files) {
+    const notebook = JSON.parse(readFileSync(join(options.executedDir, file), 'utf8')) as { cells: NotebookCell[] };
+    writeFileSync(join(options.docsDir, 'notebooks', `${pageOf(file).stem}.mdx`), notebookToMdx(file, notebook, 'en', writeAsset));
+    writeFileSync(join(options.koDocsDir, 'notebooks', `${pageOf(file).stem}.mdx`), notebookToMdx(file, notebook, 'ko', writeAsset));
+    // The download is the committed notebook, without outputs, as a reader opens it in JupyterLab.
+    writeFileSync(join(notebooksDir, file), readFileSync(join(options.sourceDir, file)));
+  }
+  return files;
+}

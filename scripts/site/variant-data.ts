@@ -1,0 +1,92 @@
+/**
+ * The variant table's data, generated from the library: each PRESET_CATALOG entry is constructed over
+ * a large and a small tensor and stepped once, and its defaults, options, state buffers and exact
+ * stateBytes() are read back from the optimizer. The resident-memory measurement comes from the last
+ * published `npm run bench:variants` (site/data/bench/variants.json).
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { BLOCK_SIZE, MIN_8BIT_SIZE, PRESET_CATALOG, toBf16, type AdamOptimizer, type Param, type PresetEquivalent } from '../../src/index.js';
+import { seededNormal } from '../../test/helpers.js';
+
+/** One row of the variant table. */
+export interface VariantRow {
+  label: string;
+  className: string;
+  paramDtype: 'f32' | 'bf16';
+  defaults: { lr: number; betas: [number, number]; eps: number; weightDecay: number };
+  options: { stateDtype: string; paged: boolean; kahan: boolean; stable: boolean };
+  /** Exact state bytes per param for a tensor of LARGE elements, and for one of SMALL. */
+  bytesPerParam: { large: number; small: number };
+  buffers: { name: string; dtype: string; perParam: number }[];
+  /** Resident-memory growth per param over the first step, from the published benchmark. */
+  measured: { bytesPerParam: number; params: number; date: string; command: string } | null;
+  equivalents: readonly PresetEquivalent[];
+}
+
+const LARGE = 1 << 20;
+const SMALL = 1000;
+
+const DTYPE_OF = new Map<unknown, string>([[Float32Array, 'f32'], [Uint16Array, 'bf16'], [Uint8Array, 'u8']]);
+
+function param(n: number, dtype: 'f32' | 'bf16', seed: number): Param {
+  const normal = seededNormal(seed);
+  const values = Float32Array.from({ length: n }, normal);
+  const grad = Float32Array.from({ length: n }, () => 0.01 * normal());
+  if (dtype === 'f32') return { data: values, grad };
+  return { data: toBf16(values), dtype: 'bf16', grad };
+}
+
+async function stepped(make: () => AdamOptimizer): Promise<AdamOptimizer> {
+  const opt = make();
+  await opt.step();
+  return opt;
+}
+
+interface PublishedMemory {
+  date: string;
+  command: string;
+  memory: { preset: string; n: number; rssGrowth: number }[];
+}
+
+/** What the variant pages read: the rows, and the constants that explain them. */
+export interface VariantData {
+  largeTensor: number;
+  smallTensor: number;
+  min8bitElements: number;
+  blockSize: number;
+  rows: VariantRow[];
+}
+
+/** Build every row; `benchFile` is the published bench:variants result (may be absent). */
+export async function variantData(benchFile: string): Promise<VariantData> {
+  const published = existsSync(benchFile) ? (JSON.parse(readFileSync(benchFile, 'utf8')) as PublishedMemory) : undefined;
+  const rows: VariantRow[] = [];
+  for (const [i, entry] of PRESET_CATALOG.entries()) {
+    // Paged state spills to a file; keep the budget small so the generator stays light.
+    const options = entry.className.startsWith('Paged') ? { paged: { budgetBytes: 1 << 22 } } : {};
+    const large = await stepped(() => entry.create([param(LARGE, entry.paramDtype, i)], options));
+    const small = await stepped(() => entry.create([param(SMALL, entry.paramDtype, i + 100)], options));
+    const state = (await large.stateDictAsync()).state[0] ?? {};
+    const buffers = Object.entries(state)
+      .filter(([, v]) => ArrayBuffer.isView(v))
+      .map(([name, v]) => ({ name, dtype: DTYPE_OF.get((v as object).constructor) ?? 'unknown', perParam: (v as Float32Array).length / LARGE }));
+    const measured = published?.memory.find((m) => m.preset === entry.label);
+    const { lr, betas, eps, weightDecay } = large.defaults;
+    const v = large.variantOptions;
+    rows.push({
+      label: entry.label,
+      className: entry.className,
+      paramDtype: entry.paramDtype,
+      defaults: { lr, betas: [betas[0], betas[1]], eps, weightDecay },
+      options: { stateDtype: v.stateDtype ?? 'fp32', paged: Boolean(v.paged), kahan: v.kahan ?? entry.paramDtype === 'bf16', stable: v.stable ?? false },
+      bytesPerParam: { large: large.stateBytes() / LARGE, small: small.stateBytes() / SMALL },
+      buffers,
+      measured: measured && published ? { bytesPerParam: measured.rssGrowth / measured.n, params: measured.n, date: published.date, command: published.command } : null,
+      equivalents: entry.equivalents,
+    });
+    large.destroy();
+    small.destroy();
+  }
+  return { largeTensor: LARGE, smallTensor: SMALL, min8bitElements: MIN_8BIT_SIZE, blockSize: BLOCK_SIZE, rows };
+}

@@ -1,0 +1,195 @@
+// The published benchmark results (site/data/bench/*.json, written by npm run bench and
+// npm run bench:variants), with the machine and the command that produced them.
+import React from 'react';
+import { cpuBench, variantBench } from './data';
+import { useStrings } from './locale';
+
+const STRINGS = {
+  en: {
+    ran: 'Ran',
+    on: 'on',
+    threads: 'threads',
+    path: 'Path',
+    params: 'Params',
+    median: 'Median step',
+    gbs: 'GB/s',
+    roofline: 'of in-place roofline',
+    copy: 'of copy bandwidth',
+    torch: 'vs PyTorch (same machine)',
+    bandwidth: 'Measured bandwidth on this machine',
+    copyBw: 'copy (read + write)',
+    inPlace1: 'in-place x ← x·s, 1 thread',
+    inPlaceAll: 'in-place, all threads',
+    torchNote: (v: string, t: number) => `PyTorch ${v}, torch.optim.AdamW on ${t} threads, same machine and run`,
+    preset: 'Preset',
+    bytes: 'Bytes moved/param',
+    ratio: (t: string, r: number) => `8-bit step / fp32 step, ${t} thread(s): ${r.toFixed(2)}×`,
+  },
+  ko: {
+    ran: '실행',
+    on: '머신',
+    threads: '스레드',
+    path: '경로',
+    params: '파라미터 수',
+    median: '스텝 중앙값',
+    gbs: 'GB/s',
+    roofline: 'in-place 루프라인 대비',
+    copy: '복사 대역폭 대비',
+    torch: 'PyTorch 대비(같은 머신)',
+    bandwidth: '이 머신에서 측정한 대역폭',
+    copyBw: '복사(읽기 + 쓰기)',
+    inPlace1: 'in-place x ← x·s, 1 스레드',
+    inPlaceAll: 'in-place, 모든 스레드',
+    torchNote: (v: string, t: number) => `PyTorch ${v}, torch.optim.AdamW, ${t} 스레드, 같은 머신·같은 실행`,
+    preset: '프리셋',
+    bytes: '파라미터당 이동 바이트',
+    ratio: (t: string, r: number) => `8비트 스텝 / fp32 스텝, ${t} 스레드: ${r.toFixed(2)}배`,
+  },
+};
+
+const ms = (seconds: number): string => `${(seconds * 1e3).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
+
+function Provenance({ command, date, cpu, node, threads }: { command: string; date: string; cpu: string; node: string; threads?: number }): React.ReactElement {
+  const s = useStrings(STRINGS);
+  return (
+    <p>
+      <small>
+        {s.ran}: <code>{command}</code>, {date.replace('T', ' ').slice(0, 16)} UTC · {s.on}: {cpu}
+        {threads ? `, ${threads} ${s.threads}` : ''} · Node {node}
+      </small>
+    </p>
+  );
+}
+
+/** npm run bench: fp32 AdamW on every CPU path, against the bandwidth limits and PyTorch. */
+export function CpuBenchmark(): React.ReactElement {
+  const s = useStrings(STRINGS);
+  const b = cpuBench;
+  return (
+    <>
+      <Provenance command={b.command} date={b.date} cpu={b.cpu} node={b.node} threads={b.threads} />
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th>{s.path}</th>
+            <th className="num">{s.params}</th>
+            <th className="num">{s.median}</th>
+            <th className="num">ns/param</th>
+            <th className="num">{s.gbs}</th>
+            <th className="num">{s.roofline}</th>
+            <th className="num">{s.copy}</th>
+            <th className="num">{s.torch}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {b.results.map((r) => (
+            <tr key={`${r.path}-${r.n}`}>
+              <td>{r.path}</td>
+              <td className="num">{r.n === 1 << 24 ? '16M' : r.n === 1 << 20 ? '1M' : r.n.toLocaleString()}</td>
+              <td className="num">{ms(r.medianSeconds)}</td>
+              <td className="num">{r.nsPerParam.toFixed(2)}</td>
+              <td className="num">{r.gbPerSecond.toFixed(1)}</td>
+              <td className="num">{r.ratioToRoofline.toFixed(2)}</td>
+              <td className="num">{r.ratioToCopy.toFixed(2)}</td>
+              <td className="num">{r.vsTorch === null ? '—' : `${r.vsTorch.toFixed(1)}×`}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p>
+        <small>
+          {s.bandwidth}: {s.copyBw} {(b.bandwidth.copy / 1e9).toFixed(1)} GB/s · {s.inPlace1} {(b.bandwidth.inPlace1 / 1e9).toFixed(1)} GB/s ·{' '}
+          {s.inPlaceAll} {(b.bandwidth.inPlaceAll / 1e9).toFixed(1)} GB/s
+          {b.torch ? ` · ${s.torchNote(b.torch.torch, b.torch.threads)}` : ''}
+        </small>
+      </p>
+    </>
+  );
+}
+
+/** npm run bench:variants: the 8-bit step against the fp32 step. */
+export function VariantBenchmark(): React.ReactElement {
+  const s = useStrings(STRINGS);
+  const b = variantBench;
+  return (
+    <>
+      <Provenance command={b.command} date={b.date} cpu={b.cpu} node={b.node} />
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th>{s.preset}</th>
+            <th className="num">{s.threads}</th>
+            <th className="num">{s.median}</th>
+            <th className="num">ns/param</th>
+            <th className="num">{s.bytes}</th>
+            <th className="num">{s.gbs}</th>
+            <th className="num">{s.roofline}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {b.steps.map((r) => {
+            const gbs = (r.bytesPerParam * b.params) / r.seconds;
+            return (
+              <tr key={`${r.preset}-${r.threads}`}>
+                <td>{r.preset}</td>
+                <td className="num">{r.threads}</td>
+                <td className="num">{ms(r.seconds)}</td>
+                <td className="num">{((r.seconds / b.params) * 1e9).toFixed(2)}</td>
+                <td className="num">{r.bytesPerParam.toFixed(2)}</td>
+                <td className="num">{(gbs / 1e9).toFixed(1)}</td>
+                <td className="num">{(gbs / b.rooflineBytesPerSecond).toFixed(2)}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <ul>
+        {Object.entries(b.eightBitOverFp32).map(([t, r]) => (
+          <li key={t}>{s.ratio(t, r)}</li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+/** The 16M-param figure of each CPU path, for the backend guide. */
+export function BackendFigures(): React.ReactElement {
+  const en = useStrings({ en: true, ko: false });
+  const rows = cpuBench.results.filter((r) => r.n === 1 << 24);
+  const torch = cpuBench.torch?.results.find((r) => r.n === 1 << 24);
+  return (
+    <>
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th>{en ? 'CPU path, 16M params' : 'CPU 경로, 파라미터 16M'}</th>
+            <th className="num">ns/param</th>
+            <th className="num">{en ? 'of in-place roofline' : 'in-place 루프라인 대비'}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.path}>
+              <td>{r.path}</td>
+              <td className="num">{r.nsPerParam.toFixed(2)}</td>
+              <td className="num">{r.ratioToRoofline.toFixed(2)}</td>
+            </tr>
+          ))}
+          {torch && (
+            <tr>
+              <td>PyTorch {cpuBench.torch!.torch} torch.optim.AdamW, {cpuBench.torch!.threads} threads</td>
+              <td className="num">{((torch.median_s / torch.n) * 1e9).toFixed(2)}</td>
+              <td className="num">—</td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <p>
+        <small>
+          {en ? 'From ' : '출처: '}<code>{cpuBench.command}</code>, {cpuBench.date.slice(0, 10)}, {cpuBench.cpu}, {cpuBench.threads}{' '}
+          {en ? 'threads. Full results on the benchmark page.' : '스레드. 전체 결과는 벤치마크 페이지에 있습니다.'}
+        </small>
+      </p>
+    </>
+  );
+}

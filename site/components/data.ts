@@ -1,0 +1,38 @@
+// Typed access to the data the site is generated from: the variant table (scripts/site/variant-data.ts,
+// from the library) and the published benchmark results (site/data/bench/, from bench/).
+import variantJson from '@site/build/site-data/variants.json';
+import cpuBenchJson from '@site/site/data/bench/cpu.json';
+import variantBenchJson from '@site/site/data/bench/variants.json';
+import type { VariantData } from '../../scripts/site/variant-data';
+
+export const variantData = variantJson as unknown as VariantData;
+
+/** site/data/bench/cpu.json, as bench/cpu.ts writes it. */
+export interface CpuBench {
+  date: string;
+  cpu: string;
+  threads: number;
+  node: string;
+  bytesPerParam: number;
+  bandwidth: { copy: number; inPlace1: number; inPlaceAll: number };
+  results: { path: string; n: number; medianSeconds: number; nsPerParam: number; gbPerSecond: number; ratioToRoofline: number; ratioToCopy: number; threads: number; vsTorch: number | null }[];
+  torch: { torch: string; threads: number; results: { n: number; median_s: number }[] } | null;
+  measuredStateBytesPerParam: number;
+  command: string;
+}
+
+/** site/data/bench/variants.json, as bench/variants.ts writes it. */
+export interface VariantBench {
+  date: string;
+  cpu: string;
+  node: string;
+  params: number;
+  rooflineBytesPerSecond: number;
+  steps: { preset: string; threads: number; seconds: number; bytesPerParam: number }[];
+  eightBitOverFp32: Record<string, number>;
+  memory: { preset: string; n: number; rssGrowth: number; stateBytes: number; paging: { budgetBytes: number; peakResidentBytes: number } | null }[];
+  command: string;
+}
+
+export const cpuBench = cpuBenchJson as unknown as CpuBench;
+export const variantBench = variantBenchJson as unknown as VariantBench;

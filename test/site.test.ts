@@ -1,0 +1,211 @@
+/**
+ * The docs site in a real browser: Debian's chromium driven by playwright-core, against the built
+ * site (build/site, from `npm run build` / `npm run site:build`) served by `docusaurus serve`.
+ * Checks both locales, math, the language switch, notebook pages, the generated tables, the memory
+ * planner against the seeds' numbers, the playground running the library, and that no page logs a
+ * console error. Screenshots go to build/screenshots/ for a person to look at.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { REPO_ROOT } from './helpers.js';
+
+const SITE = join(REPO_ROOT, 'build', 'site');
+const SHOTS = join(REPO_ROOT, 'build', 'screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitForServer(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`docusaurus serve exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within 30 s`);
+}
+
+const missing = !existsSync(join(SITE, 'index.html')) ? 'build/site is missing: run npm run build (or npm run site:build)' : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install chromium` : '';
+
+describe('docs site in chromium', () => {
+  let server: ChildProcess;
+  let browser: Browser;
+  let base = '';
+  const consoleErrors: string[] = [];
+
+  before(async () => {
+    assert.equal(missing, '', missing);
+    mkdirSync(SHOTS, { recursive: true });
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = spawn(process.execPath, [join(REPO_ROOT, 'node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs'), 'serve', '--dir', SITE, '--port', String(port), '--host', '127.0.0.1', '--no-open'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    await waitForServer(`${base}/`, server);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.kill();
+  });
+
+  async function open(path: string, shot?: string): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${path}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`${path}: ${e.message}`));
+    const response = await page.goto(`${base}${path}`, { waitUntil: 'networkidle' });
+    assert.equal(response?.status(), 200, `${path} answered ${response?.status()}`);
+    if (shot) await page.screenshot({ path: join(SHOTS, `${shot}.png`), fullPage: false });
+    return page;
+  }
+
+  it('serves both locales, with KaTeX-rendered math', async () => {
+    for (const [path, lang, text] of [['/', 'en', 'Install and use'], ['/ko/', 'ko', '설치와 사용']] as const) {
+      const page = await open(path, `home-${lang}`);
+      assert.equal(await page.getAttribute('html', 'lang'), lang);
+      assert.ok((await page.locator('.katex').count()) > 0, `${path}: no .katex element`);
+      assert.ok((await page.locator('.katex-error').count()) === 0, `${path}: KaTeX reported an error`);
+      await page.getByRole('heading', { name: text }).waitFor();
+      // KaTeX's stylesheet is loaded: a fraction's bar gets its border from katex.css.
+      const styled = await page.evaluate(() => getComputedStyle(document.querySelector('.katex')!).fontFamily);
+      assert.match(styled, /KaTeX_Main/);
+      await page.close();
+    }
+  });
+
+  it('the language switch goes to the same page in the other language', async () => {
+    const page = await open('/notebooks/bias-correction');
+    await page.locator('.navbar__items--right .dropdown').hover();
+    await page.locator('.dropdown__menu a[lang="ko"]').click();
+    await page.waitForURL(`${base}/ko/notebooks/bias-correction`);
+    assert.equal(await page.getAttribute('html', 'lang'), 'ko');
+    await page.getByRole('heading', { level: 1 }).filter({ hasText: '편향 보정' }).waitFor();
+    await page.close();
+  });
+
+  it('every notebook is a page in each locale, with its code, outputs and plots', async () => {
+    for (const locale of ['', '/ko']) {
+      const page = await open(`${locale}/notebooks/first-moment`, `notebook-01${locale ? '-ko' : ''}`);
+      assert.ok((await page.locator('.language-ts').count()) > 0, 'no code cells');
+      assert.ok((await page.locator('.nb-output').count()) > 0, 'no text outputs');
+      const images = page.locator('.nb-figure img');
+      assert.ok((await images.count()) > 0, 'no plots');
+      // Images load lazily, so fetch each one rather than waiting for a scroll.
+      for (const src of await images.evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).src))) {
+        const response = await page.request.get(src);
+        assert.equal(response.status(), 200, `${src} answered ${response.status()}`);
+        assert.match(await response.text(), /^<svg/, `${src} is not an SVG`);
+      }
+      const links = await page.locator('a[href$=".ipynb"]').count();
+      assert.ok(links > 0, 'no link to the notebook file');
+      await page.close();
+    }
+    const sidebar = await open('/notebooks/memory');
+    assert.equal(await sidebar.locator('.theme-doc-sidebar-menu a[href*="/notebooks/"]').count(), 11);
+    await sidebar.close();
+  });
+
+  it('the variant table comes from the library: AdamW 8 bytes, AdamW8bit 2 + 8/256', async () => {
+    const page = await open('/variants', 'variants');
+    const rows = page.locator('table.data-table tbody tr');
+    assert.equal(await rows.count(), 8);
+    const exact = async (label: string): Promise<number> => Number(await page.locator(`tr[data-preset="${label}"] [data-testid="exact-bytes"]`).innerText());
+    assert.equal(await exact('AdamW'), 8);
+    assert.equal(await exact('AdamW8bit'), Number((2 + 8 / 256).toFixed(3)));
+    assert.equal(await exact('AdamW (bf16 params)'), 6);
+    await page.close();
+  });
+
+  it("the memory planner reproduces the seeds' 100M-param example and shards state with ZeRO-1", async () => {
+    const page = await open('/memory-planner', 'memory-planner');
+    const planner = page.getByTestId('memory-planner');
+    await planner.getByRole('button', { name: '100M' }).click();
+    await page.getByTestId('planner-preset').selectOption('AdamW');
+    assert.equal(await page.getByTestId('planner-weights').innerText(), '400 MB');
+    assert.equal(await page.getByTestId('planner-state').innerText(), '800 MB');
+    await page.getByTestId('planner-gpus').fill('4');
+    await page.getByTestId('planner-zero1').check();
+    assert.equal(await page.getByTestId('planner-state').innerText(), '200 MB');
+    assert.equal(await page.getByTestId('planner-weights').innerText(), '400 MB');
+    await page.close();
+  });
+
+  it('the playground runs the library in the browser, and its plot moves with the sliders', async () => {
+    const page = await open('/playground');
+    const status = page.getByTestId('playground-status');
+    const final = page.getByTestId('playground-final');
+    await status.filter({ hasText: /Ran on/ }).waitFor({ timeout: 30_000 });
+    assert.match(await status.innerText(), /CPU|WebAssembly|cpu/i);
+    const before = await final.innerText();
+    const plotBefore = await page.getByTestId('playground-plot').innerHTML();
+    assert.match(plotBefore, /<svg/);
+    await page.getByTestId('slider-lr').fill('-1');
+    await page.waitForFunction((text) => document.querySelector('[data-testid="playground-final"]')?.textContent !== text, before);
+    await page.waitForFunction((html) => document.querySelector('[data-testid="playground-plot"]')?.innerHTML !== html, plotBefore);
+    await page.screenshot({ path: join(SHOTS, 'playground.png'), fullPage: true });
+
+    // A refused combination shows the library's own error, naming it.
+    await page.getByTestId('mode-adam-l2').check();
+    await page.getByTestId('toggle-8bit').check();
+    const error = page.getByTestId('playground-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /L2.*8-?bit|supports only fp32 state/i);
+    await page.close();
+  });
+
+  it('with WebGPU enabled (SwiftShader), the playground runs on WebGPU and lands where the CPU run lands', async () => {
+    const cpu = await open('/playground');
+    await cpu.getByTestId('playground-status').filter({ hasText: /Ran on cpu/ }).waitFor({ timeout: 30_000 });
+    const cpuFinal = await cpu.getByTestId('playground-final').innerText();
+    await cpu.close();
+    const gpuBrowser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
+    try {
+      const page = await gpuBrowser.newPage();
+      page.on('pageerror', (e) => consoleErrors.push(`/playground (webgpu): ${e.message}`));
+      let status = '';
+      // SwiftShader's GPU process can be slow to start; one reload is allowed before failing.
+      for (let attempt = 0; attempt < 2 && !/Ran on webgpu/.test(status); attempt++) {
+        await page.goto(`${base}/playground`, { waitUntil: 'networkidle' });
+        await page.getByTestId('playground-status').filter({ hasText: /Ran on/ }).waitFor({ timeout: 60_000 });
+        status = await page.getByTestId('playground-status').innerText();
+      }
+      assert.match(status, /Ran on webgpu/, status);
+      // Same fp32 arithmetic in WGSL and in WebAssembly: the same point after 150 steps.
+      assert.equal(await page.getByTestId('playground-final').innerText(), cpuFinal);
+      await page.screenshot({ path: join(SHOTS, 'playground-webgpu.png') });
+    } finally {
+      await gpuBrowser.close();
+    }
+  });
+
+  it('the Korean playground and the API reference load', async () => {
+    const page = await open('/ko/playground', 'playground-ko');
+    await page.getByTestId('playground-status').filter({ hasText: /실행한 곳/ }).waitFor({ timeout: 30_000 });
+    await page.close();
+    const api = await open('/api/', 'api');
+    await api.getByText('AdamW8bit').first().waitFor();
+    await api.close();
+  });
+
+  it('no page logged a console error', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});
