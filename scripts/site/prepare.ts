@@ -16,8 +16,8 @@ import { variantData } from './variant-data';
 
 const ROOT = join(__dirname, '..', '..');
 /** Generated, gitignored inputs of the site: static files and the data components import. */
-export const SITE_STATIC = join(ROOT, 'build', 'site-static');
-export const SITE_DATA = join(ROOT, 'build', 'site-data');
+const SITE_STATIC = join(ROOT, 'build', 'site-static');
+const SITE_DATA = join(ROOT, 'build', 'site-data');
 
 async function main(): Promise<void> {
   const started = Date.now();
