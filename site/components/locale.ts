@@ -13,18 +13,6 @@ export function useStrings<T>(strings: Record<Locale, T>): T {
   return strings[useLocale()];
 }
 
-/** Bytes as the largest unit that keeps the number at or above 1 (binary units, as memory is sold). */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value >= 100 || unit === 0 ? value.toFixed(0) : value.toFixed(value >= 10 ? 1 : 2)} ${units[unit]}`;
-}
-
 /** Bytes in decimal units (GB = 1e9), as the seeds' "1B params need 8 GB" counts them. */
 export function formatDecimalBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
