@@ -5,6 +5,7 @@
  * Usage: tsx bench/memory-probe.ts LABEL N   (LABEL: a PRESET_CATALOG label)
  */
 import { PRESET_CATALOG, type Param } from '../src/index.js';
+import { stateBuffers } from '../scripts/site/variant-data.js';
 
 const [label, countText] = process.argv.slice(2);
 const n = Number(countText);
@@ -15,17 +16,12 @@ const param: Param = entry.paramDtype === 'bf16'
   : { data: new Float32Array(n).fill(1), grad: new Float32Array(n).fill(0.01) };
 const paged = entry.className.startsWith('Paged') ? { paged: { budgetBytes: 16 * 1024 * 1024 } } : {};
 
-const DTYPE_OF = new Map<unknown, string>([[Float32Array, 'f32'], [Uint16Array, 'bf16'], [Uint8Array, 'u8']]);
-
 void (async () => {
   const opt = entry.create([param], paged);
   const before = process.memoryUsage().rss;
   await opt.step();
   const after = process.memoryUsage().rss;
-  const state = (await opt.stateDictAsync()).state[0] ?? {};
-  const buffers = Object.entries(state)
-    .filter(([, v]) => ArrayBuffer.isView(v))
-    .map(([name, v]) => ({ name, dtype: DTYPE_OF.get((v as object).constructor) ?? 'unknown', length: (v as Float32Array).length }));
+  const buffers = await stateBuffers(opt);
   console.log(JSON.stringify({ preset: label, n, rssGrowth: after - before, stateBytes: opt.stateBytes(), buffers, paging: opt.pagingStats ?? null }));
   opt.destroy();
 })();

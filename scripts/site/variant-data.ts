@@ -29,6 +29,14 @@ const SMALL = 1000;
 
 const DTYPE_OF = new Map<unknown, string>([[Float32Array, 'f32'], [Uint16Array, 'bf16'], [Uint8Array, 'u8']]);
 
+/** The state buffers an optimizer keeps for its first param, as its state dict names them. */
+export async function stateBuffers(opt: AdamOptimizer): Promise<{ name: string; dtype: string; length: number }[]> {
+  const state = (await opt.stateDictAsync()).state[0] ?? {};
+  return Object.entries(state)
+    .filter(([, v]) => ArrayBuffer.isView(v))
+    .map(([name, v]) => ({ name, dtype: DTYPE_OF.get((v as object).constructor) ?? 'unknown', length: (v as Float32Array).length }));
+}
+
 function param(n: number, dtype: 'f32' | 'bf16', seed: number): Param {
   const normal = seededNormal(seed);
   const values = Float32Array.from({ length: n }, normal);
@@ -67,10 +75,7 @@ export async function variantData(benchFile: string): Promise<VariantData> {
     const options = entry.className.startsWith('Paged') ? { paged: { budgetBytes: 1 << 22 } } : {};
     const large = await stepped(() => entry.create([param(LARGE, entry.paramDtype, i)], options));
     const small = await stepped(() => entry.create([param(SMALL, entry.paramDtype, i + 100)], options));
-    const state = (await large.stateDictAsync()).state[0] ?? {};
-    const buffers = Object.entries(state)
-      .filter(([, v]) => ArrayBuffer.isView(v))
-      .map(([name, v]) => ({ name, dtype: DTYPE_OF.get((v as object).constructor) ?? 'unknown', perParam: (v as Float32Array).length / LARGE }));
+    const buffers = (await stateBuffers(large)).map(({ name, dtype, length }) => ({ name, dtype, perParam: length / LARGE }));
     const measured = published?.memory.find((m) => m.preset === entry.label);
     const { lr, betas, eps, weightDecay } = large.defaults;
     const v = large.variantOptions;
@@ -79,7 +84,7 @@ export async function variantData(benchFile: string): Promise<VariantData> {
       className: entry.className,
       paramDtype: entry.paramDtype,
       defaults: { lr, betas: [betas[0], betas[1]], eps, weightDecay },
-      options: { stateDtype: v.stateDtype ?? 'fp32', paged: Boolean(v.paged), kahan: v.kahan ?? entry.paramDtype === 'bf16', stable: v.stable ?? false },
+      options: { stateDtype: v.stateDtype ?? 'fp32', paged: Boolean(v.paged), kahan: buffers.some((b) => b.name === 'kahan_comp' || b.name === 'shift'), stable: v.stable ?? false },
       bytesPerParam: { large: large.stateBytes() / LARGE, small: small.stateBytes() / SMALL },
       buffers,
       measured: measured && published ? { bytesPerParam: measured.rssGrowth / measured.n, params: measured.n, date: published.date, command: published.command } : null,
