@@ -37,7 +37,7 @@ export type { Bf16RoundingOptions } from './rules/bf16.js';
 export { debiasedBeta, optimiReferenceStep } from './rules/optimi.js';
 export type { OptimiHyperparameters } from './rules/optimi.js';
 export {
-  adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize,
+  adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize, quantizeSigned,
 } from './rules/blockwise8bit.js';
 export type { Adam8bitHyperparameters, Blockwise8bitState } from './rules/blockwise8bit.js';
 export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION } from './checkpoint/checkpoint.js';

@@ -3,5 +3,5 @@
 export { adamStepF32 } from './adam';
 export { optimiStep, optimiMomentsRms, optimiUpdate } from './optimi';
 export {
-  adam8bitStep, adam8bitRmsSum, QUANTIZATION_CODES_OFFSET, QUANTIZATION_THRESHOLDS_OFFSET, QUANTIZATION_TABLE_BYTES,
+  adam8bitStep, adam8bitRmsSum, QUANTIZATION_ENTRIES_OFFSET, QUANTIZATION_TABLE_BYTES,
 } from './blockwise8bit';

@@ -102,6 +102,17 @@ export function dequantize(map: Float32Array, codes: Uint8Array, absmax: Float32
 /** C's signbit: true for negative numbers and for −0. */
 const signbit = (x: number): boolean => x < 0 || Object.is(x, -0);
 
+/**
+ * The code of m/absmax in the signed map, kept on m's side of zero: bitsandbytes moves one code
+ * toward x when the nearest code's sign differs from x's, so a momentum never flips sign by rounding.
+ * (The nearest code of a negative x is never positive, so this only sends x ∈ [−2.75e−7, −0] from
+ * code 127, which is +0, to 126.)
+ */
+export function quantizeSigned(map: Float32Array, x: number): number {
+  const code = quantize(map, x);
+  return signbit(map[code]!) !== signbit(x) ? code + (x > 0 ? 1 : -1) : code;
+}
+
 /** Hyperparameters of the 8-bit AdamW step. */
 export interface Adam8bitHyperparameters extends CoreHyperparameters {
   /** Ascend instead of descend (default false). */
@@ -205,10 +216,8 @@ export function adam8bitReferenceStep(
           param[i] = storeParam(decayed - step);
         }
       }
-      // Requantize m: nearest code, then keep its sign (a sign flip would reverse the momentum).
-      let c1 = quantize(signedMap, a1 > 0 ? m / a1 : 0);
-      if (signbit(signedMap[c1]!) !== signbit(m)) c1 += m > 0 ? 1 : -1;
-      state.codes1[i] = c1;
+      // Requantize: m to the nearest code on its side of zero, v to the nearest code.
+      state.codes1[i] = quantizeSigned(signedMap, a1 > 0 ? m / a1 : m);
       state.codes2[i] = quantize(unsignedMap, a2 > 0 ? v / a2 : 0);
     }
   }

@@ -42,9 +42,8 @@ export interface WasmKernelExports {
     grad: number, codes2: number, absmax2: number, length: number, unsignedTable: number, gradBf16: number,
     gradSign: number, beta2: number, oneMinusBeta2: number, biasCorrection2: number, epsSquared: number,
   ): number;
-  /** Layout of one map's quantization tables: 256 f32 values, then codes, then thresholds. */
-  QUANTIZATION_CODES_OFFSET: WebAssembly.Global;
-  QUANTIZATION_THRESHOLDS_OFFSET: WebAssembly.Global;
+  /** Layout of one map's quantization tables: 256 f32 values, then 65536 u32 entries (quantization-tables.ts). */
+  QUANTIZATION_ENTRIES_OFFSET: WebAssembly.Global;
   QUANTIZATION_TABLE_BYTES: WebAssembly.Global;
 }
 

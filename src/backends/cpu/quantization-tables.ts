@@ -1,16 +1,23 @@
 /**
  * Lookup tables that let the 8-bit kernel quantize with one load and one compare, exactly as
- * bitsandbytes' dQuantize (src/rules/blockwise8bit.ts `quantize`) does with a 7-step binary search.
+ * bitsandbytes' dQuantize (src/rules/blockwise8bit.ts `quantize`, and `quantizeSigned` for m) does
+ * with a 7-step binary search.
  *
  * The input x's float32 bits are cut into 65536 buckets by their top 16 bits (a bf16-wide range).
  * Within a bucket, dQuantize is monotone in x and changes code at most once (the maps' gaps are wider
- * than a bucket), so each bucket stores the code at its low end and the largest x that still maps to
- * it: code(x) = codes[b] + (x > thresholds[b]). Built once per process from `quantize` itself, so the
- * table cannot disagree with the reference.
+ * than a bucket), so each bucket needs only the code at its low end and the last x that still maps to
+ * it. That x shares the bucket's top 16 bits, so its position in the bucket (counted in value order,
+ * 0..0xffff) is enough, and both fit one u32 entry, read with a single load:
+ *
+ *   entry[b] = code << 16 | last,   code(x) = (entry >>> 16) + (position(x) > (entry & 0xffff))
+ *
+ * position(x) is x's low 16 bits, complemented for negative x (whose bits count down in value order).
+ * A bucket without a code change stores last = 0xffff, which no position exceeds. Built once per
+ * process from `quantize` itself, so the table cannot disagree with the reference.
  * @module
  */
 import { bf16ToFloat } from '../../rules/bf16.js';
-import { quantize } from '../../rules/blockwise8bit.js';
+import { quantize, quantizeSigned } from '../../rules/blockwise8bit.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -21,15 +28,31 @@ const fromBits = (bits: number): number => {
 
 /** The tables for one map. */
 export interface QuantizationTable {
+  /** The map itself: code -> value, for dequantizing. */
   values: Float32Array;
-  codes: Uint8Array;
-  thresholds: Float32Array;
+  /** Per bucket (top 16 bits of x): code at the bucket's low end << 16 | position of the last x with that code. */
+  entries: Uint32Array;
 }
 
-/** Build the tables of `map` (throws if a bucket would hold two code changes: the maps never do). */
-export function buildQuantizationTable(map: Float32Array): QuantizationTable {
-  const codes = new Uint8Array(65536);
-  const thresholds = new Float32Array(65536).fill(Infinity);
+/** x's position in its bucket, in value order: the low 16 bits, complemented for negative x. */
+export function positionInBucket(bits: number): number {
+  return bits >>> 31 ? 0xffff - (bits & 0xffff) : bits & 0xffff;
+}
+
+/** The code of x (float32 bits `bits`) from a table: what the kernel computes. */
+export function lookupCode(table: QuantizationTable, bits: number): number {
+  const entry = table.entries[bits >>> 16]!;
+  return (entry >>> 16) + (positionInBucket(bits) > (entry & 0xffff) ? 1 : 0);
+}
+
+/**
+ * Build the tables of `map` (throws if a bucket would hold two code changes: the maps never do).
+ * A signed map's table applies bitsandbytes' sign rule too (`quantizeSigned`): the sign of x is in
+ * its bucket, so the kernel gets it for free.
+ */
+export function buildQuantizationTable(map: Float32Array, signed: boolean): QuantizationTable {
+  const codeOf = (x: number): number => (signed ? quantizeSigned(map, x) : quantize(map, x));
+  const entries = new Uint32Array(65536);
   for (let b = 0; b < 65536; b++) {
     const negative = b >= 0x8000;
     // Bit patterns of the bucket, in increasing value: positive buckets count up, negative ones down.
@@ -37,9 +60,9 @@ export function buildQuantizationTable(map: Float32Array): QuantizationTable {
     const highBits = negative ? b << 16 : (b << 16) | 0xffff;
     const low = fromBits(lowBits);
     if (Number.isNaN(low) || Number.isNaN(fromBits(highBits))) continue; // NaN buckets never occur (x = s/absmax)
-    const codeLow = quantize(map, low);
-    const codeHigh = quantize(map, fromBits(highBits));
-    codes[b] = codeLow;
+    const codeLow = codeOf(low);
+    const codeHigh = codeOf(fromBits(highBits));
+    entries[b] = (codeLow << 16) | 0xffff;
     if (codeHigh === codeLow) continue;
     if (codeHigh !== codeLow + 1) throw new Error(`adamw-lab: quantization bucket ${b} (${bf16ToFloat(b)}) spans codes ${codeLow}..${codeHigh}`);
     // Binary search, in value order, for the last x of the bucket that maps to codeLow.
@@ -48,10 +71,10 @@ export function buildQuantizationTable(map: Float32Array): QuantizationTable {
     const at = (k: number): number => fromBits(negative ? lowBits - k : lowBits + k);
     while (hi - lo > 1) {
       const mid = (lo + hi) >>> 1;
-      if (quantize(map, at(mid)) === codeLow) lo = mid;
+      if (codeOf(at(mid)) === codeLow) lo = mid;
       else hi = mid;
     }
-    thresholds[b] = at(lo);
+    entries[b] = (codeLow << 16) | lo;
   }
-  return { values: Float32Array.from(map), codes, thresholds };
+  return { values: Float32Array.from(map), entries };
 }

@@ -269,7 +269,7 @@ function optimiDecay(weightDecay: number, lr: number): number {
 let builtTables: { signed: QuantizationTable; unsigned: QuantizationTable } | undefined;
 /** Both maps' quantization tables, built once per process. */
 function builtQuantizationTables(): { signed: QuantizationTable; unsigned: QuantizationTable } {
-  builtTables ??= { signed: buildQuantizationTable(quantizationMaps().signed), unsigned: buildQuantizationTable(quantizationMaps().unsigned) };
+  builtTables ??= { signed: buildQuantizationTable(quantizationMaps().signed, true), unsigned: buildQuantizationTable(quantizationMaps().unsigned, false) };
   return builtTables;
 }
 
@@ -281,7 +281,6 @@ function writeTable(arena: Arena, table: QuantizationTable): number {
   if (offset === null) throw new Error('adamw-lab: out of WebAssembly memory for quantization tables');
   const buffer = arena.memory.buffer;
   new Float32Array(buffer, offset, 256).set(table.values);
-  new Uint8Array(buffer, offset + (k.QUANTIZATION_CODES_OFFSET.value as number), 65536).set(table.codes);
-  new Float32Array(buffer, offset + (k.QUANTIZATION_THRESHOLDS_OFFSET.value as number), 65536).set(table.thresholds);
+  new Uint32Array(buffer, offset + (k.QUANTIZATION_ENTRIES_OFFSET.value as number), 65536).set(table.entries);
   return offset;
 }
