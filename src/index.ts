@@ -34,12 +34,12 @@ export type {
 } from './types.js';
 export { bf16ToFloat, floatToBf16, floatToBf16Stochastic, fromBf16, roundToBf16, toBf16 } from './rules/bf16.js';
 export type { Bf16RoundingOptions } from './rules/bf16.js';
-export { debiasedBeta, optimiReferenceStep } from './rules/optimi.js';
-export type { OptimiHyperparameters } from './rules/optimi.js';
+export { debiasedBeta, optimiReferenceStep, optimiStepScalars } from './rules/optimi.js';
+export type { OptimiHyperparameters, OptimiStepScalars } from './rules/optimi.js';
 export {
-  adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize, quantizeSigned,
+  adam8bitReferenceStep, adam8bitStepScalars, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize, quantizeSigned,
 } from './rules/blockwise8bit.js';
-export type { Adam8bitHyperparameters, Blockwise8bitState } from './rules/blockwise8bit.js';
+export type { Adam8bitHyperparameters, Adam8bitStepScalars, Blockwise8bitState } from './rules/blockwise8bit.js';
 export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION } from './checkpoint/checkpoint.js';
 export { decodeSafetensors, encodeSafetensors, SafetensorsFormatError } from './checkpoint/safetensors.js';
 export type { DecodedSafetensors, SafetensorsDtype, SafetensorsTensor } from './checkpoint/safetensors.js';

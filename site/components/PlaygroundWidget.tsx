@@ -138,7 +138,6 @@ const STRINGS = {
     ran: 'Ran on', final: 'after', steps: 'steps',
     noGpu: 'This browser has no WebGPU (navigator.gpu), so the CPU path ran.',
     gpuFailed: (why: string) => `WebGPU failed (${why}); the CPU path ran instead.`,
-    gpuNoKernel: 'The WGSL kernels for 8-bit, bf16/Kahan and StableAdamW are not written yet, so these options run on the CPU.',
     running: 'running…',
   },
   ko: {
@@ -149,7 +148,6 @@ const STRINGS = {
     ran: '실행한 곳:', final: '', steps: '스텝 후',
     noGpu: '이 브라우저에는 WebGPU(navigator.gpu)가 없어 CPU 경로로 실행했습니다.',
     gpuFailed: (why: string) => `WebGPU 실행이 실패해(${why}) CPU 경로로 실행했습니다.`,
-    gpuNoKernel: '8비트, bf16/Kahan, StableAdamW용 WGSL 커널은 아직 없어서 이 옵션들은 CPU에서 실행합니다.',
     running: '실행 중…',
   },
 };
@@ -159,9 +157,8 @@ type Strings = (typeof STRINGS)['en'];
 /** Pick the backend, run, and fall back to the CPU with a visible note. */
 async function runSettings(s: Settings, t: Strings): Promise<Run> {
   const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined;
-  const gpuKernelExists = !s.eightBit && !s.bf16 && !s.stable;
   try {
-    if (hasGpu && gpuKernelExists) {
+    if (hasGpu) {
       try {
         return { ...(await trajectory(s, 'webgpu')), note: null, error: null };
       } catch (e) {
@@ -169,7 +166,7 @@ async function runSettings(s: Settings, t: Strings): Promise<Run> {
         return { ...(await trajectory(s, 'cpu')), note: t.gpuFailed((e as Error).message), error: null };
       }
     }
-    return { ...(await trajectory(s, 'cpu')), note: hasGpu ? t.gpuNoKernel : t.noGpu, error: null };
+    return { ...(await trajectory(s, 'cpu')), note: t.noGpu, error: null };
   } catch (e) {
     return { path: [], backend: '', note: null, error: (e as Error).message };
   }

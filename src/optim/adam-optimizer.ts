@@ -400,11 +400,11 @@ export class AdamOptimizer {
   private plan(param: Param, index: number, amsgrad: boolean): TensorPlan {
     const where = describeParam(index, param.name);
     const plan = planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), param.data.length, amsgrad);
-    const families = this.backend ? this.backend.families : ['adam'];
+    // The WebGPU store (no host backend) has kernels for every family.
+    const families = this.backend?.families;
     if (families && !families.includes(plan.family)) {
-      const name = this.backendName;
-      fail(Error, this.variant.name, where, `backend '${name}' runs fp32 AdamW and Adam so far, not this param's ${plan.family === 'optimi' ? 'bf16/Kahan or StableAdamW' : '8-bit'} update`,
-        `use backend 'cpu' for the variants (their ${name === 'onnx' ? 'ONNX graphs' : 'WGSL kernels'} are not written yet)`);
+      fail(Error, this.variant.name, where, `backend '${this.backendName}' runs fp32 AdamW and Adam so far, not this param's ${plan.family === 'optimi' ? 'bf16/Kahan or StableAdamW' : '8-bit'} update`,
+        "use backend 'cpu' or 'webgpu' for the variants (their ONNX graphs are not written yet)");
     }
     return plan;
   }

@@ -223,3 +223,54 @@ export function adam8bitReferenceStep(
   }
   return { rms, lr };
 }
+
+/**
+ * The scalars a fused 8-bit kernel needs at step t, in float64 so every backend rounds them alike.
+ * `lr` is η, or StableAdamW's η_t once the RMS is known. Kernels compute, per element:
+ *
+ * ```
+ * m ← beta1·(S[c1]·absmax1) + oneMinusBeta1·g;  v ← beta2·(U[c2]·absmax2) + oneMinusBeta2·g²
+ * θ ← θ·decay − stepSize·m/(√v·invSqrtBiasCorrection2 + eps)
+ * ```
+ */
+export interface Adam8bitStepScalars {
+  /** −1 with maximize, else 1. */
+  gradSign: number;
+  /** β1. */
+  beta1: number;
+  /** 1 − β1. */
+  oneMinusBeta1: number;
+  /** β2. */
+  beta2: number;
+  /** 1 − β2. */
+  oneMinusBeta2: number;
+  /** 1 − η·λ. */
+  decay: number;
+  /** η/(1 − β1^t). */
+  stepSize: number;
+  /** 1/√(1 − β2^t). */
+  invSqrtBiasCorrection2: number;
+  /** ε. */
+  eps: number;
+  /** 1 − β1^t. */
+  biasCorrection1: number;
+  /** 1 − β2^t. */
+  biasCorrection2: number;
+}
+
+/** {@link Adam8bitStepScalars} for hyperparameters `hp` at step `t` with learning rate `lr`. */
+export function adam8bitStepScalars(hp: Adam8bitHyperparameters, t: number, lr = hp.lr): Adam8bitStepScalars {
+  return {
+    gradSign: hp.maximize ? -1 : 1,
+    beta1: hp.beta1,
+    oneMinusBeta1: 1 - hp.beta1,
+    beta2: hp.beta2,
+    oneMinusBeta2: 1 - hp.beta2,
+    decay: 1 - lr * hp.weightDecay,
+    stepSize: lr / (1 - hp.beta1 ** t),
+    invSqrtBiasCorrection2: 1 / Math.sqrt(1 - hp.beta2 ** t),
+    eps: hp.eps,
+    biasCorrection1: 1 - hp.beta1 ** t,
+    biasCorrection2: 1 - hp.beta2 ** t,
+  };
+}

@@ -87,3 +87,44 @@ export function optimiReferenceStep(
   }
   return { rms, lr };
 }
+
+/**
+ * The scalars a fused optimi kernel needs at step t, in float64 so every backend rounds them alike.
+ * `lr` is η, or StableAdamW's η_t once the RMS is known. Kernels compute, per element:
+ *
+ * ```
+ * m ← m + oneMinusBeta1Hat·(gradSign·g − m);  v ← beta2Hat·v + oneMinusBeta2Hat·g²
+ * θ ← θ·decay (skipped when decay is 1);  θ ← θ + negLr·m/(√v + eps)   (or through Kahan's c)
+ * ```
+ */
+export interface OptimiStepScalars {
+  /** −1 with maximize, else 1. */
+  gradSign: number;
+  /** 1 − β̂1. */
+  oneMinusBeta1Hat: number;
+  /** β̂2. */
+  beta2Hat: number;
+  /** 1 − β̂2. */
+  oneMinusBeta2Hat: number;
+  /** 1 − η·λ, or exactly 1 without weight decay (optimi skips the multiply then). */
+  decay: number;
+  /** −η. */
+  negLr: number;
+  /** ε. */
+  eps: number;
+}
+
+/** {@link OptimiStepScalars} for hyperparameters `hp` at step `t` with learning rate `lr`. */
+export function optimiStepScalars(hp: CoreHyperparameters & { maximize?: boolean }, t: number, lr = hp.lr): OptimiStepScalars {
+  const beta1Hat = debiasedBeta(hp.beta1, t);
+  const beta2Hat = debiasedBeta(hp.beta2, t);
+  return {
+    gradSign: hp.maximize ? -1 : 1,
+    oneMinusBeta1Hat: 1 - beta1Hat,
+    beta2Hat,
+    oneMinusBeta2Hat: 1 - beta2Hat,
+    decay: hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1,
+    negLr: -lr,
+    eps: hp.eps,
+  };
+}

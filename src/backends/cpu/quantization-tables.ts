@@ -18,6 +18,7 @@
  */
 import { bf16ToFloat } from '../../rules/bf16.js';
 import { quantize, quantizeSigned } from '../../rules/blockwise8bit.js';
+import { quantizationMaps } from '../rule-runner.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -77,4 +78,11 @@ export function buildQuantizationTable(map: Float32Array, signed: boolean): Quan
     entries[b] = (codeLow << 16) | lo;
   }
   return { values: Float32Array.from(map), entries };
+}
+
+let built: { signed: QuantizationTable; unsigned: QuantizationTable } | undefined;
+/** Both maps' tables (m: signed, v: unsigned), built once per process; every backend's 8-bit kernel reads these. */
+export function quantizationTables(): { signed: QuantizationTable; unsigned: QuantizationTable } {
+  built ??= { signed: buildQuantizationTable(quantizationMaps().signed, true), unsigned: buildQuantizationTable(quantizationMaps().unsigned, false) };
+  return built;
 }

@@ -7,12 +7,12 @@
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
-import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { debiasedBeta } from '../../rules/optimi.js';
+import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
+import { optimiStepScalars } from '../../rules/optimi.js';
 import type { BufferDtype, BufferOf, StateBuffer } from '../../optim/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
-import { quantizationMaps, runWithRules } from '../rule-runner.js';
-import { buildQuantizationTable, type QuantizationTable } from './quantization-tables.js';
+import { runWithRules } from '../rule-runner.js';
+import { quantizationTables, type QuantizationTable } from './quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
@@ -126,7 +126,6 @@ export class WasmBackend implements Backend {
     const { plan, hp, step } = task;
     const at = addressesOf(task);
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
-    const gradSign = hp.maximize ? -1 : 1;
     if (plan.family === 'adam') {
       const s = adamStepScalars(hp, step);
       return {
@@ -136,22 +135,22 @@ export class WasmBackend implements Backend {
       };
     }
     if (plan.family === 'optimi') {
-      const beta1Hat = debiasedBeta(hp.beta1, step);
-      const beta2Hat = debiasedBeta(hp.beta2, step);
+      const s = optimiStepScalars(hp, step, lr);
       return {
         kind: JobKind.Optimi,
         args: [p, g, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count,
           plan.paramDtype === 'bf16' ? 1 : 0, gradBf16, plan.momentDtype === 'bf16' ? 1 : 0, plan.kahan ? 1 : 0,
-          gradSign, 1 - beta1Hat, beta2Hat, 1 - beta2Hat, optimiDecay(hp.weightDecay, lr), -lr, hp.eps],
+          s.gradSign, s.oneMinusBeta1Hat, s.beta2Hat, s.oneMinusBeta2Hat, s.decay, s.negLr, s.eps],
       };
     }
-    const tables = this.quantizationTables(arena);
+    const tables = this.tablesIn(arena);
+    const s = adam8bitStepScalars(hp, step, lr);
     return {
       kind: JobKind.Adam8bit,
       args: [p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
         tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
-        gradSign, hp.beta1, 1 - hp.beta1, hp.beta2, 1 - hp.beta2, 1 - lr * hp.weightDecay, lr / (1 - hp.beta1 ** step),
-        1 / Math.sqrt(1 - hp.beta2 ** step), hp.eps, tables.scratch + thread * SCRATCH_BYTES],
+        s.gradSign, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.decay, s.stepSize,
+        s.invSqrtBiasCorrection2, s.eps, tables.scratch + thread * SCRATCH_BYTES],
     };
   }
 
@@ -170,7 +169,6 @@ export class WasmBackend implements Backend {
     const { plan, hp, step } = task;
     const k = arena.kernel;
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
-    const gradSign = hp.maximize ? -1 : 1;
     const chunks = this.chunker(arena, task);
     const at = addressesOf(task);
     let lr = hp.lr;
@@ -178,18 +176,21 @@ export class WasmBackend implements Backend {
       // $\eta_t = \eta / \max(1, \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))})$ over the whole tensor
       let sum = 0;
       const momentsBf16 = plan.momentDtype === 'bf16' ? 1 : 0;
+      const o = optimiStepScalars(hp, step);
+      const b = adam8bitStepScalars(hp, step);
       chunks((_p, g, start, count) => {
         sum += plan.family === 'optimi'
-          ? k.optimiMomentsRms(g, at('exp_avg', start), at('exp_avg_sq', start), count, gradBf16, momentsBf16, gradSign,
-            1 - debiasedBeta(hp.beta1, step), debiasedBeta(hp.beta2, step), 1 - debiasedBeta(hp.beta2, step), hp.eps * hp.eps)
-          : k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, this.quantizationTables(arena).unsigned, gradBf16, gradSign,
-            hp.beta2, 1 - hp.beta2, 1 - hp.beta2 ** step, hp.eps * hp.eps);
+          ? k.optimiMomentsRms(g, at('exp_avg', start), at('exp_avg_sq', start), count, gradBf16, momentsBf16, o.gradSign,
+            o.oneMinusBeta1Hat, o.beta2Hat, o.oneMinusBeta2Hat, hp.eps * hp.eps)
+          : k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, this.tablesIn(arena).unsigned, gradBf16, b.gradSign,
+            b.beta2, b.oneMinusBeta2, b.biasCorrection2, hp.eps * hp.eps);
       }, false);
       lr = hp.lr / Math.max(1, Math.sqrt(sum / task.param.length));
       if (plan.family === 'optimi') {
         // The moments were updated by the first pass: only the param update remains.
+        const s = optimiStepScalars(hp, step, lr);
         chunks((p, _g, start, count) => k.optimiUpdate(p, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count,
-          plan.paramDtype === 'bf16' ? 1 : 0, momentsBf16, plan.kahan ? 1 : 0, optimiDecay(hp.weightDecay, lr), -lr, hp.eps), true);
+          plan.paramDtype === 'bf16' ? 1 : 0, momentsBf16, plan.kahan ? 1 : 0, s.decay, s.negLr, s.eps), true);
         return;
       }
     }
@@ -241,12 +242,12 @@ export class WasmBackend implements Backend {
   }
 
   /** The quantization tables of both maps inside `arena` (copied in once per arena), and per-thread scratch. */
-  private quantizationTables(arena: Arena): { signed: number; unsigned: number; scratch: number } {
+  private tablesIn(arena: Arena): { signed: number; unsigned: number; scratch: number } {
     let tables = this.tablesByArena.get(arena);
     if (!tables) {
       const scratch = arena.tryAllocateBytes(this.threads * SCRATCH_BYTES);
       if (scratch === null) throw new Error('adamw-lab: out of WebAssembly memory for the 8-bit kernel\'s scratch');
-      const built = builtQuantizationTables();
+      const built = quantizationTables();
       tables = { signed: writeTable(arena, built.signed), unsigned: writeTable(arena, built.unsigned), scratch };
       this.tablesByArena.set(arena, tables);
     }
@@ -259,18 +260,6 @@ function stateArena(task: UpdateTask): Arena | undefined {
   const buffers = Object.values(task.buffers);
   const arena = arenaOf(buffers[0]!);
   return arena && buffers.every((b) => arenaOf(b) === arena) ? arena : undefined;
-}
-
-/** optimi's decay factor: 1 − η·λ, skipped (exactly 1) without weight decay, as optimi does. */
-function optimiDecay(weightDecay: number, lr: number): number {
-  return weightDecay !== 0 ? 1 - lr * weightDecay : 1;
-}
-
-let builtTables: { signed: QuantizationTable; unsigned: QuantizationTable } | undefined;
-/** Both maps' quantization tables, built once per process. */
-function builtQuantizationTables(): { signed: QuantizationTable; unsigned: QuantizationTable } {
-  builtTables ??= { signed: buildQuantizationTable(quantizationMaps().signed, true), unsigned: buildQuantizationTable(quantizationMaps().unsigned, false) };
-  return builtTables;
 }
 
 /** Copy a quantization table into an arena, laid out as kernels/wasm/blockwise8bit.ts reads it. */

@@ -12,11 +12,16 @@ export const NO_ADAPTER_HELP =
   "a GPU; otherwise use backend: 'cpu'";
 
 let device: Promise<GPUDevice> | undefined;
+/**
+ * The Dawn instance, kept: once it is garbage-collected, the device's next call crashes the process
+ * (segfaults, or glibc futex and mutex assertions). Holding it does not keep Node from exiting.
+ */
+const dawnInstances: GPU[] = [];
 
 /**
  * The process's WebGPU device, requested once and kept: Dawn crashes when a second device is made
- * after the first is destroyed, and a kept device does not stop Node from exiting (the Dawn instance
- * is not referenced once the adapter is found). Rejects, saying how to get one, without an adapter.
+ * after the first is destroyed, and a kept device (with its instance) does not stop Node from
+ * exiting. Rejects, saying how to get one, without an adapter.
  */
 export function webgpuDevice(owner: string): Promise<GPUDevice> {
   device ??= (async () => {
@@ -28,6 +33,7 @@ export function webgpuDevice(owner: string): Promise<GPUDevice> {
       const dawn = require(join(root, 'dist', platform, 'dawn.node')) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
       Object.assign(globalThis, dawn.globals);
       gpu = dawn.create([]);
+      dawnInstances.push(gpu);
     } catch (e) {
       throw new Error(`${owner}: backend 'webgpu': the webgpu package (Dawn) could not be loaded (${(e as Error).message}); ${NO_ADAPTER_HELP}`);
     }

@@ -1,66 +1,102 @@
 /**
- * `backend: 'webgpu'`: optimizer state resident on the GPU. Each step uploads params and grads
- * (host arrays), runs the fused WGSL kernel of kernels/wgsl/adam.wgsl over every tensor in one
- * command submission, and downloads the updated params into `p.data`, as the CPU path leaves them.
- * Moments stay on the GPU between steps; reading them is explicit (`stateDictAsync()`, `save()`).
+ * `backend: 'webgpu'`: optimizer state resident on the GPU. Each step uploads params and grads (host
+ * arrays), runs each tensor's fused WGSL kernel (kernels/wgsl/) in one command submission, and
+ * downloads the updated params into `p.data`, as the CPU path leaves them. State stays on the GPU
+ * between steps; reading it is explicit (`stateDictAsync()`, `save()`).
  *
- * A tensor larger than the device's maxStorageBufferBindingSize is bound in windows, one dispatch
- * each. The device is shared by every WebGPU optimizer for the life of the process; `destroy()`
- * frees this optimizer's buffers. So far only the fp32 Adam family runs here; the variants' WGSL kernels are not written yet
- * and the optimizer refuses them by name.
+ * Every update family has its kernel: fp32 Adam/AdamW (adam.wgsl), optimi's bf16/Kahan and StableAdamW
+ * (optimi.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's Kahan shift
+ * (blockwise8bit.wgsl). StableAdamW's per-tensor RMS is three dispatches: partial sums, one reduction
+ * (stable-rms.wgsl), and the update.
+ *
+ * bf16 and u8 buffers live on the GPU as the host lays them out (two or four elements per u32 word),
+ * padded to whole quads of four elements. A tensor larger than the device's maxStorageBufferBindingSize
+ * is bound in windows, one dispatch each. The device is shared by every WebGPU optimizer for the life
+ * of the process; `destroy()` frees this optimizer's buffers.
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
+import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
+import { optimiStepScalars } from '../../rules/optimi.js';
 import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
-import type { StateBuffer, TensorPlan } from '../../optim/variants.js';
+import { DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
 import type { Param } from '../../types.js';
+import { quantizationTables } from '../cpu/quantization-tables.js';
 import { describeDevice } from './describe.js';
 import { webgpuDevice } from './device.js';
-import { ADAM_WGSL } from './kernels.generated.js';
+import { compilePipelines, packScalars, uniformBytes, type KernelName } from './kernels.js';
 
-/** Invocations per workgroup, as declared in the shader. */
-const WORKGROUP = 256;
-/** Bytes of the Scalars uniform struct. */
-const UNIFORM_BYTES = 48;
-/** Windows start on multiples of 64 elements: 256-byte storage offsets, the WebGPU minimum alignment. */
-const WINDOW_ALIGN = 64;
+/** Windows start on whole 8-bit blocks, which also puts every dtype's binding offset on 256 bytes. */
+const WINDOW_ALIGN = BLOCK_SIZE;
 
-/** The device with the compiled Adam pipeline and a placeholder binding, made once per process. */
+/** Per device: the pipelines, the 8-bit tables, and placeholders bound where a kernel's buffer is absent. */
 interface Kernels {
   device: GPUDevice;
-  pipeline: GPUComputePipeline;
-  /** Bound as v_max when amsgrad is off (the shader does not read it then). */
-  placeholder: GPUBuffer;
+  pipelines: Record<KernelName, GPUComputePipeline>;
+  /** Both maps, then both quantization tables (blockwise8bit.wgsl's `tables`). */
+  tables: GPUBuffer;
+  /** One per optional binding: writable bindings must not alias within a dispatch. */
+  placeholders: { vmax: GPUBuffer; kahan: GPUBuffer; reduction: GPUBuffer };
 }
 
 let kernels: Promise<Kernels> | undefined;
-function adamKernels(owner: string): Promise<Kernels> {
-  kernels ??= webgpuDevice(owner).then((device) => ({
-    device,
-    pipeline: device.createComputePipeline({
-      layout: 'auto',
-      compute: { module: device.createShaderModule({ code: ADAM_WGSL }), entryPoint: 'main' },
-    }),
-    placeholder: device.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE }),
-  }));
+function deviceKernels(owner: string): Promise<Kernels> {
+  kernels ??= webgpuDevice(owner).then(async (device) => {
+    const { signed, unsigned } = quantizationTables();
+    const words = new Uint32Array(512 + 2 * 65536);
+    words.set(new Uint32Array(signed.values.buffer, signed.values.byteOffset, 256), 0);
+    words.set(new Uint32Array(unsigned.values.buffer, unsigned.values.byteOffset, 256), 256);
+    words.set(signed.entries, 512);
+    words.set(unsigned.entries, 512 + 65536);
+    const tables = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: 'quantization tables' });
+    device.queue.writeBuffer(tables, 0, words);
+    const placeholder = (): GPUBuffer => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    return {
+      device,
+      pipelines: await compilePipelines(owner, device),
+      tables,
+      placeholders: { vmax: placeholder(), kahan: placeholder(), reduction: placeholder() },
+    };
+  });
   kernels.catch(() => (kernels = undefined));
   return kernels;
 }
 
-interface Window {
-  start: number;
-  count: number;
-  uniform: GPUBuffer;
+/** Elements rounded up to whole quads of four (the kernels' unit of work). */
+const quads = (length: number): number => Math.ceil(length / 4) * 4;
+/** Bytes of a GPU buffer holding `length` elements of `dtype`, padded to whole quads. */
+const gpuBytes = (dtype: BufferDtype, length: number): number => Math.max(16, quads(length) * DTYPE_BYTES[dtype]);
+
+/** One dispatch of a tensor's step, with the uniform it reads (rewritten every step). */
+interface Dispatch {
+  kernel: KernelName;
   bindGroup: GPUBindGroup;
+  uniform: GPUBuffer;
   x: number;
   y: number;
+  scalars: (work: StoreWork) => ArrayBuffer;
+}
+
+/** Where a state buffer of the plan lives on the GPU (absmax1 and absmax2 share one buffer). */
+interface Slot {
+  spec: BufferSpec;
+  buffer: GPUBuffer;
+  byteOffset: number;
+}
+
+interface GpuTensor {
+  buffers: GPUBuffer[];
+  slots: Slot[];
+  param: GPUBuffer;
+  grad: GPUBuffer;
+  dispatches: Dispatch[];
 }
 
 interface GpuState extends StoredState {
   length: number;
   /** Values written before the device existed, applied when the buffers are made. */
   pending?: Record<string, ArrayLike<number>>;
-  gpu?: { buffers: Record<string, GPUBuffer>; param: GPUBuffer; grad: GPUBuffer; windows: Window[] };
+  gpu?: GpuTensor;
 }
 
 /** Options of the WebGPU store. */
@@ -69,12 +105,18 @@ export interface WebGpuStoreOptions {
   maxWindowElements?: number;
 }
 
+/** A typed array of `dtype` holding `values`, padded with zeros to `bytes`. */
+function hostArray(dtype: BufferDtype, values: ArrayLike<number>, bytes: number): StateBuffer {
+  const Type = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array }[dtype];
+  const out = new Type(bytes / DTYPE_BYTES[dtype]);
+  out.set(values);
+  return out;
+}
+
 export class WebGpuStore implements StateStore {
   /** GPU buffers alive now: state, params, grads, uniforms and the staging buffer. */
   liveBuffers = 0;
-  private device?: GPUDevice;
-  private pipeline?: GPUComputePipeline;
-  private placeholder?: GPUBuffer;
+  private kernels?: Kernels;
   private staging?: GPUBuffer;
 
   private readonly states = new Set<GpuState>();
@@ -82,11 +124,11 @@ export class WebGpuStore implements StateStore {
   constructor(private readonly owner: string, private readonly options: WebGpuStoreOptions = {}) {}
 
   get description(): string {
-    return this.device ? `webgpu (${describeDevice(this.device)}, state resident on the device)` : 'webgpu (device not yet requested: it is at the first step)';
+    return this.kernels ? `webgpu (${describeDevice(this.kernels.device)}, state resident on the device)` : 'webgpu (device not yet requested: it is at the first step)';
   }
 
-  create(_param: Param, plan: TensorPlan): GpuState {
-    const state: GpuState = { plan, length: plan.buffers[0]!.length };
+  create(param: Param, plan: TensorPlan): GpuState {
+    const state: GpuState = { plan, length: param.data.length };
     this.states.add(state);
     return state;
   }
@@ -96,84 +138,91 @@ export class WebGpuStore implements StateStore {
   }
 
   async readAsync(stored: StoredState): Promise<Record<string, StateBuffer>> {
-    const device = await this.ready();
-    const state = this.materialize(device, stored as GpuState);
-    const names = state.plan.buffers.map((b) => b.name);
-    const bytes = state.length * 4;
-    const staging = this.buffer(device, bytes * names.length, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const { device } = await this.ready();
+    const state = this.materialize(stored as GpuState);
+    const slots = state.gpu!.slots;
+    const sizes = slots.map((slot) => Math.ceil((slot.spec.length * DTYPE_BYTES[slot.spec.dtype]) / 4) * 4);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const staging = this.buffer(device, Math.max(4, total), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     const encoder = device.createCommandEncoder();
-    names.forEach((name, k) => encoder.copyBufferToBuffer(state.gpu!.buffers[name]!, 0, staging, k * bytes, bytes));
+    let offset = 0;
+    slots.forEach((slot, k) => {
+      if (sizes[k]! > 0) encoder.copyBufferToBuffer(slot.buffer, slot.byteOffset, staging, offset, sizes[k]);
+      offset += sizes[k]!;
+    });
     device.queue.submit([encoder.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
-    const all = new Float32Array(staging.getMappedRange().slice(0));
+    const bytes = staging.getMappedRange().slice(0);
     staging.unmap();
     this.destroyBuffer(staging);
     const out: Record<string, StateBuffer> = {};
-    names.forEach((name, k) => (out[name] = all.slice(k * state.length, (k + 1) * state.length)));
+    offset = 0;
+    slots.forEach((slot, k) => {
+      const Type = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array }[slot.spec.dtype];
+      out[slot.spec.name] = new Type(bytes, offset, slot.spec.length);
+      offset += sizes[k]!;
+    });
     return out;
   }
 
   write(stored: StoredState, values: Record<string, ArrayLike<number>>): void {
     const state = stored as GpuState;
-    if (!state.gpu || !this.device) {
+    if (!state.gpu || !this.kernels) {
       state.pending = values;
       return;
     }
-    for (const [name, buffer] of Object.entries(state.gpu.buffers)) this.device.queue.writeBuffer(buffer, 0, Float32Array.from(values[name]!));
+    for (const slot of state.gpu.slots) {
+      const bytes = Math.ceil((slot.spec.length * DTYPE_BYTES[slot.spec.dtype]) / 4) * 4;
+      // hostArray makes a fresh (unshared) ArrayBuffer.
+      if (bytes > 0) this.kernels.device.queue.writeBuffer(slot.buffer, slot.byteOffset, hostArray(slot.spec.dtype, values[slot.spec.name]!, bytes) as Uint8Array<ArrayBuffer>);
+    }
   }
 
   release(stored: StoredState): void {
     const state = stored as GpuState;
     this.states.delete(state);
     if (!state.gpu) return;
-    for (const b of Object.values(state.gpu.buffers)) this.destroyBuffer(b);
-    this.destroyBuffer(state.gpu.param);
-    this.destroyBuffer(state.gpu.grad);
-    for (const w of state.gpu.windows) this.destroyBuffer(w.uniform);
+    for (const b of state.gpu.buffers) this.destroyBuffer(b);
     state.gpu = undefined;
   }
 
   async run(work: readonly StoreWork[]): Promise<void> {
-    const device = await this.ready();
-    let stagingBytes = 0;
-    for (const w of work) stagingBytes += w.param.data.byteLength;
+    const { device, pipelines } = await this.ready();
+    const paramBytes = work.map((w) => gpuBytes(w.state.plan.paramDtype, w.param.data.length));
+    const stagingBytes = paramBytes.reduce((a, b) => a + b, 0);
     if (!this.staging || this.staging.size < stagingBytes) {
       if (this.staging) this.destroyBuffer(this.staging);
       this.staging = this.buffer(device, Math.max(4, stagingBytes), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     }
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    pass.setPipeline(this.pipeline!);
     for (const w of work) {
-      const state = this.materialize(device, w.state as GpuState);
-      const gpu = state.gpu!;
+      const gpu = this.materialize(w.state as GpuState).gpu!;
       // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
-      device.queue.writeBuffer(gpu.param, 0, w.param.data as Float32Array<ArrayBuffer>);
-      device.queue.writeBuffer(gpu.grad, 0, w.param.grad as Float32Array<ArrayBuffer>);
-      const s = adamStepScalars(w.hp, w.step);
-      for (const window of gpu.windows) {
-        const uniform = new ArrayBuffer(UNIFORM_BYTES);
-        new Float32Array(uniform, 0, 9).set([s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.invSqrtBiasCorrection2, s.eps, s.negStepSize]);
-        new Uint32Array(uniform, 36, 3).set([window.count, w.hp.amsgrad ? 1 : 0, window.x * WORKGROUP]);
-        device.queue.writeBuffer(window.uniform, 0, uniform);
-        pass.setBindGroup(0, window.bindGroup);
-        pass.dispatchWorkgroups(window.x, window.y);
+      this.upload(gpu.param, w.param.data);
+      this.upload(gpu.grad, w.param.grad!);
+      for (const d of gpu.dispatches) {
+        device.queue.writeBuffer(d.uniform, 0, d.scalars(w));
+        pass.setPipeline(pipelines[d.kernel]);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.x, d.y);
       }
     }
     pass.end();
     let offset = 0;
-    for (const w of work) {
-      encoder.copyBufferToBuffer((w.state as GpuState).gpu!.param, 0, this.staging, offset, w.param.data.byteLength);
-      offset += w.param.data.byteLength;
-    }
+    work.forEach((w, k) => {
+      encoder.copyBufferToBuffer((w.state as GpuState).gpu!.param, 0, this.staging!, offset, paramBytes[k]);
+      offset += paramBytes[k]!;
+    });
     device.queue.submit([encoder.finish()]);
     await this.staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, stagingBytes));
-    const updated = new Float32Array(this.staging.getMappedRange(0, Math.max(4, stagingBytes)));
+    const updated = this.staging.getMappedRange(0, Math.max(4, stagingBytes));
     offset = 0;
-    for (const w of work) {
-      (w.param.data as Float32Array).set(updated.subarray(offset, offset + w.param.data.length));
-      offset += w.param.data.length;
-    }
+    work.forEach((w, k) => {
+      const data = w.param.data;
+      data.set(new (data.constructor as Float32ArrayConstructor)(updated, offset, data.length));
+      offset += paramBytes[k]!;
+    });
     this.staging.unmap();
   }
 
@@ -183,48 +232,116 @@ export class WebGpuStore implements StateStore {
     this.staging = undefined;
   }
 
-  private async ready(): Promise<GPUDevice> {
-    if (!this.device) {
-      const k = await adamKernels(this.owner);
-      this.pipeline = k.pipeline;
-      this.placeholder = k.placeholder;
-      this.device = k.device;
-    }
-    return this.device;
+  private async ready(): Promise<Kernels> {
+    this.kernels ??= await deviceKernels(this.owner);
+    return this.kernels;
   }
 
-  /** Make the state's GPU buffers (zeros, or the values written before the device existed). */
-  private materialize(device: GPUDevice, state: GpuState): GpuState {
+  /** Write a host array into a GPU buffer, padded to whole words when its byte length is not. */
+  private upload(buffer: GPUBuffer, data: Float32Array | Uint16Array): void {
+    const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, Math.ceil(data.byteLength / 4) * 4);
+    this.kernels!.device.queue.writeBuffer(buffer, 0, source as Float32Array<ArrayBuffer>);
+  }
+
+  /** Make the state's GPU buffers (zeros, or the values written before the device existed) and dispatches. */
+  private materialize(state: GpuState): GpuState {
     if (state.gpu) return state;
-    const bytes = Math.max(4, state.length * 4);
-    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const buffers: Record<string, GPUBuffer> = {};
-    for (const spec of state.plan.buffers) buffers[spec.name] = this.buffer(device, bytes, storage);
-    const param = this.buffer(device, bytes, storage);
-    const grad = this.buffer(device, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    const { device, pipelines, tables, placeholders } = this.kernels!;
+    const { plan, length } = state;
+    const buffers: GPUBuffer[] = [];
+    // GPUBufferUsage exists only once a device module has loaded Dawn's globals.
+    const make = (bytes: number, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC): GPUBuffer => {
+      const b = this.buffer(device, bytes, usage);
+      buffers.push(b);
+      return b;
+    };
+    const slots: Slot[] = [];
+    const byName: Record<string, GPUBuffer> = {};
+    const blocks = Math.ceil(length / BLOCK_SIZE);
+    const absmax = plan.family === 'blockwise8bit' ? make(Math.max(16, 2 * blocks * 4)) : undefined;
+    for (const spec of plan.buffers) {
+      if (spec.name === 'absmax1' || spec.name === 'absmax2') {
+        slots.push({ spec, buffer: absmax!, byteOffset: spec.name === 'absmax2' ? blocks * 4 : 0 });
+        continue;
+      }
+      byName[spec.name] = make(gpuBytes(spec.dtype, spec.length));
+      slots.push({ spec, buffer: byName[spec.name]!, byteOffset: 0 });
+    }
+    const param = make(gpuBytes(plan.paramDtype, length));
+    // Room for an fp32 grad; a bf16 grad uses half of it.
+    const grad = make(gpuBytes('f32', length));
+
     const limit = this.options.maxWindowElements ?? Math.floor(device.limits.maxStorageBufferBindingSize / 4);
     const windowElements = Math.max(WINDOW_ALIGN, Math.floor(limit / WINDOW_ALIGN) * WINDOW_ALIGN);
-    const windows: Window[] = [];
-    for (let start = 0; start < state.length; start += windowElements) {
-      const count = Math.min(windowElements, state.length - start);
-      const workgroups = Math.ceil(count / WORKGROUP);
+    const windows: Array<{ start: number; count: number }> = [];
+    for (let start = 0; start < length; start += windowElements) windows.push({ start, count: Math.min(windowElements, length - start) });
+    /** The part of `buffer` (elements of `dtype`) that a window binds. */
+    const range = (buffer: GPUBuffer, dtype: BufferDtype, w: { start: number; count: number }): GPUBufferBinding =>
+      ({ buffer, offset: w.start * DTYPE_BYTES[dtype], size: quads(w.count) * DTYPE_BYTES[dtype] });
+    const grid = (workgroups: number): { x: number; y: number } => {
       const x = Math.min(workgroups, device.limits.maxComputeWorkgroupsPerDimension);
-      const uniform = this.buffer(device, UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      const range = (buffer: GPUBuffer): GPUBufferBinding => ({ buffer, offset: start * 4, size: count * 4 });
+      return { x, y: Math.ceil(workgroups / x) };
+    };
+    const dispatches: Dispatch[] = [];
+    const dispatch = (kernel: KernelName, resources: GPUBindingResource[], workgroups: number, scalars: (work: StoreWork, x: number) => ArrayBuffer): void => {
+      const uniform = make(uniformBytes(kernel), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       const bindGroup = device.createBindGroup({
-        layout: this.pipeline!.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: { buffer: uniform } },
-          { binding: 1, resource: range(param) },
-          { binding: 2, resource: range(grad) },
-          { binding: 3, resource: range(buffers.exp_avg!) },
-          { binding: 4, resource: range(buffers.exp_avg_sq!) },
-          { binding: 5, resource: buffers.max_exp_avg_sq ? range(buffers.max_exp_avg_sq) : { buffer: this.placeholder! } },
-        ],
+        layout: pipelines[kernel].getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: uniform } }, ...resources.map((resource, i) => ({ binding: i + 1, resource }))],
       });
-      windows.push({ start, count, uniform, bindGroup, x, y: Math.ceil(workgroups / x) });
+      const { x, y } = grid(workgroups);
+      dispatches.push({ kernel, bindGroup, uniform, x, y, scalars: (work) => scalars(work, x) });
+    };
+    const gradBf16 = (work: StoreWork): number => (work.param.grad instanceof Uint16Array ? 1 : 0);
+    const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
+
+    if (plan.family === 'adam') {
+      for (const w of windows) {
+        dispatch('adam', [range(param, 'f32', w), range(grad, 'f32', w), range(byName.exp_avg!, 'f32', w), range(byName.exp_avg_sq!, 'f32', w),
+          byName.max_exp_avg_sq ? range(byName.max_exp_avg_sq, 'f32', w) : { buffer: placeholders.vmax }],
+        Math.ceil(w.count / 256), (work, x) => packScalars('adam', {
+          ...adamStepScalars(work.hp, work.step), count: w.count, amsgrad: work.hp.amsgrad ? 1 : 0, rowLength: x * 256,
+        }));
+      }
+    } else {
+      // StableAdamW: one partial sum per workgroup of every window, then the lr at reduction[0].
+      const workgroupsOf = (w: { count: number }): number => (plan.family === 'optimi' ? Math.ceil(quads(w.count) / 4 / 256) : Math.ceil(w.count / BLOCK_SIZE));
+      const partialsOffsets: number[] = [];
+      let partials = 0;
+      for (const w of windows) {
+        partialsOffsets.push(partials);
+        const { x, y } = grid(workgroupsOf(w));
+        partials += x * y;
+      }
+      const reduction = plan.stable ? make(4 * (1 + partials)) : placeholders.reduction;
+      const modes = plan.stable ? [1, 2] : [0];
+      for (const mode of modes) {
+        if (mode === 2) {
+          dispatch('stableRms', [{ buffer: reduction }], 1, (work) => packScalars('stableRms', { partials, count: length, lr: work.hp.lr }));
+        }
+        windows.forEach((w, k) => {
+          const window = { count: w.count, mode, partialsOffset: partialsOffsets[k]!, paramBf16, kahan: plan.kahan ? 1 : 0 };
+          if (plan.family === 'optimi') {
+            dispatch('optimi', [range(param, plan.paramDtype, w), range(grad, 'f32', w), range(byName.exp_avg!, plan.momentDtype, w),
+              range(byName.exp_avg_sq!, plan.momentDtype, w), byName.kahan_comp ? range(byName.kahan_comp, 'bf16', w) : { buffer: placeholders.kahan },
+              { buffer: reduction }],
+            workgroupsOf(w), (work, x) => packScalars('optimi', {
+              ...optimiStepScalars(work.hp, work.step), ...window, rowLength: x * 256, gradBf16: gradBf16(work),
+              momentsBf16: plan.momentDtype === 'bf16' ? 1 : 0, weightDecay: work.hp.weightDecay,
+            }));
+          } else {
+            dispatch('blockwise8bit', [range(param, plan.paramDtype, w), range(grad, 'f32', w), range(byName.state1!, 'u8', w), range(byName.state2!, 'u8', w),
+              { buffer: absmax! }, byName.shift ? range(byName.shift, plan.paramDtype, w) : { buffer: placeholders.kahan },
+              { buffer: tables }, { buffer: reduction }],
+            workgroupsOf(w), (work) => packScalars('blockwise8bit', {
+              ...adam8bitStepScalars(work.hp, work.step), ...window, gradBf16: gradBf16(work),
+              blockOffset: w.start / BLOCK_SIZE, absmax2At: blocks, weightDecay: work.hp.weightDecay,
+            }));
+          }
+        });
+      }
     }
-    state.gpu = { buffers, param, grad, windows };
+    state.gpu = { buffers, slots, param, grad, dispatches };
     if (state.pending) {
       this.write(state, state.pending);
       state.pending = undefined;

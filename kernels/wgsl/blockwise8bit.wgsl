@@ -1,0 +1,163 @@
+// AdamW with bitsandbytes' 8-bit blockwise state (src/rules/blockwise8bit.ts is the readable version;
+// kernels/wasm/blockwise8bit.ts the CPU kernel, whose tables and arithmetic this follows). One
+// workgroup per block of 256 elements, one quad of four elements per invocation: dequantize, update m
+// and v (0 where g is not finite), step the params, reduce the block's new absmax in workgroup memory,
+// requantize. `shift` is diffusion-pipe's Kahan buffer (AdamW8bitKahan) in the param's dtype.
+//
+// StableAdamW: mode 1 only sums g²/max(v̂, ε²) per workgroup into `reduction`; stable-rms.wgsl turns
+// the sums into lr/max(1, RMS) at reduction[0]; mode 2 is the whole step with that lr.
+
+struct Scalars {
+  count: u32,             // elements in this window
+  mode: u32,              // 0: whole step; 1: RMS partial sums only; 2: whole step with reduction[0]'s lr
+  partialsOffset: u32,    // where this window's workgroup sums start in `reduction` (after element 0)
+  blockOffset: u32,       // the window's first block within the tensor (absmax is bound whole)
+  absmax2At: u32,         // index of absmax2[0] in `absmax`, which holds absmax1 then absmax2
+  paramBf16: u32,
+  gradBf16: u32,
+  kahan: u32,
+  gradSign: f32,
+  beta1: f32,
+  oneMinusBeta1: f32,
+  beta2: f32,
+  oneMinusBeta2: f32,
+  decay: f32,             // 1 − η·λ
+  stepSize: f32,          // η/(1 − β1^t)
+  invSqrtBiasCorrection2: f32,
+  eps: f32,
+  weightDecay: f32,
+  biasCorrection1: f32,   // 1 − β1^t, for mode 2's step size
+  biasCorrection2: f32,   // 1 − β2^t, for v̂ in mode 1
+}
+
+@group(0) @binding(0) var<uniform> s: Scalars;
+@group(0) @binding(1) var<storage, read_write> p: array<u32>;
+@group(0) @binding(2) var<storage, read_write> g: array<u32>;
+@group(0) @binding(3) var<storage, read_write> codes1: array<u32>;
+@group(0) @binding(4) var<storage, read_write> codes2: array<u32>;
+@group(0) @binding(5) var<storage, read_write> absmax: array<f32>;
+@group(0) @binding(6) var<storage, read_write> shift: array<u32>;
+// Both maps (256 values each, as f32 bits), then both quantization tables (65536 entries each), as
+// src/backends/cpu/quantization-tables.ts builds them.
+@group(0) @binding(7) var<storage, read> tables: array<u32>;
+@group(0) @binding(8) var<storage, read_write> reduction: array<f32>;
+
+const SIGNED_VALUES = 0u;
+const UNSIGNED_VALUES = 256u;
+const SIGNED_ENTRIES = 512u;
+const UNSIGNED_ENTRIES = 512u + 65536u;
+
+var<workgroup> shared1: array<f32, 64>;
+var<workgroup> shared2: array<f32, 64>;
+
+// Map values of the four codes packed in `word`.
+fn dequantize(word: u32, values: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<f32>(tables[values + (word & 0xffu)]), bitcast<f32>(tables[values + ((word >> 8u) & 0xffu)]),
+                   bitcast<f32>(tables[values + ((word >> 16u) & 0xffu)]), bitcast<f32>(tables[values + (word >> 24u)]));
+}
+
+// bitsandbytes' dQuantize through the table: code = (entry >> 16) + (position(x) > (entry & 0xffff)).
+fn quantize(x: f32, entries: u32) -> u32 {
+  let bits = bitcast<u32>(x);
+  let entry = tables[entries + (bits >> 16u)];
+  // x's position in its bucket, in value order: the low 16 bits, complemented for negative x.
+  let position = (bits & 0xffffu) ^ select(0u, 0xffffu, (bits >> 31u) != 0u);
+  return (entry >> 16u) + select(0u, 1u, position > (entry & 0xffffu));
+}
+
+fn quantizeQuad(x: vec4<f32>, entries: u32) -> u32 {
+  return quantize(x.x, entries) | (quantize(x.y, entries) << 8u) | (quantize(x.z, entries) << 16u) | (quantize(x.w, entries) << 24u);
+}
+
+// WGSL lets compilers assume floats are finite, so finiteness is read from the bits.
+fn isFinite(x: vec4<f32>) -> vec4<bool> {
+  return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>) {
+  let block = group.x + group.y * groups.x;
+  if (block * 256u >= s.count) {
+    return;
+  }
+  let q = block * 64u + lane;
+  // Quads past the tensor (in its last, partial block) only take part in the reductions: WebGPU may
+  // redirect an out-of-bounds write to any element of the buffer, so they must not write.
+  let inTensor = 4u * q < s.count;
+  let index = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u);
+  let gi = loadQuad(&g, q, s.gradBf16 != 0u) * s.gradSign;
+  // Elements past `count` (padding of the tensor's last quad) and non-finite gradients: m = v = 0.
+  let live = isFinite(gi) & (index < vec4<u32>(s.count));
+  let absmaxBlock = s.blockOffset + block;
+  // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
+  let m = select(vec4<f32>(0.0), dequantize(codes1[q], SIGNED_VALUES) * absmax[absmaxBlock] * s.beta1 + s.oneMinusBeta1 * gi, live);
+  let v = select(vec4<f32>(0.0), dequantize(codes2[q], UNSIGNED_VALUES) * absmax[s.absmax2At + absmaxBlock] * s.beta2 + (s.oneMinusBeta2 * gi) * gi, live);
+
+  if (s.mode == 1u) {
+    let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, v / s.biasCorrection2, s.eps * s.eps), live);
+    shared1[lane] = terms.x + terms.y + terms.z + terms.w;
+    for (var stride = 32u; stride > 0u; stride = stride >> 1u) {
+      workgroupBarrier();
+      if (lane < stride) {
+        shared1[lane] = shared1[lane] + shared1[lane + stride];
+      }
+    }
+    if (lane == 0u) {
+      reduction[1u + s.partialsOffset + block] = shared1[0];
+    }
+    return;
+  }
+
+  var decay = s.decay;
+  var stepSize = s.stepSize;
+  if (s.mode == 2u) {
+    // StableAdamW: η_t = η / max(1, RMS), used by the decay and the step alike
+    let lr = reduction[0];
+    decay = 1.0 - lr * s.weightDecay;
+    stepSize = lr / s.biasCorrection1;
+  }
+  // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a live gradient keep θ (and shift)
+  let paramBf16 = s.paramBf16 != 0u;
+  if (inTensor) {
+    let theta = loadQuad(&p, q, paramBf16);
+    let decayed = theta * decay;
+    let step = stepSize * (m / (sqrt(v) * s.invSqrtBiasCorrection2 + s.eps));
+    if (s.kahan != 0u) {
+      // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
+      let shift0 = loadQuad(&shift, q, paramBf16);
+      let c = roundedTo(shift0 + (decayed - theta) - step, paramBf16);
+      let next = select(theta, roundedTo(theta + c, paramBf16), live);
+      storeQuad(&p, q, next, paramBf16);
+      storeQuad(&shift, q, select(shift0, c + (theta - next), live), paramBf16);
+    } else {
+      storeQuad(&p, q, select(theta, decayed - step, live), paramBf16);
+    }
+  }
+
+  // The block's new absmax: a max over the 64 invocations.
+  shared1[lane] = max(max(abs(m.x), abs(m.y)), max(abs(m.z), abs(m.w)));
+  shared2[lane] = max(max(abs(v.x), abs(v.y)), max(abs(v.z), abs(v.w)));
+  for (var stride = 32u; stride > 0u; stride = stride >> 1u) {
+    workgroupBarrier();
+    if (lane < stride) {
+      shared1[lane] = max(shared1[lane], shared1[lane + stride]);
+      shared2[lane] = max(shared2[lane], shared2[lane + stride]);
+    }
+  }
+  workgroupBarrier();
+  let new1 = shared1[0];
+  let new2 = shared2[0];
+  if (lane == 0u) {
+    absmax[absmaxBlock] = new1;
+    absmax[s.absmax2At + absmaxBlock] = new2;
+  }
+  // Requantize against the new absmax: m·(1/absmax), as the CPU kernel and bitsandbytes' __fdividef.
+  // A block of zeros keeps x = m (every code then dequantizes to 0 anyway).
+  let inv1 = select(1.0, 1.0 / new1, new1 > 0.0);
+  let inv2 = select(1.0, 1.0 / new2, new2 > 0.0);
+  if (inTensor) {
+    codes1[q] = quantizeQuad(m * inv1, SIGNED_ENTRIES);
+    codes2[q] = quantizeQuad(v * inv2, UNSIGNED_ENTRIES);
+  }
+}

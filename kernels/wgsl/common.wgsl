@@ -1,0 +1,69 @@
+// Helpers shared by the kernels (scripts/build-wasm.mjs puts this file in front of each).
+//
+// WGSL has no 16- or 8-bit storage, so bf16 and u8 buffers are bound as array<u32>: two bf16 or four
+// u8 elements per word, little-endian, exactly as a Uint16Array or Uint8Array lays them out. Kernels
+// that touch such buffers give each invocation four consecutive elements (a "quad"), so no two
+// invocations ever write the same word.
+requires unrestricted_pointer_parameters;
+
+// The float32 value of each bf16 half of a word: element 2k in the low half, 2k + 1 in the high one.
+fn bf16PairToF32(word: u32) -> vec2<f32> {
+  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+// Four bf16 elements (two words) as float32.
+fn bf16QuadToF32(words: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(bf16PairToF32(words.x), bf16PairToF32(words.y));
+}
+
+// x rounded to the nearest bf16 (ties to even), as its 16-bit pattern; NaN stays a quiet NaN.
+// The same rounding as src/rules/bf16.ts and kernels/wasm/common.ts.
+fn f32ToBf16Bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) {
+    return ((bits >> 16u) | 0x40u) & 0xffffu;
+  }
+  return ((bits + 0x7fffu + ((bits >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+
+// Four float32s rounded to bf16 and packed into two words.
+fn f32QuadToBf16(x: vec4<f32>) -> vec2<u32> {
+  return vec2<u32>(f32ToBf16Bits(x.x) | (f32ToBf16Bits(x.y) << 16u), f32ToBf16Bits(x.z) | (f32ToBf16Bits(x.w) << 16u));
+}
+
+// x as stored in a bf16 (isBf16) or fp32 buffer: what storing it would keep.
+fn roundedTo(x: vec4<f32>, isBf16: bool) -> vec4<f32> {
+  if (isBf16) {
+    return bf16QuadToF32(f32QuadToBf16(x));
+  }
+  return x;
+}
+
+// StableAdamW's per-element term g²/max(v̂, ε²); the tensor's RMS is the square root of its mean.
+fn stabilizationTerms(g: vec4<f32>, vHat: vec4<f32>, epsSquared: f32) -> vec4<f32> {
+  return (g * g) / max(vHat, vec4<f32>(epsSquared));
+}
+
+// Quad q of a buffer that holds bf16 (isBf16) or fp32 elements.
+fn loadQuad(buffer: ptr<storage, array<u32>, read_write>, q: u32, isBf16: bool) -> vec4<f32> {
+  if (isBf16) {
+    return bf16QuadToF32(vec2<u32>((*buffer)[2u * q], (*buffer)[2u * q + 1u]));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>((*buffer)[4u * q], (*buffer)[4u * q + 1u], (*buffer)[4u * q + 2u], (*buffer)[4u * q + 3u]));
+}
+
+// Store quad q (rounded to bf16 when isBf16); returns the values as stored.
+fn storeQuad(buffer: ptr<storage, array<u32>, read_write>, q: u32, x: vec4<f32>, isBf16: bool) -> vec4<f32> {
+  if (isBf16) {
+    let words = f32QuadToBf16(x);
+    (*buffer)[2u * q] = words.x;
+    (*buffer)[2u * q + 1u] = words.y;
+    return bf16QuadToF32(words);
+  }
+  let bits = bitcast<vec4<u32>>(x);
+  (*buffer)[4u * q] = bits.x;
+  (*buffer)[4u * q + 1u] = bits.y;
+  (*buffer)[4u * q + 2u] = bits.z;
+  (*buffer)[4u * q + 3u] = bits.w;
+  return x;
+}

@@ -1,0 +1,126 @@
+/**
+ * The parity table of issue #4: every preset (PRESET_CATALOG, each with its param dtype) × every
+ * backend, against a float64 run of the readable rules, within a per-variant error budget; run by
+ * test/parity.test.ts.
+ *
+ * The error of a run is the largest |θ − θ₆₄| over the tensor, divided by the largest distance the
+ * float64 params moved, so budgets read as "fraction of the update": fp32 state is exact to float32
+ * rounding; bf16 params are compared through their Kahan compensation (θ + c, the weight the sum
+ * carries); 8-bit state carries its quantization error into every step.
+ */
+import {
+  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, fromBf16, optimiReferenceStep, PRESET_CATALOG, toBf16,
+  type AdamOptimizer, type BackendName, type Param, type PresetEntry,
+} from '../src/index.js';
+import { quantizationMaps } from '../src/backends/rule-runner.js';
+import { planTensor } from '../src/optim/variants.js';
+import { seededNormal } from './helpers.js';
+
+/** Elements per tensor: over bitsandbytes' 4096 minimum, a partial last block and a partial last quad. */
+export const PARITY_LENGTH = 4397;
+const STEPS = 6;
+const LR = 1e-2;
+
+/** What a backend does with a preset: run it within `budget`, or refuse it with an error matching `refusal`. */
+export type ParityExpectation = { budget: number } | { refusal: RegExp };
+
+/** Error budgets by what the preset stores (fractions of the float64 update). */
+const BUDGET = { fp32: 1e-4, bf16Kahan: 5e-2, eightBit: 1e-3 } as const;
+
+function budgetOf(entry: PresetEntry): number {
+  if (entry.paramDtype === 'bf16') return BUDGET.bf16Kahan;
+  return /8bit/i.test(entry.className) ? BUDGET.eightBit : BUDGET.fp32;
+}
+
+/** The table: one row per preset, one column per backend. */
+export const PARITY_BACKENDS = ['cpu', 'js', 'webgpu', 'onnx'] as const satisfies readonly BackendName[];
+export function parityExpectation(entry: PresetEntry, backend: (typeof PARITY_BACKENDS)[number]): ParityExpectation {
+  const paged = entry.className.startsWith('Paged');
+  if (backend === 'webgpu' && paged) return { refusal: /paged with backend 'webgpu' is not supported yet/ };
+  const plainFp32 = ['AdamW', 'Adam', 'PagedAdamW'].includes(entry.className) && entry.paramDtype === 'f32';
+  if (backend === 'onnx' && !plainFp32) return { refusal: /backend 'onnx' runs fp32 AdamW and Adam so far/ };
+  return { budget: budgetOf(entry) };
+}
+
+/** The seeded problem every run of a preset sees: initial params and STEPS gradients. */
+function problem(seed: number): { init: Float64Array; grads: Float64Array[] } {
+  const normal = seededNormal(seed);
+  const init = Float64Array.from({ length: PARITY_LENGTH }, () => normal());
+  // Gradients of mixed scale, so the 8-bit blocks see both large and tiny moments.
+  const grads = Array.from({ length: STEPS }, () => Float64Array.from({ length: PARITY_LENGTH }, (_, i) => normal() * (i % 7 === 0 ? 1 : 0.05)));
+  return { init, grads };
+}
+
+/** The params the optimizer's weight stands for: θ, or θ + c with Kahan summation. */
+async function effectiveWeights(opt: AdamOptimizer, param: Param): Promise<Float64Array> {
+  const theta = param.dtype === 'bf16' ? Float64Array.from(fromBf16(param.data as Uint16Array)) : Float64Array.from(param.data);
+  const state = (await opt.stateDictAsync()).state[0] as unknown as Record<string, Uint16Array | undefined>;
+  const compensation = state.kahan_comp ?? state.shift;
+  if (compensation) {
+    const c = fromBf16(compensation);
+    for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! + c[i]!;
+  }
+  return theta;
+}
+
+/** Run `entry` on `backend`: the effective weights after STEPS steps, or the error it threw. */
+export async function runPreset(entry: PresetEntry, backend: BackendName, seed: number): Promise<Float64Array> {
+  const { init, grads } = problem(seed);
+  const bf16 = entry.paramDtype === 'bf16';
+  const param: Param = bf16
+    ? { data: toBf16(init), grad: new Float32Array(PARITY_LENGTH), dtype: 'bf16' }
+    : { data: Float32Array.from(init), grad: new Float32Array(PARITY_LENGTH) };
+  const opt = entry.create([param], { backend, lr: LR });
+  try {
+    for (const g of grads) {
+      (param.grad as Float32Array).set(g);
+      await opt.step();
+    }
+    return await effectiveWeights(opt, param);
+  } finally {
+    opt.destroy();
+  }
+}
+
+/** The float64 run of the same preset with the readable rules: the oracle. */
+export function float64Reference(entry: PresetEntry, seed: number): { start: Float64Array; end: Float64Array } {
+  const { init, grads } = problem(seed);
+  const placeholder: Param = entry.paramDtype === 'bf16'
+    ? { data: new Uint16Array(PARITY_LENGTH), grad: null, dtype: 'bf16' }
+    : { data: new Float32Array(PARITY_LENGTH), grad: null };
+  const opt = entry.create([placeholder], { backend: 'js', lr: LR });
+  const group = opt.paramGroups[0]!;
+  const plan = planTensor('parity', 'param 0', opt.variantOptions, entry.paramDtype, PARITY_LENGTH, false);
+  opt.destroy();
+  // The rule sees the params as stored at the start (bf16 params start rounded).
+  const start = entry.paramDtype === 'bf16' ? Float64Array.from(fromBf16(toBf16(init))) : Float64Array.from(init, Math.fround);
+  const theta = start.slice();
+  const hp = { lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay };
+  const m = new Float64Array(PARITY_LENGTH), v = new Float64Array(PARITY_LENGTH);
+  const eightBit = createBlockwise8bitState(PARITY_LENGTH);
+  grads.forEach((g, k) => {
+    const t = k + 1;
+    if (plan.family === 'adam') {
+      adamReferenceStep({ ...hp, amsgrad: false, maximize: false, weightDecayMode: entry.className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v);
+    } else if (plan.family === 'optimi') {
+      optimiReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: false, stable: plan.stable }, t, theta, g, m, v);
+    } else {
+      const { signed, unsigned } = quantizationMaps();
+      adam8bitReferenceStep({ ...hp, stable: plan.stable }, t, theta, g, eightBit, signed, unsigned);
+    }
+  });
+  return { start, end: theta };
+}
+
+/** max |θ − θ₆₄| / max |θ₆₄ − θ₀|. */
+export function parityError(weights: Float64Array, reference: { start: Float64Array; end: Float64Array }): number {
+  let worst = 0, moved = 0;
+  for (let i = 0; i < weights.length; i++) {
+    worst = Math.max(worst, Math.abs(weights[i]! - reference.end[i]!));
+    moved = Math.max(moved, Math.abs(reference.end[i]! - reference.start[i]!));
+  }
+  return worst / moved;
+}
+
+/** Each preset's seed, so every backend of a row sees the same problem. */
+export const paritySeed = (entry: PresetEntry): number => 1000 + PRESET_CATALOG.indexOf(entry);

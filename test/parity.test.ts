@@ -1,0 +1,46 @@
+/**
+ * Issue #4's parity table: every preset on every backend against the float64 rules, within the
+ * preset's error budget (test/parity-cases.ts), or refused by name where a backend has no kernel yet.
+ * WebGPU runs on chromium's SwiftShader Vulkan driver (.ci/run installs it), skipped without one.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+
+import { PRESET_CATALOG } from '../src/index.js';
+import { webgpuDevice } from '../src/backends/webgpu/device.js';
+import { float64Reference, PARITY_BACKENDS, parityError, parityExpectation, paritySeed, runPreset } from './parity-cases.js';
+
+const adapter = webgpuDevice('probe').then(() => true, () => false);
+
+describe('parity: preset × backend against the float64 rules', () => {
+  for (const entry of PRESET_CATALOG) {
+    const reference = float64Reference(entry, paritySeed(entry));
+    for (const backend of PARITY_BACKENDS) {
+      const expected = parityExpectation(entry, backend);
+      const name = `${entry.label} (${entry.paramDtype}) on ${backend}: ${'budget' in expected ? `within ${expected.budget} of the update` : 'refused'}`;
+      it(name, async (t) => {
+        if (backend === 'webgpu' && !(await adapter)) {
+          t.skip('no WebGPU adapter (install libvulkan1 and chromium for SwiftShader; .ci/run does)');
+          return;
+        }
+        let error: number | undefined;
+        let refusal: string | undefined;
+        try {
+          error = parityError(await runPreset(entry, backend, paritySeed(entry)), reference);
+        } catch (e) {
+          refusal = (e as Error).message;
+        }
+        if ('budget' in expected) {
+          assert.equal(refusal, undefined, `refused: ${refusal}`);
+          assert.ok(error! <= expected.budget, `error ${error} exceeds the budget ${expected.budget}`);
+        } else {
+          assert.match(refusal ?? 'it ran', expected.refusal);
+        }
+      });
+    }
+  }
+});
