@@ -1,8 +1,6 @@
-import type { BufferDtype, BufferOf, StateBuffer } from '../optim/variants.js';
+import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../optim/variants.js';
 import type { Backend, UpdateTask } from './backend.js';
 import { runWithRules } from './rule-runner.js';
-
-const ARRAY_TYPES = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
 
 /** A zero-filled plain typed array of a state dtype. */
 export function plainBuffer<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {

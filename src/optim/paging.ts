@@ -19,14 +19,12 @@ import { fail } from '../util/errors.js';
 import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
 
 export type { PagingStats } from './state-store.js';
-import { DTYPE_BYTES, type BufferSpec, type StateBuffer, type TensorPlan } from './variants.js';
+import { ARRAY_TYPES, DTYPE_BYTES, type BufferSpec, type StateBuffer, type TensorPlan } from './variants.js';
 
 /** Default resident budget: 64 MiB. */
 export const DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024;
 /** Buffer views inside a frame start on cache lines. */
 const ALIGN = 64;
-
-const ARRAY_TYPES = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
 
 interface PagedState extends StoredState {
   /** File offset of each buffer's first byte. */

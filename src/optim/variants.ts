@@ -20,6 +20,9 @@ export type StateBuffer = Float32Array | Uint16Array | Uint8Array;
 /** Bytes per element of each dtype. */
 export const DTYPE_BYTES: Record<BufferDtype, number> = { f32: 4, bf16: 2, u8: 1 };
 
+/** The typed-array class that holds each dtype. */
+export const ARRAY_TYPES = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
+
 /** One named state buffer: PyTorch's / bitsandbytes' / optimi's name, dtype and element count. */
 export interface BufferSpec {
   name: string;

@@ -9,7 +9,7 @@
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars } from '../../rules/optimi.js';
-import type { BufferDtype, BufferOf, StateBuffer } from '../../optim/variants.js';
+import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../optim/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from './quantization-tables.js';
@@ -65,8 +65,7 @@ export class WasmBackend implements Backend {
   }
 
   allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>, near?: ArrayBufferView): StateBuffer[] {
-    const types = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
-    return allocateViewsInArena(specs.map((s) => ({ Type: types[s.dtype] as unknown as typeof Uint8Array, length: s.length })), near);
+    return allocateViewsInArena(specs.map((s) => ({ Type: ARRAY_TYPES[s.dtype] as unknown as typeof Uint8Array, length: s.length })), near);
   }
 
   release(buffer: StateBuffer): void {

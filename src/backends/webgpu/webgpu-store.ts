@@ -19,7 +19,7 @@ import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars } from '../../rules/optimi.js';
 import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
-import { DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
+import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
 import type { Param } from '../../types.js';
 import { quantizationTables } from '../cpu/quantization-tables.js';
 import { describeDevice } from './describe.js';
@@ -107,8 +107,7 @@ export interface WebGpuStoreOptions {
 
 /** A typed array of `dtype` holding `values`, padded with zeros to `bytes`. */
 function hostArray(dtype: BufferDtype, values: ArrayLike<number>, bytes: number): StateBuffer {
-  const Type = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array }[dtype];
-  const out = new Type(bytes / DTYPE_BYTES[dtype]);
+  const out = new ARRAY_TYPES[dtype](bytes / DTYPE_BYTES[dtype]);
   out.set(values);
   return out;
 }
@@ -158,8 +157,7 @@ export class WebGpuStore implements StateStore {
     const out: Record<string, StateBuffer> = {};
     offset = 0;
     slots.forEach((slot, k) => {
-      const Type = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array }[slot.spec.dtype];
-      out[slot.spec.name] = new Type(bytes, offset, slot.spec.length);
+      out[slot.spec.name] = new ARRAY_TYPES[slot.spec.dtype](bytes, offset, slot.spec.length);
       offset += sizes[k]!;
     });
     return out;
