@@ -2,9 +2,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import { Adam, AdamW, createParam, type AdamOptimizer, type BackendName, type Fp32Param, type OptimizerOptions, type ParamGroup, type ParamStateDict } from '../src/index.js';
+import { webgpuDevice } from '../src/backends/webgpu/device.js';
 
 export const REPO_ROOT = join(__dirname, '..');
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+let webgpuAdapter: Promise<boolean> | undefined;
+/**
+ * True when this machine has a WebGPU adapter; otherwise skips `t`, saying why. Without a configured
+ * Vulkan driver it uses chromium's SwiftShader (a CPU driver, which .ci/run installs). Probed once.
+ */
+export async function needsWebGpuAdapter(t: TestContext): Promise<boolean> {
+  if (!webgpuAdapter) {
+    if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+    webgpuAdapter = webgpuDevice('probe').then(() => true, () => false);
+  }
+  if (await webgpuAdapter) return true;
+  t.skip('no WebGPU adapter (install libvulkan1 and chromium for SwiftShader; .ci/run does)');
+  return false;
+}
 
 /** One case of test/oracles/torch-adamw.json (PyTorch float64 trajectories). */
 export interface TorchCase {

@@ -4,17 +4,10 @@
  * WebGPU runs on chromium's SwiftShader Vulkan driver (.ci/run installs it), skipped without one.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-
 import { PRESET_CATALOG } from '../src/index.js';
-import { webgpuDevice } from '../src/backends/webgpu/device.js';
+import { needsWebGpuAdapter } from './helpers.js';
 import { float64Reference, PARITY_BACKENDS, parityError, parityExpectation, paritySeed, runPreset } from './parity-cases.js';
-
-const adapter = webgpuDevice('probe').then(() => true, () => false);
 
 describe('parity: preset × backend against the float64 rules', () => {
   for (const entry of PRESET_CATALOG) {
@@ -23,10 +16,7 @@ describe('parity: preset × backend against the float64 rules', () => {
       const expected = parityExpectation(entry, backend);
       const name = `${entry.label} (${entry.paramDtype}) on ${backend}: ${'budget' in expected ? `within ${expected.budget} of the update` : 'refused'}`;
       it(name, async (t) => {
-        if (backend === 'webgpu' && !(await adapter)) {
-          t.skip('no WebGPU adapter (install libvulkan1 and chromium for SwiftShader; .ci/run does)');
-          return;
-        }
+        if (backend === 'webgpu' && !(await needsWebGpuAdapter(t))) return;
         let error: number | undefined;
         let refusal: string | undefined;
         try {

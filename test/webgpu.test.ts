@@ -10,26 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-
+import { describe, it } from 'node:test';
 import { AdamW, fromBf16, PagedAdamW, PRESET_CATALOG, toBf16, type Param, type VariantOptions } from '../src/index.js';
-import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
 import { planTensor } from '../src/optim/variants.js';
-import { maxScaledError, REPO_ROOT, runTorchCase, seededNormal, torchCases } from './helpers.js';
-
-const adapter = webgpuDevice('probe').then(() => true, () => false);
-/** Skip (saying why) unless this machine has an adapter. */
-async function needsAdapter(t: TestContext): Promise<boolean> {
-  if (await adapter) return true;
-  t.skip('no WebGPU adapter (install libvulkan1 and chromium for SwiftShader; .ci/run does)');
-  return false;
-}
+import { maxScaledError, needsWebGpuAdapter as needsAdapter, REPO_ROOT, runTorchCase, seededNormal, torchCases } from './helpers.js';
 
 describe('webgpu backend', () => {
   for (const c of torchCases()) {
