@@ -3,7 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { Adam, AdamW, createParam, type AdamOptimizer, type BackendName, type Fp32Param, type OptimizerOptions, type ParamGroup, type ParamStateDict } from '../src/index.js';
+import {
+  Adam, AdamW, createParam, fromBf16, toBf16,
+  type AdamHyperparameters, type AdamOptimizer, type BackendName, type Fp32Param, type OptimizerOptions, type Param, type ParamGroup, type ParamStateDict, type VariantOptions,
+} from '../src/index.js';
+import { planTensor, type TensorPlan } from '../src/optim/variants.js';
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
 
 export const REPO_ROOT = join(__dirname, '..');
@@ -128,4 +132,87 @@ export async function runTorchCase(
     });
   }
   return { opt, params, flat: groups.flatMap((g) => g.params as Fp32Param[]) };
+}
+
+/** An update family as a GPU backend's windowed comparison against the cpu kernel runs it. */
+export interface KernelFamilyCase {
+  name: string;
+  options: VariantOptions;
+  dtype: 'f32' | 'bf16';
+  /** Largest scaled difference from the cpu kernel allowed in params and float state. */
+  tolerance: number;
+  hp?: Partial<AdamHyperparameters>;
+  /** Gradients as bf16 bit patterns (bf16 params only). */
+  bf16Grads?: boolean;
+  /** Put NaN and ±Infinity in the gradients (8-bit state resets those elements' moments). */
+  nonFinite?: boolean;
+}
+
+/** Every update family, with the options that change its kernel's path. */
+export const KERNEL_FAMILY_CASES: KernelFamilyCase[] = [
+  { name: 'fp32 AdamW, maximize', options: {}, dtype: 'f32', tolerance: 1e-6, hp: { maximize: true } },
+  { name: 'fp32 Adam with coupled L2 and amsgrad', options: {}, dtype: 'f32', tolerance: 1e-6, hp: { amsgrad: true, weightDecayMode: 'l2' } },
+  { name: '8-bit (AdamW8bit), non-finite grads', options: { stateDtype: '8bit' }, dtype: 'f32', tolerance: 1e-6, nonFinite: true },
+  { name: '8-bit StableAdamW', options: { stateDtype: '8bit', stable: true }, dtype: 'f32', tolerance: 1e-5 },
+  { name: '8-bit with Kahan shift, bf16 params (AdamW8bitKahan)', options: { stateDtype: '8bit', kahan: true }, dtype: 'bf16', tolerance: 1e-2 },
+  { name: 'optimi bf16 params with Kahan (AdamW on bf16), bf16 grads', options: {}, dtype: 'bf16', tolerance: 1e-2, bf16Grads: true },
+  { name: 'optimi bf16 params without Kahan', options: { kahan: false }, dtype: 'bf16', tolerance: 1e-2 },
+  { name: 'StableAdamW (fp32)', options: { stable: true }, dtype: 'f32', tolerance: 1e-5 },
+];
+
+/** A backend under test, driven one tensor at a time. */
+export interface TensorStepper {
+  step(hp: AdamHyperparameters, step: number): Promise<void>;
+  /** The tensor's state buffers by state-dict name. */
+  state(): Promise<Record<string, ArrayLike<number>>>;
+}
+
+/**
+ * Three steps of `family` on a 9,500-element tensor (not a whole number of 256-blocks, so a partial
+ * last block) through `stepper`, and on the cpu kernel: params and every state buffer must agree.
+ */
+export async function assertMatchesCpuKernel(family: KernelFamilyCase, makeStepper: (param: Param, plan: TensorPlan) => TensorStepper): Promise<void> {
+  const n = 9_500;
+  const normal = seededNormal(31);
+  const init = Float32Array.from({ length: n }, normal);
+  const grads = [1, 2, 3].map(() => Float32Array.from({ length: n }, (_, i) => normal() * (i % 5 === 0 ? 1 : 0.03)));
+  if (family.nonFinite) grads.forEach((g, k) => { g[17 * (k + 1)] = NaN; g[4000 + k] = Infinity; g[9000 - k] = -Infinity; });
+  const param = (): Param => (family.dtype === 'bf16'
+    ? { data: toBf16(init), grad: family.bf16Grads ? new Uint16Array(n) : new Float32Array(n), dtype: 'bf16' }
+    : { data: init.slice(), grad: new Float32Array(n) });
+  const hp: AdamHyperparameters = {
+    lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, amsgrad: false, maximize: false, weightDecayMode: 'decoupled', ...family.hp,
+  };
+  const setGrad = (p: Param, g: Float32Array): void => {
+    if (p.grad instanceof Uint16Array) p.grad.set(toBf16(g));
+    else (p.grad as Float32Array).set(g);
+  };
+  const ours = param();
+  const stepper = makeStepper(ours, planTensor('test', 'p', family.options, family.dtype, n, hp.amsgrad));
+  const cpuParam = param();
+  const Optimizer = hp.weightDecayMode === 'l2' ? Adam : AdamW;
+  const cpu = new Optimizer([cpuParam], { lr: hp.lr, weightDecay: hp.weightDecay, amsgrad: hp.amsgrad, maximize: hp.maximize, ...family.options });
+  for (const [k, g] of grads.entries()) {
+    setGrad(ours, g);
+    setGrad(cpuParam, g);
+    await stepper.step(hp, k + 1);
+    await cpu.step();
+  }
+  const values = (b: ArrayLike<number>): Float32Array => (b instanceof Uint16Array ? fromBf16(b) : Float32Array.from(b));
+  const paramError = maxScaledError(values(ours.data), values(cpuParam.data)).error;
+  assert.ok(paramError < family.tolerance, `params depart from the cpu kernel's by ${paramError}`);
+  const state = await stepper.state();
+  for (const [name, buffer] of Object.entries(cpu.stateDict().state[0]!)) {
+    if (name === 'step') continue;
+    const theirs = buffer as ArrayLike<number>;
+    if (theirs instanceof Uint8Array) {
+      // 8-bit codes: equal, but for a code or two that lands on the other side of a midpoint.
+      const differing = Array.from(state[name]!).filter((c, i) => Math.abs(c - theirs[i]!) > 1).length;
+      assert.equal(differing, 0, `${name}: ${differing} codes differ by more than one step`);
+    } else {
+      const error = maxScaledError(values(state[name]!), values(theirs)).error;
+      assert.ok(error < Math.max(family.tolerance, 1e-5), `${name} departs from the cpu kernel's by ${error}`);
+    }
+  }
+  cpu.destroy();
 }

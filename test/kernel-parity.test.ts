@@ -10,7 +10,7 @@ import {
   AdamW, AdamW8bit, AdamW8bitKahan, StableAdamW, bf16ToFloat, createParam, dynamicMap, fromBf16, quantize, quantizeSigned, toBf16,
   type AdamOptimizer, type OptimizerOptions, type Param, type ParamStateDict,
 } from '../src/index.js';
-import { buildQuantizationTable, lookupCode } from '../src/backends/cpu/quantization-tables.js';
+import { buildQuantizationTable, lookupCode } from '../src/backends/quantization-tables.js';
 import { seededNormal } from './helpers.js';
 
 describe('quantization tables', () => {

@@ -1,16 +1,22 @@
 /**
- * backend 'onnx': the fused step as an ONNX graph generated from TypeScript, run by onnxruntime-node
- * (here on the CPU execution provider: no CUDA on CI). PyTorch trajectories, the §1 bit pattern, the
- * provider report, released sessions, refused variants, and graphs equal to a fresh generation.
+ * backend 'onnx': each update family's fused step as an ONNX graph generated from TypeScript, run by
+ * onnxruntime-node (here on the CPU execution provider: no CUDA on CI). PyTorch trajectories, the §1
+ * bit pattern, every family against the cpu kernel over windows with a padded last 8-bit block, the
+ * quantization thresholds against bitsandbytes' dQuantize, in-place outputs, sessions released by
+ * destroy() (counted), and graphs equal to a fresh generation.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AdamW, AdamW8bit, StableAdamW } from '../src/index.js';
+import { AdamW, PRESET_CATALOG, quantize, quantizeSigned, toBf16, type Param } from '../src/index.js';
 import { OnnxBackend } from '../src/backends/onnx/onnx-backend.js';
-import { adamGraph } from '../kernels/onnx/generate.js';
-import { maxScaledError, REPO_ROOT, runTorchCase, torchCases } from './helpers.js';
+import { ONNX_GRAPHS } from '../src/backends/onnx/graphs.generated.js';
+import { quantizationThresholds, thresholdCode } from '../src/backends/quantization-tables.js';
+import { quantizationMaps } from '../src/backends/rule-runner.js';
+import { plainBuffer } from '../src/backends/js.js';
+import { generateGraphs } from '../kernels/onnx/generate.js';
+import { assertMatchesCpuKernel, KERNEL_FAMILY_CASES, maxScaledError, REPO_ROOT, runTorchCase, seededRandom, torchCases } from './helpers.js';
 
 describe('onnx backend', () => {
   for (const c of torchCases()) {
@@ -33,32 +39,77 @@ describe('onnx backend', () => {
     opt.destroy();
   });
 
-  it('sessions are released', async () => {
-    const backend = new OnnxBackend('test');
-    const p = { data: new Float32Array(8), grad: new Float32Array(8).fill(0.1) };
-    const opt = new AdamW([p], { backend: 'cpu' });
-    void opt;
-    const tasks = [false, true].map((amsgrad) => ({
-      plan: { family: 'adam' as const, paramDtype: 'f32' as const, momentDtype: 'f32' as const, kahan: false, stable: false, buffers: [] },
-      param: p.data, grad: p.grad,
-      buffers: { exp_avg: new Float32Array(8), exp_avg_sq: new Float32Array(8), ...(amsgrad ? { max_exp_avg_sq: new Float32Array(8) } : {}) },
-      hp: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, amsgrad, maximize: false, weightDecayMode: 'decoupled' as const },
-      step: 1,
-    }));
-    await backend.step(tasks);
-    assert.equal(backend.liveSessions, 2, 'one session per graph (plain and amsgrad)');
-    await backend.dispose();
-    assert.equal(backend.liveSessions, 0);
+  // Every family over windows of 1024 elements: 10 windows, the last of 284 (a padded 8-bit block).
+  for (const family of KERNEL_FAMILY_CASES) {
+    it(`${family.name}: windowed onnx steps match the cpu kernel`, async () => {
+      const backend = new OnnxBackend('test', { windowElements: 1024 });
+      await assertMatchesCpuKernel(family, (param, plan) => {
+        const buffers = Object.fromEntries(plan.buffers.map((b) => [b.name, plainBuffer(b.dtype, b.length)]));
+        return {
+          step: (hp, step) => backend.step([{ plan, param: param.data, grad: param.grad!, buffers, hp, step }]),
+          state: () => Promise.resolve(buffers),
+        };
+      });
+      await backend.dispose();
+      assert.equal(backend.liveSessions, 0);
+    });
+  }
+
+  it("the threshold search the 8-bit graphs quantize with is bitsandbytes' dQuantize, sign rule included", () => {
+    const random = seededRandom(8);
+    for (const signed of [true, false]) {
+      const map = signed ? quantizationMaps().signed : quantizationMaps().unsigned;
+      const table = quantizationThresholds(map, signed);
+      const codeOf = (x: number): number => (signed ? quantizeSigned(map, x) : quantize(map, x));
+      // Every threshold and its float32 neighbours, the map's own values, ±0, ±1 and beyond, and random x of every scale.
+      const xs: number[] = [0, -0, 1, -1, 1.5, -1.5, ...map];
+      const bits = new Uint32Array(1);
+      const asFloat = new Float32Array(bits.buffer);
+      for (const t of table.thresholds) {
+        asFloat[0] = t;
+        for (const delta of [-1, 1]) {
+          bits[0] = bits[0]! + delta;
+          xs.push(asFloat[0]);
+          asFloat[0] = t;
+        }
+        xs.push(t);
+      }
+      for (let i = 0; i < 50_000; i++) xs.push(Math.fround((random() * 2 - 1) * 10 ** (-9 * random())));
+      const wrong = xs.filter((x) => !Number.isNaN(x) && thresholdCode(table, x) !== codeOf(x));
+      assert.deepEqual(wrong, [], `${signed ? 'signed' : 'unsigned'} map: codes differ at ${wrong.slice(0, 5).join(', ')}`);
+    }
   });
 
-  it('variants are refused on onnx by name', () => {
-    const p = () => ({ data: new Float32Array(5000), grad: new Float32Array(5000) });
-    assert.throws(() => new AdamW8bit([p()], { backend: 'onnx' }), /AdamW8bit: param 0: backend 'onnx' runs fp32 AdamW and Adam so far, not this param's 8-bit update; use backend 'cpu' or 'webgpu' for the variants \(their ONNX graphs are not written yet\)/);
-    assert.throws(() => new StableAdamW([p()], { backend: 'onnx' }), /backend 'onnx' runs fp32 AdamW and Adam so far/);
+  it('in-place outputs are declared only where the graph reads the input before writing the output', () => {
+    for (const [name, { signature }] of Object.entries(ONNX_GRAPHS)) {
+      for (const output of signature.outputs.filter((o) => o.updates)) {
+        const expected = !(name.endsWith('kahan') && name.startsWith('blockwise8bit') && output.updates === 'param');
+        assert.equal(output.inPlace, expected, `${name}: ${output.name}`);
+      }
+    }
   });
 
-  it('the committed graphs in kernels/onnx/ are what kernels/onnx/generate.ts writes', () => {
-    assert.deepEqual(new Uint8Array(readFileSync(join(REPO_ROOT, 'kernels/onnx/adam.onnx'))), adamGraph(false));
-    assert.deepEqual(new Uint8Array(readFileSync(join(REPO_ROOT, 'kernels/onnx/adam-amsgrad.onnx'))), adamGraph(true));
+  it('destroy() releases every ONNX Runtime session, for every preset (counted)', async () => {
+    for (const entry of PRESET_CATALOG) {
+      const n = 5000;
+      const values = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+      const param: Param = entry.paramDtype === 'bf16'
+        ? { data: toBf16(values), grad: new Float32Array(n).fill(0.1), dtype: 'bf16' }
+        : { data: values, grad: new Float32Array(n).fill(0.1) };
+      const opt = entry.create([param], { backend: 'onnx' });
+      await opt.step();
+      const backend = (opt as unknown as { backend: OnnxBackend }).backend;
+      assert.ok(backend.liveSessions >= 1, `${entry.label}: no session counted while alive`);
+      opt.destroy();
+      await backend.disposal;
+      assert.equal(backend.liveSessions, 0, `${entry.label}: ${backend.liveSessions} sessions outlive destroy()`);
+    }
+  });
+
+  it('the committed graphs in kernels/onnx/ are what kernels/onnx/generate.ts writes, and nothing else', () => {
+    const graphs = generateGraphs();
+    const dir = join(REPO_ROOT, 'kernels/onnx');
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort(), graphs.map((g) => `${g.name}.onnx`).sort());
+    for (const g of graphs) assert.deepEqual(new Uint8Array(readFileSync(join(dir, `${g.name}.onnx`))), g.bytes, g.name);
   });
 });

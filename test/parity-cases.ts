@@ -37,8 +37,6 @@ export const PARITY_BACKENDS = ['cpu', 'js', 'webgpu', 'onnx'] as const satisfie
 export function parityExpectation(entry: PresetEntry, backend: (typeof PARITY_BACKENDS)[number]): ParityExpectation {
   const paged = entry.className.startsWith('Paged');
   if (backend === 'webgpu' && paged) return { refusal: /paged with backend 'webgpu' is not supported yet/ };
-  const plainFp32 = ['AdamW', 'Adam', 'PagedAdamW'].includes(entry.className) && entry.paramDtype === 'f32';
-  if (backend === 'onnx' && !plainFp32) return { refusal: /backend 'onnx' runs fp32 AdamW and Adam so far/ };
   return { budget: budgetOf(entry) };
 }
 

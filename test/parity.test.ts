@@ -27,6 +27,7 @@ describe('parity: preset × backend against the float64 rules', () => {
         if ('budget' in expected) {
           assert.equal(refusal, undefined, `refused: ${refusal}`);
           assert.ok(error! <= expected.budget, `error ${error} exceeds the budget ${expected.budget}`);
+          t.diagnostic(`error ${error!.toExponential(2)}`);
         } else {
           assert.match(refusal ?? 'it ran', expected.refusal);
         }

@@ -12,10 +12,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AdamW, fromBf16, PagedAdamW, PRESET_CATALOG, toBf16, type Param, type VariantOptions } from '../src/index.js';
+import { AdamW, PagedAdamW, PRESET_CATALOG, toBf16, type Param } from '../src/index.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
 import { planTensor } from '../src/optim/variants.js';
-import { maxScaledError, needsWebGpuAdapter as needsAdapter, REPO_ROOT, runTorchCase, seededNormal, torchCases } from './helpers.js';
+import {
+  assertMatchesCpuKernel, KERNEL_FAMILY_CASES, maxScaledError, needsWebGpuAdapter as needsAdapter, REPO_ROOT, runTorchCase, seededNormal, torchCases,
+} from './helpers.js';
 
 describe('webgpu backend', () => {
   for (const c of torchCases()) {
@@ -72,52 +74,15 @@ describe('webgpu backend', () => {
   });
 
   // Every update family against the CPU kernels, windowed (10 windows of 1024 elements, a partial last one).
-  const families: Array<{ name: string; options: VariantOptions; dtype: 'f32' | 'bf16'; tolerance: number }> = [
-    { name: '8-bit (AdamW8bit)', options: { stateDtype: '8bit' }, dtype: 'f32', tolerance: 1e-6 },
-    { name: '8-bit StableAdamW', options: { stateDtype: '8bit', stable: true }, dtype: 'f32', tolerance: 1e-5 },
-    { name: '8-bit with Kahan shift, bf16 params (AdamW8bitKahan)', options: { stateDtype: '8bit', kahan: true }, dtype: 'bf16', tolerance: 1e-2 },
-    { name: 'optimi bf16 params with Kahan (AdamW on bf16)', options: {}, dtype: 'bf16', tolerance: 1e-2 },
-    { name: 'StableAdamW (fp32)', options: { stable: true }, dtype: 'f32', tolerance: 1e-5 },
-  ];
-  for (const family of families) {
+  for (const family of KERNEL_FAMILY_CASES) {
     it(`${family.name}: windowed webgpu steps match the cpu kernel`, async (t) => {
       if (!(await needsAdapter(t))) return;
-      const n = 9_500;
-      const normal = seededNormal(31);
-      const init = Float32Array.from({ length: n }, normal);
-      const grads = [1, 2, 3].map(() => Float32Array.from({ length: n }, (_, i) => normal() * (i % 5 === 0 ? 1 : 0.03)));
-      const param = (): Param => (family.dtype === 'bf16'
-        ? { data: toBf16(init), grad: new Float32Array(n), dtype: 'bf16' }
-        : { data: init.slice(), grad: new Float32Array(n) });
-      const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
-      const gpuParam = param();
       const store = new WebGpuStore('test', { maxWindowElements: 1024 });
-      const state = store.create(gpuParam, planTensor('test', 'p', family.options, family.dtype, n, false));
-      const cpuParam = param();
-      const cpu = new AdamW([cpuParam], { lr: hp.lr, weightDecay: hp.weightDecay, ...family.options });
-      for (const [k, g] of grads.entries()) {
-        (gpuParam.grad as Float32Array).set(g);
-        (cpuParam.grad as Float32Array).set(g);
-        await store.run([{ state, param: gpuParam, hp, step: k + 1 }]);
-        await cpu.step();
-      }
-      const values = (p: Param): Float32Array => (p.dtype === 'bf16' ? fromBf16(p.data as Uint16Array) : p.data as Float32Array);
-      assert.ok(maxScaledError(values(gpuParam), values(cpuParam)).error < family.tolerance, `params depart by ${maxScaledError(values(gpuParam), values(cpuParam)).error}`);
-      const gpuState = await store.readAsync(state);
-      for (const [name, buffer] of Object.entries(cpu.stateDict().state[0]!)) {
-        if (name === 'step') continue;
-        const ours = gpuState[name]!;
-        if (buffer instanceof Uint8Array) {
-          // 8-bit codes: equal, but for a code or two that lands on the other side of a midpoint.
-          const differing = ours.filter((c, i) => Math.abs(c - buffer[i]!) > 1).length;
-          assert.equal(differing, 0, `${name}: ${differing} codes differ by more than one step`);
-        } else {
-          const decode = (b: ArrayLike<number>): Float32Array => (b instanceof Uint16Array ? fromBf16(b) : Float32Array.from(b));
-          assert.ok(maxScaledError(decode(ours), decode(buffer as ArrayLike<number>)).error < Math.max(family.tolerance, 1e-5), `${name} departs`);
-        }
-      }
+      await assertMatchesCpuKernel(family, (param, plan) => {
+        const state = store.create(param, plan);
+        return { step: (hp, step) => store.run([{ state, param, hp, step }]), state: () => store.readAsync(state) };
+      });
       store.close();
-      cpu.destroy();
       assert.equal(store.liveBuffers, 0, 'close() destroys every GPU buffer it made');
     });
   }

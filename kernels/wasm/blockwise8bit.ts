@@ -2,7 +2,7 @@
 // readable version). Per block of 256: a first pass updates m and v, steps the params and finds the
 // new absmax of m and v; a second requantizes m and v against it.
 //
-// Quantization uses tables built by src/backends/cpu/quantization-tables.ts from the reference
+// Quantization uses tables built by src/backends/quantization-tables.ts from the reference
 // dQuantize: one u32 entry per bf16-wide bucket of x's float bits (x >> 16) holds the code at the
 // bucket's low end and the position of the last x in the bucket that still maps to it, so
 // code = (entry >> 16) + (position(x) > (entry & 0xffff)). That equals bitsandbytes' 7-step binary

@@ -38,7 +38,7 @@ struct Scalars {
 @group(0) @binding(5) var<storage, read_write> absmax: array<f32>;
 @group(0) @binding(6) var<storage, read_write> shift: array<u32>;
 // Both maps (256 values each, as f32 bits), then both quantization tables (65536 entries each), as
-// src/backends/cpu/quantization-tables.ts builds them.
+// src/backends/quantization-tables.ts builds them.
 @group(0) @binding(7) var<storage, read> tables: array<u32>;
 @group(0) @binding(8) var<storage, read_write> reduction: array<f32>;
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { AdamHyperparameters } from '../rules/adam.js';
-import type { BufferDtype, BufferOf, StateBuffer, TensorPlan, UpdateFamily } from '../optim/variants.js';
+import type { BufferDtype, BufferOf, StateBuffer, TensorPlan } from '../optim/variants.js';
 
 /** One tensor's update: the param, its grad, its named state buffers and the hyperparameters. */
 export interface UpdateTask {
@@ -33,8 +33,6 @@ export interface Backend {
   release(buffer: StateBuffer): void;
   /** Run every task; resolves when all params and states are updated. */
   step(tasks: readonly UpdateTask[]): Promise<void>;
-  /** The update families this backend has kernels for (all when absent). */
-  readonly families?: readonly UpdateFamily[];
   /** Free what the backend holds beyond its buffers (sessions, devices). */
   dispose?(): Promise<void>;
 }

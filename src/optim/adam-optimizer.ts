@@ -90,7 +90,6 @@ export class AdamOptimizer {
 
   private readonly variant: AdamVariant;
   private readonly backend: Backend | null;
-  private readonly backendName: string;
   private readonly store: StateStore;
   private readonly state = new Map<Param, ParamState>();
   private stepInFlight = false;
@@ -127,7 +126,6 @@ export class AdamOptimizer {
     const resolved = groups.map((group) => this.resolve(group));
     validateVariant(owner, variantOptions, variant.weightDecayMode, resolved.some((g) => g.amsgrad));
     this.backend = createBackend(owner, options);
-    this.backendName = options.backend ?? 'cpu';
     index = 0;
     for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
     const paged = variantOptions.paged;
@@ -399,14 +397,7 @@ export class AdamOptimizer {
 
   private plan(param: Param, index: number, amsgrad: boolean): TensorPlan {
     const where = describeParam(index, param.name);
-    const plan = planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), param.data.length, amsgrad);
-    // The WebGPU store (no host backend) has kernels for every family.
-    const families = this.backend?.families;
-    if (families && !families.includes(plan.family)) {
-      fail(Error, this.variant.name, where, `backend '${this.backendName}' runs fp32 AdamW and Adam so far, not this param's ${plan.family === 'optimi' ? 'bf16/Kahan or StableAdamW' : '8-bit'} update`,
-        "use backend 'cpu' or 'webgpu' for the variants (their ONNX graphs are not written yet)");
-    }
-    return plan;
+    return planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), param.data.length, amsgrad);
   }
 
   private stateFor(param: Param, index: number, amsgrad: boolean): ParamState {

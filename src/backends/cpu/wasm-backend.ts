@@ -12,7 +12,7 @@ import { optimiStepScalars } from '../../rules/optimi.js';
 import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../optim/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
-import { quantizationTables, type QuantizationTable } from './quantization-tables.js';
+import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';

@@ -1,24 +1,36 @@
 /**
- * `backend: 'onnx'`: the fused step as an ONNX graph (kernels/onnx/, generated from TypeScript by
- * kernels/onnx/generate.ts), run by onnxruntime-node. Execution providers are tried in order, CUDA,
- * then WebGPU, then CPU, because ONNX Runtime does not fall back by itself; `description` says which
- * one runs. The Node binding has no IO binding, so every run copies params, grads and state into the
- * runtime and the results back: state stays in host arrays, and each step moves the whole state
- * across (over PCIe with CUDA). So far the fp32 Adam family only.
+ * `backend: 'onnx'`: each update family's fused step as an ONNX graph (kernels/onnx/, generated from
+ * TypeScript by kernels/onnx/generate.ts), run by onnxruntime-node. Execution providers are tried in
+ * order, CUDA, then WebGPU, then CPU, because ONNX Runtime does not fall back by itself; `description`
+ * says which one runs.
+ *
+ * The Node binding has no IO binding, so state stays in host arrays and every run copies the window's
+ * params, grads and state into the runtime and back (over PCIe with CUDA). Copies are kept down:
+ * outputs are preallocated, and an output is written straight over its input wherever the graph
+ * reads that input before writing it (its signature's `inPlace`); only bf16 storage (the graphs take
+ * float32) and the NaN-padded last 8-bit block go through staging arrays.
  * @module
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { adamStepScalars } from '../../rules/adam.js';
-import type { BufferDtype, StateBuffer, UpdateFamily } from '../../optim/variants.js';
+import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
+import { optimiStepScalars } from '../../rules/optimi.js';
+import type { BufferDtype, StateBuffer, TensorPlan } from '../../optim/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { plainBuffer } from '../js.js';
-import { ADAM_AMSGRAD_ONNX_BASE64, ADAM_ONNX_BASE64 } from './graphs.generated.js';
+import { onnxGraphName, type OnnxGraphConfig, type OnnxTensorSpec } from './graph-signature.js';
+import { ONNX_GRAPHS } from './graphs.generated.js';
 import { loadOrt, type Ort } from './runtime.js';
 
 /** The order execution providers are tried in. */
 export const EXECUTION_PROVIDERS = ['cuda', 'webgpu', 'cpu'] as const;
 
-const SCALARS = ['gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize'] as const;
+/**
+ * Elements per run. onnxruntime-node returns large outputs slowly (measured here: a 4M-element float
+ * output in ~3.5 ms, a 16M-element one in ~210 ms), so a tensor is stepped in windows of 2^20
+ * elements, whole 256-element blocks, which also bounds the staging memory.
+ */
+export const WINDOW_ELEMENTS = 1 << 20;
 
 /** The execution provider chosen for this process, with the ones that failed: probed once. */
 let choice: Promise<{ provider: string; unavailable: string[] }> | undefined;
@@ -32,7 +44,7 @@ function chooseProvider(owner: string, ort: Ort): Promise<{ provider: string; un
     try {
       for (const provider of EXECUTION_PROVIDERS) {
         try {
-          const probe = await ort.InferenceSession.create(decode(ADAM_ONNX_BASE64), { executionProviders: [provider] });
+          const probe = await ort.InferenceSession.create(graphBytes('adam'), { executionProviders: [provider] });
           await probe.release();
           return { provider, unavailable };
         } catch (e) {
@@ -48,21 +60,57 @@ function chooseProvider(owner: string, ort: Ort): Promise<{ provider: string; un
   return choice;
 }
 
-function decode(base64: string): Uint8Array {
-  const binary = atob(base64);
+function graphBytes(name: string): Uint8Array {
+  const binary = atob(ONNX_GRAPHS[name]!.base64);
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
+/** The graph a plan's step runs (or its StableAdamW RMS pass, with `rms`). */
+export function graphConfigOf(plan: TensorPlan, amsgrad: boolean, rms = false): OnnxGraphConfig {
+  return {
+    family: plan.family, paramBf16: plan.paramDtype === 'bf16', momentsBf16: plan.momentDtype === 'bf16',
+    kahan: plan.kahan, amsgrad: plan.family === 'adam' && amsgrad, rms,
+  };
+}
+
+/** The step scalars of a task's family, with StableAdamW's η_t as `lr`. */
+function stepScalars(task: UpdateTask, lr: number): Record<string, number> {
+  const { plan, hp, step } = task;
+  if (plan.family === 'adam') return { ...adamStepScalars(hp, step) };
+  return plan.family === 'optimi' ? { ...optimiStepScalars(hp, step, lr) } : { ...adam8bitStepScalars(hp, step, lr) };
+}
+
+/** The storage of a tensor a graph reads: the param, its grad, or a state buffer. */
+function storageOf(task: UpdateTask, name: string): StateBuffer {
+  const storage = name === 'param' ? task.param : name === 'grad' ? task.grad : task.buffers[name];
+  if (!storage) throw new Error(`adamw-lab: the ONNX graph reads '${name}', which this tensor's plan does not hold`);
+  return storage;
+}
+
+/** Whether storage can be handed to the graph as it is (float32 or uint8 as the graph wants). */
+const matches = (storage: StateBuffer, spec: OnnxTensorSpec): boolean =>
+  spec.type === 'float' ? storage instanceof Float32Array : storage instanceof Uint8Array;
+
 export class OnnxBackend implements Backend {
-  readonly families: readonly UpdateFamily[] = ['adam'];
   /** The execution provider the sessions run on, once the first session exists. */
   provider: string | undefined;
   /** Providers tried and why they failed, for the description. */
   readonly unavailable: string[] = [];
-  private sessions = new Map<boolean, Promise<InferenceSession>>();
+  /** ONNX Runtime sessions created and not yet released (counted for the leak tests). */
+  liveSessions = 0;
+  /** Settles once {@link dispose} has released every session. */
+  disposal: Promise<void> = Promise.resolve();
+  private sessions = new Map<string, Promise<InferenceSession>>();
+  private staging = new Map<string, Float32Array | Uint8Array>();
   private ort: Ort | undefined;
 
-  constructor(private readonly owner: string) {}
+  /** Elements per run: {@link WINDOW_ELEMENTS}, or fewer for tests (a multiple of 256). */
+  private readonly windowElements: number;
+
+  constructor(private readonly owner: string, options: { windowElements?: number } = {}) {
+    this.windowElements = options.windowElements ?? WINDOW_ELEMENTS;
+    if (this.windowElements % BLOCK_SIZE !== 0) throw new RangeError(`${owner}: backend 'onnx': windowElements must be a multiple of ${BLOCK_SIZE}`);
+  }
 
   get description(): string {
     return this.provider
@@ -84,46 +132,121 @@ export class OnnxBackend implements Backend {
 
   async step(tasks: readonly UpdateTask[]): Promise<void> {
     for (const task of tasks) {
-      const amsgrad = task.hp.amsgrad;
-      const session = await this.session(amsgrad);
-      const ort = this.ort!;
       const n = task.param.length;
-      const tensor = (data: Float32Array): Tensor => new ort.Tensor('float32', data, [n]);
-      const s = adamStepScalars(task.hp, task.step);
-      const feeds: Record<string, Tensor> = {
-        p: tensor(task.param as Float32Array),
-        g: tensor(task.grad as Float32Array),
-        m: tensor(task.buffers.exp_avg as Float32Array),
-        v: tensor(task.buffers.exp_avg_sq as Float32Array),
-      };
-      if (amsgrad) feeds.vmax = tensor(task.buffers.max_exp_avg_sq as Float32Array);
-      for (const name of SCALARS) feeds[name] = new ort.Tensor('float32', Float32Array.of(s[name]), [1]);
-      const out = await session.run(feeds);
-      (task.param as Float32Array).set(out.p_out!.data as Float32Array);
-      (task.buffers.exp_avg as Float32Array).set(out.m_out!.data as Float32Array);
-      (task.buffers.exp_avg_sq as Float32Array).set(out.v_out!.data as Float32Array);
-      if (amsgrad) (task.buffers.max_exp_avg_sq as Float32Array).set(out.vmax_out!.data as Float32Array);
-      for (const value of Object.values(out)) value.dispose();
+      let lr = task.hp.lr;
+      if (task.plan.stable) {
+        // StableAdamW: $\eta_t = \eta / \max(1, \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))})$ over the
+        // whole tensor, from a first pass that writes nothing; its window sums add up in float64.
+        const rms = graphConfigOf(task.plan, false, true);
+        let sum = 0;
+        for (let start = 0; start < n; start += this.windowElements) {
+          sum += (await this.runWindow(rms, task, start, Math.min(n, start + this.windowElements), stepScalars(task, lr)))!;
+        }
+        lr = task.hp.lr / Math.max(1, Math.sqrt(sum / n));
+      }
+      const config = graphConfigOf(task.plan, task.hp.amsgrad);
+      const scalars = stepScalars(task, lr);
+      for (let start = 0; start < n; start += this.windowElements) await this.runWindow(config, task, start, Math.min(n, start + this.windowElements), scalars);
     }
   }
 
-  /** Release the ONNX Runtime sessions (counted by the tests through `liveSessions`). */
-  async dispose(): Promise<void> {
+  /** Release every ONNX Runtime session; {@link disposal} settles when they are gone. */
+  dispose(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    for (const s of sessions) await (await s).release();
+    this.staging.clear();
+    this.disposal = (async () => {
+      for (const s of sessions) {
+        await (await s).release();
+        this.liveSessions--;
+      }
+    })();
+    return this.disposal;
   }
 
-  /** Sessions alive now. */
-  get liveSessions(): number {
-    return this.sessions.size;
+  /**
+   * Run one graph over elements [start, end) of a task: feed its signature's tensors and scalars,
+   * write the outputs back. Returns `rms_sum` for an RMS pass.
+   */
+  private async runWindow(config: OnnxGraphConfig, task: UpdateTask, start: number, end: number, scalars: Record<string, number>): Promise<number | undefined> {
+    const name = onnxGraphName(config);
+    const { signature } = ONNX_GRAPHS[name] ?? { signature: undefined };
+    if (!signature) throw new Error(`adamw-lab: no ONNX graph '${name}' (kernels/onnx/graphs.ts GRAPH_CONFIGS lacks it)`);
+    const session = await this.session(name);
+    const ort = this.ort!;
+    const count = end - start;
+    const blocks = Math.ceil(count / BLOCK_SIZE);
+    const padded = signature.blocked && blocks * BLOCK_SIZE !== count;
+    const dimsOf = (spec: OnnxTensorSpec): number[] =>
+      spec.layout === 'blocks' ? [blocks, 1] : signature.blocked ? [blocks, BLOCK_SIZE] : [count];
+    const rangeOf = (spec: OnnxTensorSpec): [number, number] =>
+      spec.layout === 'blocks' ? [start / BLOCK_SIZE, start / BLOCK_SIZE + blocks] : [start, end];
+
+    const feeds: Record<string, Tensor> = {};
+    const inputs = new Map<string, { data: Float32Array | Uint8Array; direct: boolean }>();
+    for (const spec of signature.tensors) {
+      const [a, b] = rangeOf(spec);
+      const storage = storageOf(task, spec.name).subarray(a, b);
+      const direct = matches(storageOf(task, spec.name), spec) && !(padded && spec.layout === 'elements');
+      let data: Float32Array | Uint8Array;
+      if (direct) {
+        data = storage as Float32Array | Uint8Array;
+      } else {
+        data = this.stagingArray(`${spec.name}:in`, spec, dimsOf(spec));
+        // Padding past the tensor: NaN grads, which the 8-bit graph treats as "no update here".
+        if (padded) data.fill(spec.name === 'grad' ? NaN : 0);
+        widen(storage, data);
+      }
+      inputs.set(spec.name, { data, direct });
+      feeds[spec.name] = new ort.Tensor(spec.type === 'float' ? 'float32' : 'uint8', data, dimsOf(spec));
+    }
+    for (const name of signature.scalars) {
+      const value = scalars[name];
+      if (value === undefined) throw new Error(`adamw-lab: the ONNX graph '${config.family}' wants scalar '${name}', which its step scalars lack`);
+      feeds[name] = new ort.Tensor('float32', Float32Array.of(value), [1]);
+    }
+
+    const fetches: Record<string, Tensor | null> = {};
+    const targets = new Map<string, Float32Array | Uint8Array>();
+    for (const spec of signature.outputs) {
+      if (!spec.updates) {
+        fetches[spec.name] = null;
+        continue;
+      }
+      const target = spec.inPlace ? inputs.get(spec.updates)!.data : this.stagingArray(`${spec.name}:out`, spec, dimsOf(spec));
+      targets.set(spec.updates, target);
+      fetches[spec.name] = new ort.Tensor(spec.type === 'float' ? 'float32' : 'uint8', target, dimsOf(spec));
+    }
+    const results = await session.run(feeds, fetches);
+
+    for (const spec of signature.outputs) {
+      if (!spec.updates) continue;
+      // Written straight into the storage already when in place over a direct input.
+      if (spec.inPlace && inputs.get(spec.updates)!.direct) continue;
+      const [a, b] = rangeOf(spec);
+      narrow(targets.get(spec.updates)!, storageOf(task, spec.updates).subarray(a, b));
+    }
+    const rmsSum = results.rms_sum ? (results.rms_sum.data as Float32Array)[0] : undefined;
+    for (const value of Object.values(results)) value.dispose();
+    return rmsSum;
   }
 
-  private session(amsgrad: boolean): Promise<InferenceSession> {
-    let session = this.sessions.get(amsgrad);
+  /** A reusable staging array for one role, at least as long as `dims` needs. */
+  private stagingArray(role: string, spec: OnnxTensorSpec, dims: number[]): Float32Array | Uint8Array {
+    const length = dims.reduce((x, y) => x * y, 1);
+    let array = this.staging.get(role);
+    if (!array || array.length < length) {
+      array = spec.type === 'float' ? new Float32Array(length) : new Uint8Array(length);
+      this.staging.set(role, array);
+    }
+    return array.subarray(0, length);
+  }
+
+  private session(name: string): Promise<InferenceSession> {
+    let session = this.sessions.get(name);
     if (!session) {
-      session = this.createSession(decode(amsgrad ? ADAM_AMSGRAD_ONNX_BASE64 : ADAM_ONNX_BASE64));
-      this.sessions.set(amsgrad, session);
+      session = this.createSession(graphBytes(name));
+      this.sessions.set(name, session);
     }
     return session;
   }
@@ -133,6 +256,28 @@ export class OnnxBackend implements Backend {
     const { provider, unavailable } = await chooseProvider(this.owner, this.ort);
     this.provider = provider;
     this.unavailable.splice(0, this.unavailable.length, ...unavailable);
-    return this.ort.InferenceSession.create(graph, { executionProviders: [provider] });
+    const session = await this.ort.InferenceSession.create(graph, { executionProviders: [provider] });
+    this.liveSessions++;
+    return session;
+  }
+}
+
+/** Copy storage into a graph input: bf16 bit patterns become the float32 values they stand for. */
+function widen(storage: StateBuffer, into: Float32Array | Uint8Array): void {
+  if (storage instanceof Uint16Array) {
+    const bits = new Uint32Array(into.buffer, into.byteOffset, storage.length);
+    for (let i = 0; i < storage.length; i++) bits[i] = storage[i]! << 16;
+  } else {
+    into.set(storage.subarray(0, Math.min(storage.length, into.length)));
+  }
+}
+
+/** Copy a graph output into storage: float32 holding bf16 values (rounded by the graph) keep their top 16 bits. */
+function narrow(output: Float32Array | Uint8Array, storage: StateBuffer): void {
+  if (storage instanceof Uint16Array) {
+    const bits = new Uint32Array(output.buffer, output.byteOffset, storage.length);
+    for (let i = 0; i < storage.length; i++) storage[i] = bits[i]! >>> 16;
+  } else {
+    storage.set(output.subarray(0, storage.length));
   }
 }

@@ -21,7 +21,7 @@ import { optimiStepScalars } from '../../rules/optimi.js';
 import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
 import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
 import type { Param } from '../../types.js';
-import { quantizationTables } from '../cpu/quantization-tables.js';
+import { quantizationTables } from '../quantization-tables.js';
 import { describeDevice } from './describe.js';
 import { webgpuDevice } from './device.js';
 import { compilePipelines, packScalars, uniformBytes, type KernelName } from './kernels.js';
@@ -89,6 +89,8 @@ interface GpuTensor {
   slots: Slot[];
   param: GPUBuffer;
   grad: GPUBuffer;
+  /** The windows the dispatches bind, in elements. */
+  windows: Array<{ start: number; count: number }>;
   dispatches: Dispatch[];
 }
 
@@ -198,7 +200,7 @@ export class WebGpuStore implements StateStore {
       const gpu = this.materialize(w.state as GpuState).gpu!;
       // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
       this.upload(gpu.param, w.param.data);
-      this.upload(gpu.grad, w.param.grad!);
+      this.uploadGrad(gpu, w.param.grad!);
       for (const d of gpu.dispatches) {
         device.queue.writeBuffer(d.uniform, 0, d.scalars(w));
         pass.setPipeline(pipelines[d.kernel]);
@@ -239,6 +241,22 @@ export class WebGpuStore implements StateStore {
   private upload(buffer: GPUBuffer, data: Float32Array | Uint16Array): void {
     const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, Math.ceil(data.byteLength / 4) * 4);
     this.kernels!.device.queue.writeBuffer(buffer, 0, source as Float32Array<ArrayBuffer>);
+  }
+
+  /**
+   * The grad, where the dispatches read it: every window binds fp32-sized ranges of the grad buffer
+   * (the grad's dtype may change from step to step), so a bf16 grad goes in window by window, each at
+   * the start of its range.
+   */
+  private uploadGrad(gpu: GpuTensor, grad: Float32Array | Uint16Array): void {
+    if (grad instanceof Float32Array || gpu.windows.length === 1) {
+      this.upload(gpu.grad, grad);
+      return;
+    }
+    for (const w of gpu.windows) {
+      const bits = hostArray('bf16', grad.subarray(w.start, w.start + w.count), Math.ceil(w.count / 2) * 4) as Uint16Array<ArrayBuffer>;
+      this.kernels!.device.queue.writeBuffer(gpu.grad, w.start * DTYPE_BYTES.f32, bits);
+    }
   }
 
   /** Make the state's GPU buffers (zeros, or the values written before the device existed) and dispatches. */
@@ -339,7 +357,7 @@ export class WebGpuStore implements StateStore {
         });
       }
     }
-    state.gpu = { buffers, slots, param, grad, dispatches };
+    state.gpu = { buffers, slots, param, grad, windows, dispatches };
     if (state.pending) {
       this.write(state, state.pending);
       state.pending = undefined;

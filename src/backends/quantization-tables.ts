@@ -16,9 +16,9 @@
  * process from `quantize` itself, so the table cannot disagree with the reference.
  * @module
  */
-import { bf16ToFloat } from '../../rules/bf16.js';
-import { quantize, quantizeSigned } from '../../rules/blockwise8bit.js';
-import { quantizationMaps } from '../rule-runner.js';
+import { bf16ToFloat } from '../rules/bf16.js';
+import { quantize, quantizeSigned } from '../rules/blockwise8bit.js';
+import { quantizationMaps } from './rule-runner.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -85,4 +85,49 @@ let built: { signed: QuantizationTable; unsigned: QuantizationTable } | undefine
 export function quantizationTables(): { signed: QuantizationTable; unsigned: QuantizationTable } {
   built ??= { signed: buildQuantizationTable(quantizationMaps().signed, true), unsigned: buildQuantizationTable(quantizationMaps().unsigned, false) };
   return built;
+}
+
+/** Float32 bits → a key that orders every float (−0 before +0) as unsigned integers do. */
+const orderKey = (bits: number): number => (bits >>> 31 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0);
+const fromOrderKey = (key: number): number => fromBits(key >= 0x80000000 ? key & 0x7fffffff : ~key >>> 0);
+
+/**
+ * The 255 code boundaries of a map, for kernels that cannot read a float's bits (ONNX has no
+ * bitcast): threshold[k] is the largest float32 whose code is at most k, so
+ *
+ *   code(x) = #{k : threshold[k] < x}   (+1 when x is +0 and a threshold is −0)
+ *
+ * which a branchless binary search over the sorted thresholds counts in 8 steps. Comparisons cannot
+ * tell −0 from +0, and the signed map's sign rule sends −0 to code 126 but +0 to 127: the second term
+ * restores that. Built from `quantize` / `quantizeSigned` themselves, which are monotone in x.
+ */
+export function quantizationThresholds(map: Float32Array, signed: boolean): { thresholds: Float32Array; negativeZeroBoundary: boolean } {
+  const codeOf = (key: number): number => (signed ? quantizeSigned(map, fromOrderKey(key)) : quantize(map, fromOrderKey(key)));
+  const lowest = orderKey(0xff800000); // −∞
+  const highest = orderKey(0x7f800000); // +∞
+  const thresholds = new Float32Array(255);
+  let negativeZeroBoundary = false;
+  for (let k = 0; k < 255; k++) {
+    // The largest key whose code is ≤ k.
+    let lo = lowest;
+    let hi = highest;
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (codeOf(mid) <= k) lo = mid;
+      else hi = mid;
+    }
+    thresholds[k] = fromOrderKey(lo);
+    if (Object.is(thresholds[k], -0)) negativeZeroBoundary = true;
+  }
+  return { thresholds, negativeZeroBoundary };
+}
+
+/** The code of x from {@link quantizationThresholds}: what the ONNX graph computes. */
+export function thresholdCode(table: { thresholds: Float32Array; negativeZeroBoundary: boolean }, x: number): number {
+  let position = 0;
+  for (let step = 128; step >= 1; step >>= 1) {
+    const probe = position + step - 1;
+    if (probe < 255 && table.thresholds[probe]! < x) position += step;
+  }
+  return position + (table.negativeZeroBoundary && x === 0 && !Object.is(x, -0) ? 1 : 0);
 }

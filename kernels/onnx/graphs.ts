@@ -1,0 +1,269 @@
+/**
+ * The fused optimizer steps as ONNX graphs, one per update family and storage (see
+ * src/backends/onnx/graph-signature.ts for the names). Each graph computes what the family's readable
+ * rule in src/rules/ does, in the order of its WGSL and WebAssembly kernels, so every backend rounds
+ * alike. Per-step scalars come in as [1] tensors named after the fields of adamStepScalars,
+ * optimiStepScalars and adam8bitStepScalars. Tensors are named after the state dict: `param`, `grad`,
+ * `exp_avg`, …; each updated one comes back as `<name>_out`.
+ *
+ * bf16 storage travels as float32 holding bf16 values (ONNX has no bitcast); the graph rounds to bf16
+ * with a Cast to BFLOAT16 and back, which ONNX Runtime does to nearest, ties to even.
+ */
+import type { AdamStepScalars } from '../../src/rules/adam.js';
+import type { Adam8bitStepScalars } from '../../src/rules/blockwise8bit.js';
+import type { OptimiStepScalars } from '../../src/rules/optimi.js';
+import { BLOCK_SIZE } from '../../src/rules/blockwise8bit.js';
+import { quantizationMaps } from '../../src/backends/rule-runner.js';
+import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
+import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
+import { GraphBuilder, type Dim } from './onnx-builder.js';
+
+/** A graph being written, with the helpers every family uses. */
+class StepGraph extends GraphBuilder {
+  constructor(readonly blocked: boolean) {
+    super();
+  }
+
+  /** An element tensor: [n], or [blocks, 256] in an 8-bit graph. */
+  elements(name: string, type: 'float' | 'uint8' = 'float'): string {
+    return this.input(name, type, this.elementDims);
+  }
+
+  /** A per-step scalar, named after its field in the family's step scalars. */
+  scalarInput<S>(name: keyof S & string): string {
+    return this.input(name, 'float', [1]);
+  }
+
+  /** `x` rounded to the storage of a bf16 tensor (nearest, ties to even), or as is. */
+  rounded(x: string, bf16: boolean, output?: string): string {
+    if (!bf16) return output ? this.rename(x, output) : x;
+    return this.cast(this.cast(x, 'bfloat16'), 'float', output);
+  }
+
+  /** Declare `<name>_out`, the new value of input `name`. */
+  result(name: string, type: 'float' | 'uint8' = 'float', layout: OnnxLayout = 'elements'): void {
+    this.output(`${name}_out`, type, layout === 'blocks' ? ['blocks', 1] : this.elementDims);
+  }
+
+  get elementDims(): Dim[] {
+    return this.blocked ? ['blocks', BLOCK_SIZE] : ['n'];
+  }
+
+  /** The signature the backend feeds the graph by. */
+  signature(): OnnxGraphSignature {
+    const layoutOf = (dims: readonly Dim[]): OnnxLayout => (dims[0] === 1 ? 'scalar' : dims[1] === 1 ? 'blocks' : 'elements');
+    const inputs = this.interface.filter((d) => !d.output);
+    const tensor = (d: (typeof inputs)[number]) => ({ name: d.name, type: d.type as 'float' | 'uint8', layout: layoutOf(d.dims) });
+    return {
+      blocked: this.blocked,
+      tensors: inputs.filter((d) => layoutOf(d.dims) !== 'scalar').map(tensor),
+      scalars: inputs.filter((d) => layoutOf(d.dims) === 'scalar').map((d) => d.name),
+      outputs: this.interface.filter((d) => d.output).map((d) => {
+        const updates = d.name.endsWith('_out') ? d.name.slice(0, -'_out'.length) : undefined;
+        return { ...tensor(d), ...(updates ? { updates } : {}), inPlace: updates !== undefined && this.writesAfterReads(updates, d.name) };
+      }),
+    };
+  }
+}
+
+/** torch.optim.AdamW / Adam with fp32 state (kernels/wgsl/adam.wgsl, kernels/wasm/adam.ts). */
+function adamGraph(amsgrad: boolean): StepGraph {
+  const b = new StepGraph(false);
+  const [param, grad, expAvg, expAvgSq] = ['param', 'grad', 'exp_avg', 'exp_avg_sq'].map((n) => b.elements(n)) as [string, string, string, string];
+  const maxExpAvgSq = amsgrad ? b.elements('max_exp_avg_sq') : '';
+  const s = Object.fromEntries(
+    (['gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize'] as const)
+      .map((name) => [name, b.scalarInput<AdamStepScalars>(name)]),
+  ) as Record<keyof AdamStepScalars, string>;
+  // θ ← θ·(1 − ηλ)   (AdamW; decay is 1 for Adam)
+  const theta = b.mul(param, s.decay);
+  // g ← ±g + λθ   (Adam's coupled L2; l2 is 0 for AdamW)
+  const g = b.add(b.mul(grad, s.gradSign), b.mul(s.l2, theta));
+  // m ← m + (1 − β1)(g − m)
+  const m = b.add(expAvg, b.mul(s.oneMinusBeta1, b.sub(g, expAvg)), 'exp_avg_out');
+  // v ← β2·v + (1 − β2)·g²
+  const v = b.add(b.mul(expAvgSq, s.beta2), b.mul(b.mul(s.oneMinusBeta2, g), g), 'exp_avg_sq_out');
+  // v_max ← max(v_max, v)
+  const vUsed = amsgrad ? b.max(maxExpAvgSq, v, 'max_exp_avg_sq_out') : v;
+  // θ ← θ − η/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)
+  const denom = b.add(b.mul(b.sqrt(vUsed), s.invSqrtBiasCorrection2), s.eps);
+  b.add(theta, b.div(b.mul(s.negStepSize, m), denom), 'param_out');
+  for (const name of ['param', 'exp_avg', 'exp_avg_sq', ...(amsgrad ? ['max_exp_avg_sq'] : [])]) b.result(name);
+  return b;
+}
+
+/** optimi's second moment, v ← β̂2·v + (1 − β̂2)·g², stored in the moments' dtype (shared by the step and its RMS pass). */
+function optimiSecondMoment(b: StepGraph, g: string, expAvgSq: string, momentsBf16: boolean, output?: string): string {
+  const beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
+  const oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
+  return b.rounded(b.add(b.mul(beta2Hat, expAvgSq), b.mul(b.mul(oneMinusBeta2Hat, g), g)), momentsBf16, output);
+}
+
+/** StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or window), as `rms_sum`; `live` masks out padding and non-finite g. */
+function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
+  const eps = b.scalarInput<OptimiStepScalars & Adam8bitStepScalars>('eps');
+  const terms = b.div(b.mul(g, g), b.max(vHat, b.mul(eps, eps)));
+  b.op('ReduceSum', [live ? b.where(live, terms, b.scalar(0)) : terms], { keepdims: 1 }, 'rms_sum');
+  b.output('rms_sum', 'float', [1]);
+}
+
+/**
+ * optimi's AdamW with debiased moments (kernels/wgsl/optimi.wgsl): StableAdamW runs
+ * {@link optimiRmsGraph} first and this graph with η_t; `rms` selects that first pass.
+ */
+function optimiGraph(c: OnnxGraphConfig): StepGraph {
+  const b = new StepGraph(false);
+  const grad = b.elements('grad');
+  const g = b.mul(grad, b.scalarInput<OptimiStepScalars>('gradSign'));
+  if (c.rms) {
+    rmsSum(b, g, optimiSecondMoment(b, g, b.elements('exp_avg_sq'), c.momentsBf16));
+    return b;
+  }
+  const param = b.elements('param');
+  const expAvg = b.elements('exp_avg');
+  const expAvgSq = b.elements('exp_avg_sq');
+  const kahanComp = c.kahan ? b.elements('kahan_comp') : '';
+  const s = Object.fromEntries((['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const).map((n) => [n, b.scalarInput<OptimiStepScalars>(n)])) as
+    Record<'oneMinusBeta1Hat' | 'decay' | 'negLr' | 'eps', string>;
+  // m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²   (already debiased)
+  const m = b.rounded(b.add(expAvg, b.mul(s.oneMinusBeta1Hat, b.sub(g, expAvg))), c.momentsBf16, 'exp_avg_out');
+  const v = optimiSecondMoment(b, g, expAvgSq, c.momentsBf16, 'exp_avg_sq_out');
+  // θ ← θ·(1 − η_t·λ)   (decay is exactly 1 without weight decay, which leaves θ as it is)
+  const theta = b.rounded(b.mul(param, s.decay), c.paramBf16);
+  // u = −η_t·m̂/(√v̂ + ε)
+  const update = b.div(b.mul(s.negLr, m), b.add(b.sqrt(v), s.eps));
+  if (c.kahan) {
+    // c ← c + u;  θ' = θ + c;  c ← c + (θ − θ')   (c is bf16)
+    const comp = b.rounded(b.add(kahanComp, update), true);
+    const next = b.rounded(b.add(theta, comp), c.paramBf16, 'param_out');
+    b.rounded(b.add(comp, b.sub(theta, next)), true, 'kahan_comp_out');
+  } else {
+    b.rounded(b.add(theta, update), c.paramBf16, 'param_out');
+  }
+  for (const name of ['param', 'exp_avg', 'exp_avg_sq', ...(c.kahan ? ['kahan_comp'] : [])]) b.result(name);
+  return b;
+}
+
+/** A [256] constant: `values`, padded with +∞ (a threshold nothing exceeds). */
+function table256(b: StepGraph, values: Float32Array): string {
+  const padded = new Float32Array(256).fill(Infinity);
+  padded.set(values);
+  return b.constant('float', padded);
+}
+
+/**
+ * The code of each x in the signed or unsigned map: a branchless binary search over the map's 255
+ * thresholds (quantizationThresholds), 8 Gathers, equal to bitsandbytes' dQuantize with its sign rule.
+ */
+function quantized(b: StepGraph, x: string, signed: boolean): string {
+  const { signed: signedMap, unsigned: unsignedMap } = quantizationMaps();
+  const table = quantizationThresholds(signed ? signedMap : unsignedMap, signed);
+  const thresholds = table256(b, table.thresholds);
+  // position ← position + step  where threshold[position + step − 1] < x
+  let position = b.constant('int32', [0], [1]);
+  for (let step = 128; step >= 1; step >>= 1) {
+    const probe = b.op('Gather', [thresholds, b.add(position, b.constant('int32', [step - 1], [1]))]);
+    position = b.where(b.op('Less', [probe, x]), b.add(position, b.constant('int32', [step], [1])), position);
+  }
+  if (table.negativeZeroBoundary) {
+    // +0 sits above the −0 threshold, which a comparison cannot see: 1/(+0) = +∞, 1/(−0) = −∞
+    const positiveZero = b.op('And', [b.op('Equal', [x, b.scalar(0)]), b.op('Greater', [b.op('Reciprocal', [x]), b.scalar(0)])]);
+    position = b.add(position, b.cast(positiveZero, 'int32'));
+  }
+  return position;
+}
+
+/**
+ * m and v of an 8-bit block from its codes: β·(map[code]·absmax) + (1 − β)·g (and g² for v); 0 where g
+ * is not finite (bitsandbytes resets them), which also covers the NaN padding of the last block.
+ */
+function dequantizedMoment(b: StepGraph, which: 1 | 2, g: string, live: string): string {
+  const { signed, unsigned } = quantizationMaps();
+  const map = b.constant('float', which === 1 ? signed : unsigned);
+  const codes = b.elements(`state${which}`, 'uint8');
+  const absmax = b.input(`absmax${which}`, 'float', ['blocks', 1]);
+  const stored = b.mul(b.op('Gather', [map, b.cast(codes, 'int32')]), absmax);
+  const beta = b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'beta1' : 'beta2');
+  const oneMinusBeta = b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'oneMinusBeta1' : 'oneMinusBeta2');
+  const fresh = which === 1 ? b.mul(oneMinusBeta, g) : b.mul(b.mul(oneMinusBeta, g), g);
+  return b.where(live, b.add(b.mul(stored, beta), fresh), b.scalar(0));
+}
+
+/** The signed grad and where it is finite (IsNaN/IsInf: the graph may not assume finite floats). */
+function liveGrad(b: StepGraph): { g: string; live: string } {
+  const g = b.mul(b.elements('grad'), b.scalarInput<Adam8bitStepScalars>('gradSign'));
+  return { g, live: b.op('Not', [b.op('Or', [b.op('IsNaN', [g]), b.op('IsInf', [g])])]) };
+}
+
+/**
+ * AdamW with bitsandbytes' 8-bit blockwise state (kernels/wgsl/blockwise8bit.wgsl) over [blocks, 256]:
+ * dequantize, update m and v, step θ, take each block's new absmax, requantize. With `kahan`,
+ * diffusion-pipe's `shift` buffer (AdamW8bitKahan). StableAdamW runs the `rms` graph first.
+ */
+function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
+  const b = new StepGraph(true);
+  const { g, live } = liveGrad(b);
+  if (c.rms) {
+    const v = dequantizedMoment(b, 2, g, live);
+    rmsSum(b, g, b.div(v, b.scalarInput<Adam8bitStepScalars>('biasCorrection2')), live);
+    return b;
+  }
+  const m = dequantizedMoment(b, 1, g, live);
+  const v = dequantizedMoment(b, 2, g, live);
+  const param = b.elements('param');
+  const shift = c.kahan ? b.elements('shift') : '';
+  const s = Object.fromEntries((['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const).map((n) => [n, b.scalarInput<Adam8bitStepScalars>(n)])) as
+    Record<'decay' | 'stepSize' | 'invSqrtBiasCorrection2' | 'eps', string>;
+  // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a finite gradient keep θ (and shift)
+  const decayed = b.mul(param, s.decay);
+  const step = b.mul(s.stepSize, b.div(m, b.add(b.mul(b.sqrt(v), s.invSqrtBiasCorrection2), s.eps)));
+  if (c.kahan) {
+    // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
+    const comp = b.rounded(b.sub(b.add(shift, b.sub(decayed, param)), step), c.paramBf16);
+    const next = b.where(live, b.rounded(b.add(param, comp), c.paramBf16), param, 'param_out');
+    b.where(live, b.rounded(b.add(comp, b.sub(param, next)), c.paramBf16), shift, 'shift_out');
+  } else {
+    b.where(live, b.rounded(b.sub(decayed, step), c.paramBf16), param, 'param_out');
+  }
+  // The blocks' new absmax, and the codes of m/absmax and v/absmax: x·(1/absmax), as the other kernels
+  // and bitsandbytes' __fdividef; a block of zeros keeps x = m (every code then dequantizes to 0).
+  const requantize = (moment: string, which: 1 | 2): void => {
+    const absmax = b.op('ReduceMax', [b.op('Abs', [moment])], { axes: [1], keepdims: 1 }, `absmax${which}_out`);
+    const inverse = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
+    b.cast(quantized(b, b.mul(moment, inverse), which === 1), 'uint8', `state${which}_out`);
+  };
+  requantize(m, 1);
+  requantize(v, 2);
+  b.result('param');
+  b.result('state1', 'uint8');
+  b.result('state2', 'uint8');
+  b.result('absmax1', 'float', 'blocks');
+  b.result('absmax2', 'float', 'blocks');
+  if (c.kahan) b.result('shift');
+  return b;
+}
+
+/** Build the graph of `c`. */
+export function buildGraph(c: OnnxGraphConfig): StepGraph {
+  if (c.family === 'adam') return adamGraph(c.amsgrad);
+  return c.family === 'optimi' ? optimiGraph(c) : blockwise8bitGraph(c);
+}
+
+const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfig> = {}): OnnxGraphConfig =>
+  ({ family, paramBf16: false, momentsBf16: false, kahan: false, amsgrad: false, rms: false, ...flags });
+
+/** Every graph a plan can need (src/optim/variants.ts planTensor), for the generator to write. */
+export const GRAPH_CONFIGS: readonly OnnxGraphConfig[] = [
+  config('adam'),
+  config('adam', { amsgrad: true }),
+  // fp32 params reach the optimi family only with StableAdamW; bf16 params keep bf16 moments, or fp32
+  // ones when 8-bit state was asked for a tensor under bitsandbytes' 4096 minimum.
+  config('optimi'),
+  ...[true, false].flatMap((momentsBf16) => [false, true].map((kahan) => config('optimi', { paramBf16: true, momentsBf16, kahan }))),
+  config('optimi', { rms: true }),
+  config('optimi', { rms: true, momentsBf16: true }),
+  config('blockwise8bit'),
+  config('blockwise8bit', { paramBf16: true }),
+  config('blockwise8bit', { paramBf16: true, kahan: true }),
+  config('blockwise8bit', { rms: true }),
+];
