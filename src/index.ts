@@ -30,7 +30,7 @@ export type { ClipGradNormOptions } from './clip.js';
 export { createParam, releaseParam } from './memory.js';
 export type { Fp32Param } from './memory.js';
 export type {
-  BackendName, GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
+  BackendName, GroupOptions, OnnxExecutionProvider, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from './types.js';
 export { bf16ToFloat, floatToBf16, floatToBf16Stochastic, fromBf16, roundToBf16, toBf16 } from './rules/bf16.js';
 export type { Bf16RoundingOptions } from './rules/bf16.js';

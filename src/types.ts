@@ -49,17 +49,26 @@ export interface ParamGroup extends GroupOptions {
 /** Which implementation runs the update. */
 export type BackendName = 'cpu' | 'js' | 'webgpu' | 'onnx';
 
+/** ONNX Runtime execution providers backend `'onnx'` knows how to ask for. */
+export type OnnxExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
+
 /** Options of the optimizer: group defaults, the variant options, and optimizer-wide choices. */
 export interface OptimizerOptions extends GroupOptions, VariantOptions {
   /**
    * `'cpu'` (default): the fused WebAssembly SIMD kernels, on worker threads in Node when a step
    * is large enough to pay for them. `'js'`: the readable TypeScript rules of `src/rules/`.
-   * `'webgpu'`: the fused WGSL kernel, state resident on the GPU (fp32 AdamW/Adam so far); in Node
+   * `'webgpu'`: fused WGSL kernels, state resident on the GPU (every variant but paging); in Node
    * through the `webgpu` package (Dawn). With no adapter the first step rejects, saying how to get one.
-   * `'onnx'`: the fused step as an ONNX graph run by onnxruntime-node, on CUDA, WebGPU or the CPU,
-   * whichever runs first (fp32 AdamW/Adam so far).
+   * `'onnx'`: each variant's fused step as an ONNX graph run by onnxruntime-node, on the first of
+   * `executionProviders` that runs.
    */
   backend?: BackendName;
+  /**
+   * Backend `'onnx'` only: the ONNX Runtime execution providers to try, in order (default
+   * `['cuda', 'webgpu', 'cpu']`); `backendDescription` says which one runs. `['cpu']` keeps ONNX
+   * Runtime off a WebGPU adapter that is only a CPU driver (SwiftShader), for example.
+   */
+  executionProviders?: ReadonlyArray<OnnxExecutionProvider>;
   /**
    * CPU backend only: threads to use, the calling thread included (default: every hardware thread).
    * Worker threads run only when params live in an adamw-lab arena (see `createParam`) and the step

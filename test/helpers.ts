@@ -28,6 +28,23 @@ export async function needsWebGpuAdapter(t: TestContext): Promise<boolean> {
   return false;
 }
 
+let onnxWebGpu: Promise<string | undefined> | undefined;
+/**
+ * True when ONNX Runtime's WebGPU execution provider runs here (on the same Vulkan driver as
+ * {@link needsWebGpuAdapter}); otherwise skips `t` with ONNX Runtime's reason. Probed once.
+ */
+export async function needsOnnxWebGpu(t: TestContext): Promise<boolean> {
+  if (!onnxWebGpu) {
+    if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+    const probe = new AdamW([{ data: Float32Array.of(1), grad: Float32Array.of(1) }], { backend: 'onnx', executionProviders: ['webgpu'] });
+    onnxWebGpu = probe.step().then(() => undefined, (e: Error) => e.message).finally(() => probe.destroy());
+  }
+  const reason = await onnxWebGpu;
+  if (reason === undefined) return true;
+  t.skip(`ONNX Runtime's WebGPU execution provider does not run here: ${reason}`);
+  return false;
+}
+
 /** One case of test/oracles/torch-adamw.json (PyTorch float64 trajectories). */
 export interface TorchCase {
   name: string;

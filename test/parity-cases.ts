@@ -10,7 +10,7 @@
  */
 import {
   adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, fromBf16, optimiReferenceStep, PRESET_CATALOG, toBf16,
-  type AdamOptimizer, type BackendName, type Param, type PresetEntry,
+  type AdamOptimizer, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
 import { quantizationMaps } from '../src/backends/rule-runner.js';
 import { planTensor } from '../src/optim/variants.js';
@@ -32,11 +32,19 @@ function budgetOf(entry: PresetEntry): number {
   return /8bit/i.test(entry.className) ? BUDGET.eightBit : BUDGET.fp32;
 }
 
-/** The table: one row per preset, one column per backend. */
-export const PARITY_BACKENDS = ['cpu', 'js', 'webgpu', 'onnx'] as const satisfies readonly BackendName[];
-export function parityExpectation(entry: PresetEntry, backend: (typeof PARITY_BACKENDS)[number]): ParityExpectation {
+/** The table: one row per preset, one column per backend (ONNX Runtime once per execution provider). */
+export const PARITY_BACKENDS = {
+  'cpu': { backend: 'cpu' },
+  'js': { backend: 'js' },
+  'webgpu': { backend: 'webgpu' },
+  'onnx-cpu': { backend: 'onnx', executionProviders: ['cpu'] },
+  'onnx-webgpu': { backend: 'onnx', executionProviders: ['webgpu'] },
+} as const satisfies Record<string, OptimizerOptions>;
+export type ParityColumn = keyof typeof PARITY_BACKENDS;
+
+export function parityExpectation(entry: PresetEntry, column: ParityColumn): ParityExpectation {
   const paged = entry.className.startsWith('Paged');
-  if (backend === 'webgpu' && paged) return { refusal: /paged with backend 'webgpu' is not supported yet/ };
+  if (column === 'webgpu' && paged) return { refusal: /paged with backend 'webgpu' is not supported yet/ };
   return { budget: budgetOf(entry) };
 }
 
@@ -62,13 +70,13 @@ async function effectiveWeights(opt: AdamOptimizer, param: Param): Promise<Float
 }
 
 /** Run `entry` on `backend`: the effective weights after STEPS steps, or the error it threw. */
-export async function runPreset(entry: PresetEntry, backend: BackendName, seed: number): Promise<Float64Array> {
+export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: number): Promise<Float64Array> {
   const { init, grads } = problem(seed);
   const bf16 = entry.paramDtype === 'bf16';
   const param: Param = bf16
     ? { data: toBf16(init), grad: new Float32Array(PARITY_LENGTH), dtype: 'bf16' }
     : { data: Float32Array.from(init), grad: new Float32Array(PARITY_LENGTH) };
-  const opt = entry.create([param], { backend, lr: LR });
+  const opt = entry.create([param], { ...PARITY_BACKENDS[column], lr: LR });
   try {
     for (const g of grads) {
       (param.grad as Float32Array).set(g);

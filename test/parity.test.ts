@@ -6,17 +6,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PRESET_CATALOG } from '../src/index.js';
-import { needsWebGpuAdapter } from './helpers.js';
-import { float64Reference, PARITY_BACKENDS, parityError, parityExpectation, paritySeed, runPreset } from './parity-cases.js';
+import { needsOnnxWebGpu, needsWebGpuAdapter } from './helpers.js';
+import { float64Reference, PARITY_BACKENDS, parityError, parityExpectation, paritySeed, runPreset, type ParityColumn } from './parity-cases.js';
 
 describe('parity: preset × backend against the float64 rules', () => {
   for (const entry of PRESET_CATALOG) {
     const reference = float64Reference(entry, paritySeed(entry));
-    for (const backend of PARITY_BACKENDS) {
+    for (const backend of Object.keys(PARITY_BACKENDS) as ParityColumn[]) {
       const expected = parityExpectation(entry, backend);
       const name = `${entry.label} (${entry.paramDtype}) on ${backend}: ${'budget' in expected ? `within ${expected.budget} of the update` : 'refused'}`;
       it(name, async (t) => {
         if (backend === 'webgpu' && !(await needsWebGpuAdapter(t))) return;
+        if (backend === 'onnx-webgpu' && !(await needsOnnxWebGpu(t))) return;
         let error: number | undefined;
         let refusal: string | undefined;
         try {

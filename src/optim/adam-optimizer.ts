@@ -10,7 +10,7 @@ import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/checkpoint.js'
 import { readFileBytes, writeFileAtomic } from '../checkpoint/file-io.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
-import { OnnxBackend } from '../backends/onnx/onnx-backend.js';
+import { EXECUTION_PROVIDERS, OnnxBackend } from '../backends/onnx/onnx-backend.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import type {
   GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
@@ -62,9 +62,16 @@ const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
 /** The host backend for 'cpu' and 'js'; null for 'webgpu', whose store runs its own kernels. */
 function createBackend(owner: string, options: OptimizerOptions): Backend | null {
   const backend = options.backend ?? 'cpu';
+  const providers = options.executionProviders;
+  if (providers !== undefined) {
+    if (backend !== 'onnx') fail(Error, owner, 'options', `executionProviders is set with backend '${String(backend)}'`, "execution providers belong to backend 'onnx'; drop one of them");
+    if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !(EXECUTION_PROVIDERS as readonly unknown[]).includes(p))) {
+      fail(TypeError, owner, 'options', `executionProviders = ${showValue(providers)} is invalid`, `list one or more of ${EXECUTION_PROVIDERS.map((p) => `'${p}'`).join(', ')}`);
+    }
+  }
   if (backend === 'cpu') return new WasmBackend({ threads: options.threads });
   if (backend === 'js') return new JsBackend();
-  if (backend === 'onnx') return new OnnxBackend(owner);
+  if (backend === 'onnx') return new OnnxBackend(owner, { executionProviders: options.executionProviders });
   if (backend === 'webgpu') return null;
   return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu', 'js', 'webgpu' or 'onnx'");
 }

@@ -16,14 +16,15 @@ import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars } from '../../rules/optimi.js';
 import type { BufferDtype, StateBuffer, TensorPlan } from '../../optim/variants.js';
+import type { OnnxExecutionProvider } from '../../types.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { plainBuffer } from '../js.js';
 import { onnxGraphName, type OnnxGraphConfig, type OnnxTensorSpec } from './graph-signature.js';
 import { ONNX_GRAPHS } from './graphs.generated.js';
 import { loadOrt, type Ort } from './runtime.js';
 
-/** The order execution providers are tried in. */
-export const EXECUTION_PROVIDERS = ['cuda', 'webgpu', 'cpu'] as const;
+/** The order execution providers are tried in, unless the optimizer's `executionProviders` says otherwise. */
+export const EXECUTION_PROVIDERS: readonly OnnxExecutionProvider[] = ['cuda', 'webgpu', 'cpu'];
 
 /**
  * Elements per run. onnxruntime-node returns large outputs slowly (measured here: a 4M-element float
@@ -32,17 +33,20 @@ export const EXECUTION_PROVIDERS = ['cuda', 'webgpu', 'cpu'] as const;
  */
 export const WINDOW_ELEMENTS = 1 << 20;
 
-/** The execution provider chosen for this process, with the ones that failed: probed once. */
-let choice: Promise<{ provider: string; unavailable: string[] }> | undefined;
+/** The execution provider chosen from each list of candidates, with the ones that failed: probed once per process. */
+const choices = new Map<string, Promise<{ provider: string; unavailable: string[] }>>();
 
 /** Try each execution provider on the plain graph; ONNX Runtime's own log is quieted meanwhile. */
-function chooseProvider(owner: string, ort: Ort): Promise<{ provider: string; unavailable: string[] }> {
-  choice ??= (async () => {
+function chooseProvider(owner: string, ort: Ort, candidates: readonly OnnxExecutionProvider[]): Promise<{ provider: string; unavailable: string[] }> {
+  const key = candidates.join(',');
+  let choice = choices.get(key);
+  if (choice) return choice;
+  choice = (async () => {
     const unavailable: string[] = [];
     const logLevel = ort.env.logLevel;
     ort.env.logLevel = 'fatal';
     try {
-      for (const provider of EXECUTION_PROVIDERS) {
+      for (const provider of candidates) {
         try {
           const probe = await ort.InferenceSession.create(graphBytes('adam'), { executionProviders: [provider] });
           await probe.release();
@@ -56,7 +60,8 @@ function chooseProvider(owner: string, ort: Ort): Promise<{ provider: string; un
     }
     throw new Error(`${owner}: backend 'onnx': no execution provider could run the graph (${unavailable.join('; ')})`);
   })();
-  choice.catch(() => (choice = undefined));
+  choices.set(key, choice);
+  choice.catch(() => choices.delete(key));
   return choice;
 }
 
@@ -107,8 +112,11 @@ export class OnnxBackend implements Backend {
   /** Elements per run: {@link WINDOW_ELEMENTS}, or fewer for tests (a multiple of 256). */
   private readonly windowElements: number;
 
-  constructor(private readonly owner: string, options: { windowElements?: number } = {}) {
+  private readonly executionProviders: readonly OnnxExecutionProvider[];
+
+  constructor(private readonly owner: string, options: { windowElements?: number; executionProviders?: readonly OnnxExecutionProvider[] } = {}) {
     this.windowElements = options.windowElements ?? WINDOW_ELEMENTS;
+    this.executionProviders = options.executionProviders ?? EXECUTION_PROVIDERS;
     if (this.windowElements % BLOCK_SIZE !== 0) throw new RangeError(`${owner}: backend 'onnx': windowElements must be a multiple of ${BLOCK_SIZE}`);
   }
 
@@ -253,7 +261,7 @@ export class OnnxBackend implements Backend {
 
   private async createSession(graph: Uint8Array): Promise<InferenceSession> {
     this.ort ??= loadOrt(this.owner);
-    const { provider, unavailable } = await chooseProvider(this.owner, this.ort);
+    const { provider, unavailable } = await chooseProvider(this.owner, this.ort, this.executionProviders);
     this.provider = provider;
     this.unavailable.splice(0, this.unavailable.length, ...unavailable);
     const session = await this.ort.InferenceSession.create(graph, { executionProviders: [provider] });

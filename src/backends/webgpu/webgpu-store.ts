@@ -187,7 +187,7 @@ export class WebGpuStore implements StateStore {
   }
 
   async run(work: readonly StoreWork[]): Promise<void> {
-    const { device, pipelines } = await this.ready();
+    const { device } = await this.ready();
     const paramBytes = work.map((w) => gpuBytes(w.state.plan.paramDtype, w.param.data.length));
     const stagingBytes = paramBytes.reduce((a, b) => a + b, 0);
     if (!this.staging || this.staging.size < stagingBytes) {
@@ -195,20 +195,7 @@ export class WebGpuStore implements StateStore {
       this.staging = this.buffer(device, Math.max(4, stagingBytes), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     }
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (const w of work) {
-      const gpu = this.materialize(w.state as GpuState).gpu!;
-      // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
-      this.upload(gpu.param, w.param.data);
-      this.uploadGrad(gpu, w.param.grad!);
-      for (const d of gpu.dispatches) {
-        device.queue.writeBuffer(d.uniform, 0, d.scalars(w));
-        pass.setPipeline(pipelines[d.kernel]);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.x, d.y);
-      }
-    }
-    pass.end();
+    this.encodeDispatches(encoder, work, true);
     let offset = 0;
     work.forEach((w, k) => {
       encoder.copyBufferToBuffer((w.state as GpuState).gpu!.param, 0, this.staging!, offset, paramBytes[k]);
@@ -224,6 +211,39 @@ export class WebGpuStore implements StateStore {
       offset += paramBytes[k]!;
     });
     this.staging.unmap();
+  }
+
+  /**
+   * One step's dispatches alone, over the params and grads uploaded by the last {@link run}: what a
+   * step costs when the model already lives on the GPU. bench/gpu.ts holds it to the copy bandwidth.
+   */
+  async runKernelsOnly(work: readonly StoreWork[]): Promise<void> {
+    const { device } = await this.ready();
+    const encoder = device.createCommandEncoder();
+    this.encodeDispatches(encoder, work, false);
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  }
+
+  /** Every tensor's dispatches in one compute pass, after uploading its param and grad when `upload`. */
+  private encodeDispatches(encoder: GPUCommandEncoder, work: readonly StoreWork[], upload: boolean): void {
+    const { device, pipelines } = this.kernels!;
+    const pass = encoder.beginComputePass();
+    for (const w of work) {
+      const gpu = this.materialize(w.state as GpuState).gpu!;
+      if (upload) {
+        // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
+        this.upload(gpu.param, w.param.data);
+        this.uploadGrad(gpu, w.param.grad!);
+      }
+      for (const d of gpu.dispatches) {
+        device.queue.writeBuffer(d.uniform, 0, d.scalars(w));
+        pass.setPipeline(pipelines[d.kernel]);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.x, d.y);
+      }
+    }
+    pass.end();
   }
 
   close(): void {

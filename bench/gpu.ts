@@ -1,0 +1,191 @@
+/**
+ * GPU benchmark (`npm run bench:gpu [-- --sizes=1M,16M,256M]`). From one run:
+ * - the WebGPU device's copy bandwidth (copyBufferToBuffer, bytes read + written per second);
+ * - each fused WGSL step with params and grads already on the device (what GPUBuffer-resident models
+ *   pay), its bytes per param and GB/s, and the ratio to the copy bandwidth (goal: ≥ 0.8 at 256M);
+ * - the same step with host arrays (params and grads up, params down), as `opt.step()` runs it;
+ * - backend 'onnx' on the execution provider it picks, and the bytes each step carries across;
+ * - torch.optim.AdamW(fused=True) and torch's copy bandwidth on the same GPU, when /usr/bin/python3 has
+ *   CUDA torch (bench/torch_adamw_cuda.py).
+ * Without a GPU it runs on SwiftShader, chromium's CPU Vulkan driver, with small sizes, and says so:
+ * those numbers measure a CPU emulating a GPU. Medians throughout; results go to
+ * site/data/bench/gpu.json, which the docs' backends page reads.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { AdamW, AdamW8bit, toBf16, type AdamOptimizer, type OptimizerOptions, type Param } from '../src/index.js';
+import type { AdamHyperparameters } from '../src/rules/adam.js';
+import { planBytes, planTensor, type VariantOptions } from '../src/optim/variants.js';
+import { webgpuDevice } from '../src/backends/webgpu/device.js';
+import { describeDevice } from '../src/backends/webgpu/describe.js';
+import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
+import { BENCH_RESULTS_DIR } from './results.js';
+import { seededNormal } from '../test/helpers.js';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const NVIDIA_ICD = '/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json';
+
+/** Use the machine's Vulkan driver when it has a real one; else SwiftShader (Dawn rejects Debian's lavapipe). */
+function chooseVulkanDriver(): void {
+  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return;
+  if (existsSync(NVIDIA_ICD)) {
+    process.env.VK_DRIVER_FILES = NVIDIA_ICD;
+    return;
+  }
+  const systemDrivers = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d']
+    .flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []))
+    .filter((f) => f.endsWith('.json') && !f.startsWith('lvp_'));
+  if (systemDrivers.length === 0 && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function timeMedian(fn: () => Promise<unknown>, reps: number, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return median(times);
+}
+
+const parseSize = (s: string): number => Math.round(parseFloat(s) * (/m$/i.test(s) ? 1 << 20 : /k$/i.test(s) ? 1 << 10 : 1));
+const label = (n: number): string => `${n / (1 << 20)}M`;
+
+/** The presets measured: each one's variant options and param dtype. */
+const CASES: Array<{ preset: string; options: VariantOptions; dtype: 'f32' | 'bf16' }> = [
+  { preset: 'AdamW (fp32)', options: {}, dtype: 'f32' },
+  { preset: 'AdamW8bit', options: { stateDtype: '8bit' }, dtype: 'f32' },
+  { preset: 'AdamW on bf16 params (Kahan)', options: {}, dtype: 'bf16' },
+];
+
+function makeParam(n: number, dtype: 'f32' | 'bf16'): Param {
+  const normal = seededNormal(n);
+  const values = Float32Array.from({ length: n }, normal);
+  const grad = Float32Array.from({ length: n }, () => normal() * 1e-2);
+  return dtype === 'bf16' ? { data: toBf16(values), grad, dtype: 'bf16' } : { data: values, grad };
+}
+
+/** Bytes a one-pass step must move per param: param read and written, grad read, state read and written. */
+function bytesPerParam(options: VariantOptions, dtype: 'f32' | 'bf16', n: number): number {
+  const plan = planTensor('bench', 'p', options, dtype, n, false);
+  const paramBytes = dtype === 'bf16' ? 2 : 4;
+  return (2 * paramBytes + 4) + (2 * planBytes(plan)) / n;
+}
+
+/** Device-to-device copy bandwidth, bytes read + written per second, over `bytes`. */
+async function copyBandwidth(device: GPUDevice, bytes: number): Promise<number> {
+  const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | GPUBufferUsage.STORAGE;
+  const a = device.createBuffer({ size: bytes, usage });
+  const b = device.createBuffer({ size: bytes, usage });
+  const seconds = await timeMedian(async () => {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(a, 0, b, 0, bytes);
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  }, 15);
+  a.destroy();
+  b.destroy();
+  return (2 * bytes) / seconds;
+}
+
+interface TorchCuda { torch: string; device: string; copy_bytes_per_s: number; results: Array<{ n: number; median_s: number }> }
+
+function torchCuda(sizes: number[]): TorchCuda | { unavailable: string } {
+  try {
+    const out = execFileSync('/usr/bin/python3', [join(__dirname, 'torch_adamw_cuda.py'), ...sizes.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return JSON.parse(out) as TorchCuda;
+  } catch (e) {
+    const stdout = (e as { stdout?: string }).stdout;
+    try {
+      return JSON.parse(stdout ?? '') as { unavailable: string };
+    } catch {
+      return { unavailable: `/usr/bin/python3 could not run bench/torch_adamw_cuda.py (${(e as Error).message.split('\n')[0]})` };
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  chooseVulkanDriver();
+  const device = await webgpuDevice('bench:gpu');
+  const adapter = describeDevice(device);
+  const swiftshader = /swiftshader/i.test(adapter) || process.env.VK_ICD_FILENAMES === SWIFTSHADER;
+  const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
+  const sizes = sizesArg ? sizesArg.slice('--sizes='.length).split(',').map(parseSize) : swiftshader ? [1 << 20, 1 << 22] : [1 << 20, 1 << 24, 1 << 28];
+  const reps = swiftshader ? 5 : 15;
+  console.log(`WebGPU adapter: ${adapter}${swiftshader ? ' — SwiftShader, a CPU Vulkan driver: these are CPU figures, not a GPU\'s' : ''}`);
+
+  const largest = Math.max(...sizes);
+  const copy = await copyBandwidth(device, Math.min(4 * largest, device.limits.maxBufferSize - (device.limits.maxBufferSize % 4)));
+  console.log(`copy bandwidth (copyBufferToBuffer, ${label(largest)} floats): ${(copy / 1e9).toFixed(1)} GB/s read + written`);
+
+  const hp: AdamHyperparameters = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' };
+  const webgpu: Array<{ preset: string; n: number; bytesPerParam: number; kernelMedianS: number; kernelGBps: number; ratioToCopy: number; hostStepMedianS: number }> = [];
+  console.log('\n| WebGPU step | params | bytes/param | kernels only (median) | GB/s | of copy bandwidth | with host arrays (median) |\n|---|---|---|---|---|---|---|');
+  for (const n of sizes) {
+    for (const c of CASES) {
+      const param = makeParam(n, c.dtype);
+      const store = new WebGpuStore('bench:gpu');
+      const state = store.create(param, planTensor('bench', 'p', c.options, c.dtype, n, false));
+      let step = 0;
+      const work = () => [{ state, param, hp, step: ++step }];
+      const hostStep = await timeMedian(() => store.run(work()), reps);
+      const kernels = await timeMedian(() => store.runKernelsOnly(work()), reps);
+      const bytes = bytesPerParam(c.options, c.dtype, n);
+      const row = { preset: c.preset, n, bytesPerParam: bytes, kernelMedianS: kernels, kernelGBps: (bytes * n) / kernels / 1e9, ratioToCopy: (bytes * n) / kernels / copy, hostStepMedianS: hostStep };
+      webgpu.push(row);
+      console.log(`| ${c.preset} | ${label(n)} | ${bytes.toFixed(2)} | ${(kernels * 1e3).toFixed(2)} ms | ${row.kernelGBps.toFixed(1)} | ${row.ratioToCopy.toFixed(2)} | ${(hostStep * 1e3).toFixed(2)} ms |`);
+      store.close();
+    }
+  }
+
+  const onnxSizes = sizes.filter((n) => n <= 1 << 24);
+  const onnx: Array<{ preset: string; n: number; medianS: number; bytesAcrossPerParam: number }> = [];
+  let provider = '';
+  console.log('\n| ONNX Runtime step | params | bytes across per param | median |\n|---|---|---|---|');
+  for (const n of onnxSizes) {
+    for (const [preset, Optimizer, options] of [['AdamW (fp32)', AdamW, {}], ['AdamW8bit', AdamW8bit, { stateDtype: '8bit' }]] as const) {
+      const param = makeParam(n, 'f32');
+      const opt: AdamOptimizer = new Optimizer([param], { backend: 'onnx' } satisfies OptimizerOptions);
+      const seconds = await timeMedian(() => opt.step(), reps);
+      provider = opt.backendDescription;
+      const bytes = bytesPerParam(options, 'f32', n);
+      onnx.push({ preset, n, medianS: seconds, bytesAcrossPerParam: bytes });
+      console.log(`| ${preset} | ${label(n)} | ${bytes.toFixed(2)} | ${(seconds * 1e3).toFixed(2)} ms |`);
+      opt.destroy();
+    }
+  }
+  console.log(`(${provider})`);
+
+  const torch = swiftshader ? { unavailable: 'no GPU: SwiftShader run' } : torchCuda(sizes);
+  if ('results' in torch) {
+    console.log(`\n| torch ${torch.torch} AdamW(fused=True), ${torch.device} | params | median | GB/s at 28 B/param | of torch's copy bandwidth |\n|---|---|---|---|---|`);
+    for (const r of torch.results) {
+      const gbps = (28 * r.n) / r.median_s / 1e9;
+      console.log(`| | ${label(r.n)} | ${(r.median_s * 1e3).toFixed(3)} ms | ${gbps.toFixed(1)} | ${((gbps * 1e9) / torch.copy_bytes_per_s).toFixed(2)} |`);
+    }
+    console.log(`torch copy bandwidth: ${(torch.copy_bytes_per_s / 1e9).toFixed(1)} GB/s`);
+  } else {
+    console.log(`\ntorch: not measured (${torch.unavailable})`);
+  }
+
+  mkdirSync(BENCH_RESULTS_DIR, { recursive: true });
+  writeFileSync(join(BENCH_RESULTS_DIR, 'gpu.json'), `${JSON.stringify({
+    command: `npm run bench:gpu${sizesArg ? ` -- ${sizesArg}` : ''}`, date: new Date().toISOString(), adapter, swiftshader,
+    cpu: cpus()[0]?.model ?? 'unknown', node: process.version, copyBytesPerSecond: copy, webgpu, onnx: { provider, results: onnx }, torch,
+  }, null, 2)}\n`);
+  console.log(`\nwrote ${join('site', 'data', 'bench', 'gpu.json')}`);
+}
+
+void main().then(() => process.exit(0), (e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
