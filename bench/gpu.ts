@@ -147,23 +147,30 @@ async function main(): Promise<void> {
     }
   }
 
+  // ONNX Runtime on its CPU provider, and on the first GPU provider that runs (CUDA, else WebGPU).
   const onnxSizes = sizes.filter((n) => n <= 1 << 24);
-  const onnx: Array<{ preset: string; n: number; medianS: number; bytesAcrossPerParam: number }> = [];
-  let provider = '';
-  console.log('\n| ONNX Runtime step | params | bytes across per param | median |\n|---|---|---|---|');
-  for (const n of onnxSizes) {
-    for (const [preset, Optimizer, options] of [['AdamW (fp32)', AdamW, {}], ['AdamW8bit', AdamW8bit, { stateDtype: '8bit' }]] as const) {
-      const param = makeParam(n, 'f32');
-      const opt: AdamOptimizer = new Optimizer([param], { backend: 'onnx' } satisfies OptimizerOptions);
-      const seconds = await timeMedian(() => opt.step(), reps);
-      provider = opt.backendDescription;
-      const bytes = bytesPerParam(options, 'f32', n);
-      onnx.push({ preset, n, medianS: seconds, bytesAcrossPerParam: bytes });
-      console.log(`| ${preset} | ${label(n)} | ${bytes.toFixed(2)} | ${(seconds * 1e3).toFixed(2)} ms |`);
-      opt.destroy();
+  const onnx: Array<{ provider: string; preset: string; n: number; medianS: number; bytesAcrossPerParam: number }> = [];
+  console.log('\n| ONNX Runtime step | provider | params | bytes across per param | median |\n|---|---|---|---|---|');
+  for (const executionProviders of [['cpu'], ['cuda', 'webgpu']] as const) {
+    for (const n of onnxSizes) {
+      for (const [preset, Optimizer, options] of [['AdamW (fp32)', AdamW, {}], ['AdamW8bit', AdamW8bit, { stateDtype: '8bit' }]] as const) {
+        const opt: AdamOptimizer = new Optimizer([makeParam(n, 'f32')], { backend: 'onnx', executionProviders } satisfies OptimizerOptions);
+        let seconds: number;
+        try {
+          seconds = await timeMedian(() => opt.step(), reps);
+        } catch (e) {
+          console.log(`| ${preset} | ${executionProviders.join(' or ')} | — | — | not run: ${(e as Error).message.slice(0, 160)} |`);
+          opt.destroy();
+          continue;
+        }
+        const provider = / ([a-z]+) execution provider/.exec(opt.backendDescription)?.[1] ?? opt.backendDescription;
+        const bytes = bytesPerParam(options, 'f32', n);
+        onnx.push({ provider, preset, n, medianS: seconds, bytesAcrossPerParam: bytes });
+        console.log(`| ${preset} | ${provider}${provider === 'webgpu' && swiftshader ? ' (SwiftShader)' : ''} | ${label(n)} | ${bytes.toFixed(2)} | ${(seconds * 1e3).toFixed(2)} ms |`);
+        opt.destroy();
+      }
     }
   }
-  console.log(`(${provider})`);
 
   const torch = swiftshader ? { unavailable: 'no GPU: SwiftShader run' } : torchCuda(sizes);
   if ('results' in torch) {
@@ -180,7 +187,7 @@ async function main(): Promise<void> {
   mkdirSync(BENCH_RESULTS_DIR, { recursive: true });
   writeFileSync(join(BENCH_RESULTS_DIR, 'gpu.json'), `${JSON.stringify({
     command: `npm run bench:gpu${sizesArg ? ` -- ${sizesArg}` : ''}`, date: new Date().toISOString(), adapter, swiftshader,
-    cpu: cpus()[0]?.model ?? 'unknown', node: process.version, copyBytesPerSecond: copy, webgpu, onnx: { provider, results: onnx }, torch,
+    cpu: cpus()[0]?.model ?? 'unknown', node: process.version, copyBytesPerSecond: copy, webgpu, onnx, torch,
   }, null, 2)}\n`);
   console.log(`\nwrote ${join('site', 'data', 'bench', 'gpu.json')}`);
 }

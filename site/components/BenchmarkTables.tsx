@@ -1,7 +1,7 @@
-// The published benchmark results (site/data/bench/*.json, written by npm run bench and
-// npm run bench:variants), with the machine and the command that produced them.
+// The published benchmark results (site/data/bench/*.json, written by npm run bench,
+// npm run bench:variants and npm run bench:gpu), with the machine and the command that produced them.
 import React from 'react';
-import { cpuBench, variantBench } from './data';
+import { cpuBench, gpuBench, variantBench } from './data';
 import { useStrings } from './locale';
 
 const STRINGS = {
@@ -190,6 +190,107 @@ export function BackendFigures(): React.ReactElement {
           {en ? 'threads. Full results on the benchmark page.' : '스레드. 전체 결과는 벤치마크 페이지에 있습니다.'}
         </small>
       </p>
+    </>
+  );
+}
+
+const GPU_STRINGS = {
+  en: {
+    swiftshader: 'No GPU took part in this run: the WebGPU adapter was SwiftShader, a CPU Vulkan driver, so these are figures of a 2-core CPU emulating a GPU, useful only to show the benchmark runs. On a GPU machine, npm run bench:gpu measures 1M, 16M and 256M params and PyTorch\'s fused AdamW on the same GPU.',
+    adapter: 'WebGPU adapter',
+    copy: 'device copy bandwidth (read + write)',
+    webgpu: 'WebGPU step',
+    kernels: 'kernels only (median)',
+    host: 'with host arrays (median)',
+    ofCopy: 'of copy bandwidth',
+    onnx: 'ONNX Runtime step',
+    provider: 'provider',
+    across: 'bytes across/param',
+    torchMissing: 'PyTorch fused AdamW: not measured',
+  },
+  ko: {
+    swiftshader: '이 실행에는 GPU가 없었습니다. WebGPU 어댑터가 CPU용 Vulkan 드라이버인 SwiftShader였으므로, 아래 수치는 2코어 CPU가 GPU를 흉내 낸 결과이며 벤치마크가 돈다는 것만 보여 줍니다. GPU 머신에서 npm run bench:gpu는 파라미터 1M·16M·256M과 같은 GPU의 PyTorch fused AdamW를 측정합니다.',
+    adapter: 'WebGPU 어댑터',
+    copy: '장치 복사 대역폭(읽기 + 쓰기)',
+    webgpu: 'WebGPU 스텝',
+    kernels: '커널만(중앙값)',
+    host: '호스트 배열과 함께(중앙값)',
+    ofCopy: '복사 대역폭 대비',
+    onnx: 'ONNX Runtime 스텝',
+    provider: '프로바이더',
+    across: '파라미터당 오가는 바이트',
+    torchMissing: 'PyTorch fused AdamW: 측정하지 않음',
+  },
+};
+
+/** npm run bench:gpu: the fused WGSL steps against the device's copy bandwidth, and ONNX Runtime. */
+export function GpuBenchmark(): React.ReactElement {
+  const s = useStrings(GPU_STRINGS);
+  const b = gpuBench;
+  const label = (n: number): string => `${n / (1 << 20)}M`;
+  return (
+    <>
+      {b.swiftshader && <div className="alert alert--warning">{s.swiftshader}</div>}
+      <Provenance command={b.command} date={b.date} cpu={b.cpu} node={b.node} />
+      <p>
+        {s.adapter}: <code>{b.adapter}</code> · {s.copy}: {(b.copyBytesPerSecond / 1e9).toFixed(1)} GB/s
+      </p>
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th>{s.webgpu}</th>
+            <th className="num">Params</th>
+            <th className="num">B/param</th>
+            <th className="num">{s.kernels}</th>
+            <th className="num">GB/s</th>
+            <th className="num">{s.ofCopy}</th>
+            <th className="num">{s.host}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {b.webgpu.map((r) => (
+            <tr key={`${r.preset}-${r.n}`}>
+              <td>{r.preset}</td>
+              <td className="num">{label(r.n)}</td>
+              <td className="num">{r.bytesPerParam.toFixed(2)}</td>
+              <td className="num">{ms(r.kernelMedianS)}</td>
+              <td className="num">{r.kernelGBps.toFixed(1)}</td>
+              <td className="num">{r.ratioToCopy.toFixed(2)}</td>
+              <td className="num">{ms(r.hostStepMedianS)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th>{s.onnx}</th>
+            <th>{s.provider}</th>
+            <th className="num">Params</th>
+            <th className="num">{s.across}</th>
+            <th className="num">{s.kernels.replace(/.*\(/, '(')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {b.onnx.map((r) => (
+            <tr key={`${r.provider}-${r.preset}-${r.n}`}>
+              <td>{r.preset}</td>
+              <td>{r.provider}{r.provider === 'webgpu' && b.swiftshader ? ' (SwiftShader)' : ''}</td>
+              <td className="num">{label(r.n)}</td>
+              <td className="num">{r.bytesAcrossPerParam.toFixed(2)}</td>
+              <td className="num">{ms(r.medianS)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {'unavailable' in b.torch ? (
+        <p><small>{s.torchMissing} ({b.torch.unavailable}).</small></p>
+      ) : (
+        <p>
+          PyTorch {b.torch.torch} AdamW(fused=True), {b.torch.device}:{' '}
+          {b.torch.results.map((r) => `${label(r.n)} ${ms(r.median_s)} (${((28 * r.n) / r.median_s / 1e9).toFixed(0)} GB/s)`).join(' · ')}
+        </p>
+      )}
     </>
   );
 }

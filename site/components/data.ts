@@ -3,6 +3,7 @@
 import variantJson from '@site/build/site-data/variants.json';
 import cpuBenchJson from '@site/site/data/bench/cpu.json';
 import variantBenchJson from '@site/site/data/bench/variants.json';
+import gpuBenchJson from '@site/site/data/bench/gpu.json';
 import type { VariantData } from '../../scripts/site/variant-data';
 
 export const variantData = variantJson as unknown as VariantData;
@@ -34,5 +35,21 @@ export interface VariantBench {
   command: string;
 }
 
+/** site/data/bench/gpu.json, as bench/gpu.ts writes it. */
+export interface GpuBench {
+  date: string;
+  adapter: string;
+  /** The WebGPU adapter was SwiftShader, a CPU Vulkan driver: no GPU took part. */
+  swiftshader: boolean;
+  cpu: string;
+  node: string;
+  copyBytesPerSecond: number;
+  webgpu: { preset: string; n: number; bytesPerParam: number; kernelMedianS: number; kernelGBps: number; ratioToCopy: number; hostStepMedianS: number }[];
+  onnx: { provider: string; preset: string; n: number; medianS: number; bytesAcrossPerParam: number }[];
+  torch: { torch: string; device: string; copy_bytes_per_s: number; results: { n: number; median_s: number }[] } | { unavailable: string };
+  command: string;
+}
+
 export const cpuBench = cpuBenchJson as unknown as CpuBench;
+export const gpuBench = gpuBenchJson as unknown as GpuBench;
 export const variantBench = variantBenchJson as unknown as VariantBench;
