@@ -12,7 +12,7 @@
  * site/data/bench/gpu.json, which the docs' backends page reads.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, AdamW8bit, toBf16, type AdamOptimizer, type OptimizerOptions, type Param } from '../src/index.js';
@@ -23,22 +23,7 @@ import { describeDevice } from '../src/backends/webgpu/describe.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
 import { BENCH_RESULTS_DIR } from './results.js';
 import { seededNormal } from '../test/helpers.js';
-
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-const NVIDIA_ICD = '/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json';
-
-/** Use the machine's Vulkan driver when it has a real one; else SwiftShader (Dawn rejects Debian's lavapipe). */
-function chooseVulkanDriver(): void {
-  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return;
-  if (existsSync(NVIDIA_ICD)) {
-    process.env.VK_DRIVER_FILES = NVIDIA_ICD;
-    return;
-  }
-  const systemDrivers = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d']
-    .flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []))
-    .filter((f) => f.endsWith('.json') && !f.startsWith('lvp_'));
-  if (systemDrivers.length === 0 && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
-}
+import { chooseVulkanDriver } from '../scripts/vulkan-driver.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -114,10 +99,10 @@ function torchCuda(sizes: number[]): TorchCuda | { unavailable: string } {
 }
 
 async function main(): Promise<void> {
-  chooseVulkanDriver();
+  const chose = chooseVulkanDriver();
   const device = await webgpuDevice('bench:gpu');
   const adapter = describeDevice(device);
-  const swiftshader = /swiftshader/i.test(adapter) || process.env.VK_ICD_FILENAMES === SWIFTSHADER;
+  const swiftshader = chose || /swiftshader/i.test(adapter);
   const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
   const sizes = sizesArg ? sizesArg.slice('--sizes='.length).split(',').map(parseSize) : swiftshader ? [1 << 20, 1 << 22] : [1 << 20, 1 << 24, 1 << 28];
   const reps = swiftshader ? 5 : 15;

@@ -9,18 +9,18 @@ import {
 } from '../src/index.js';
 import { planTensor, type TensorPlan } from '../src/optim/variants.js';
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
+import { chooseVulkanDriver } from '../scripts/vulkan-driver.js';
 
 export const REPO_ROOT = join(__dirname, '..');
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 let webgpuAdapter: Promise<boolean> | undefined;
 /**
- * True when this machine has a WebGPU adapter; otherwise skips `t`, saying why. Without a configured
- * Vulkan driver it uses chromium's SwiftShader (a CPU driver, which .ci/run installs). Probed once.
+ * True when this machine has a WebGPU adapter; otherwise skips `t`, saying why. Without a GPU's
+ * Vulkan driver it uses chromium's SwiftShader (scripts/vulkan-driver.ts). Probed once.
  */
 export async function needsWebGpuAdapter(t: TestContext): Promise<boolean> {
   if (!webgpuAdapter) {
-    if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+    chooseVulkanDriver();
     webgpuAdapter = webgpuDevice('probe').then(() => true, () => false);
   }
   if (await webgpuAdapter) return true;
@@ -35,7 +35,7 @@ let onnxWebGpu: Promise<string | undefined> | undefined;
  */
 export async function needsOnnxWebGpu(t: TestContext): Promise<boolean> {
   if (!onnxWebGpu) {
-    if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+    chooseVulkanDriver();
     const probe = new AdamW([{ data: Float32Array.of(1), grad: Float32Array.of(1) }], { backend: 'onnx', executionProviders: ['webgpu'] });
     onnxWebGpu = probe.step().then(() => undefined, (e: Error) => e.message).finally(() => probe.destroy());
   }

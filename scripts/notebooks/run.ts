@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { chooseVulkanDriver } from '../vulkan-driver';
 import { EXECUTED_DIR, NOTEBOOK_DIR, REPO_ROOT, notebookFiles, readNotebook, sourceText, type Notebook, type NotebookOutput } from './format';
 
 interface TslabHandler {
@@ -109,6 +110,8 @@ async function main(): Promise<void> {
   const notebookDir = option('notebooks') ?? NOTEBOOK_DIR;
   const outDir = option('out') ?? EXECUTED_DIR;
   mkdirSync(outDir, { recursive: true });
+  // backend 'webgpu' cells: a GPU's Vulkan driver when there is one, else SwiftShader (the CPU driver).
+  if (chooseVulkanDriver()) say('notebooks: WebGPU cells run on SwiftShader, a CPU Vulkan driver (no GPU driver found)');
   const cachePath = join(outDir, 'cache.json');
   const cache = existsSync(cachePath) ? (JSON.parse(readFileSync(cachePath, 'utf8')) as Record<string, string>) : {};
   const library = libraryHash();
