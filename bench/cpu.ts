@@ -12,30 +12,13 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { AdamW, createParam, releaseParam, type BackendName, type Param } from '../src/index.js';
-import { BENCH_RESULTS_DIR } from './results.js';
+import { BENCH_RESULTS_DIR, timeMedian } from './results.js';
 import { seededNormal } from '../test/helpers.js';
 
 const SIZES = [1 << 20, 1 << 24];
 /** fp32 AdamW reads p, g, m, v and writes p, m, v: 7 × 4 bytes per param. */
 const BYTES_PER_PARAM = 28;
 const THREADS = availableParallelism();
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-async function timeMedian(fn: () => unknown, reps: number, warmup = 2): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return median(times);
-}
 
 /**
  * Bandwidth references, in bytes read + written per second:

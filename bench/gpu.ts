@@ -21,26 +21,9 @@ import { planBytes, planTensor, type VariantOptions } from '../src/optim/variant
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { describeDevice } from '../src/backends/webgpu/describe.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
-import { BENCH_RESULTS_DIR } from './results.js';
+import { BENCH_RESULTS_DIR, timeMedian } from './results.js';
 import { seededNormal } from '../test/helpers.js';
 import { chooseVulkanDriver } from '../scripts/vulkan-driver.js';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-async function timeMedian(fn: () => Promise<unknown>, reps: number, warmup = 2): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return median(times);
-}
 
 const parseSize = (s: string): number => Math.round(parseFloat(s) * (/m$/i.test(s) ? 1 << 20 : /k$/i.test(s) ? 1 << 10 : 1));
 const label = (n: number): string => `${n / (1 << 20)}M`;

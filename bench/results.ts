@@ -1,4 +1,23 @@
-/** Where benchmarks write their results: the docs site reads them from here (committed). */
+/** What every benchmark shares: where results go, and median timing. */
 import { join } from 'node:path';
 
+/** Where benchmarks write their results: the docs site reads them from here (committed). */
 export const BENCH_RESULTS_DIR = join(__dirname, '..', 'site', 'data', 'bench');
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Median wall time of `fn` in seconds over `reps` calls, after `warmup` calls; the machines are noisy, so never a mean. */
+export async function timeMedian(fn: () => unknown, reps: number, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return median(times);
+}

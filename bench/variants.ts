@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AdamW, AdamW8bit, PRESET_CATALOG, createParam, releaseParam, type AdamOptimizer, type Param } from '../src/index.js';
 import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { seededNormal } from '../test/helpers.js';
-import { BENCH_RESULTS_DIR } from './results.js';
+import { BENCH_RESULTS_DIR, timeMedian } from './results.js';
 
 const N = 1 << 24;
 
@@ -26,42 +26,26 @@ interface MemoryProbe {
   paging: { peakResidentBytes: number } | null;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
 async function stepSeconds(make: (p: Param) => AdamOptimizer, reps = 11): Promise<number> {
   const normal = seededNormal(1);
   const param = createParam(Float32Array.from({ length: N }, normal));
   param.grad.set(Float32Array.from({ length: N }, () => 0.01 * normal()));
   const opt = make(param);
-  for (let i = 0; i < 2; i++) await opt.step();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    await opt.step();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
+  const seconds = await timeMedian(() => opt.step(), reps);
   opt.destroy();
   releaseParam(param);
-  return median(times);
+  return seconds;
 }
 
 /** In-place bandwidth (bytes read + written per second) of x ← x·s over 256 MiB on one thread. */
-function inPlaceBandwidth(): number {
+async function inPlaceBandwidth(): Promise<number> {
   const n = 1 << 26;
   const x = allocateInArena(n).fill(1);
   const module = new WebAssembly.Module(readFileSync(join(__dirname, '..', 'build', 'wasm', 'roofline.wasm')));
   const scale = (new WebAssembly.Instance(module, { env: { memory: arenaOf(x)!.memory } }).exports as { scaleInPlace: (p: number, n: number, s: number) => void }).scaleInPlace;
-  const times: number[] = [];
-  for (let i = 0; i < 9; i++) {
-    const t0 = process.hrtime.bigint();
-    scale(x.byteOffset, n, 1.0000001);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
+  const seconds = await timeMedian(() => scale(x.byteOffset, n, 1.0000001), 9, 0);
   releaseFromArena(x);
-  return (8 * n) / median(times);
+  return (8 * n) / seconds;
 }
 
 const PRESETS = PRESET_CATALOG.map((entry) => entry.label);
@@ -69,7 +53,7 @@ const PRESETS = PRESET_CATALOG.map((entry) => entry.label);
 async function main(): Promise<void> {
   const threads = availableParallelism();
   console.log(`adamw-lab variants benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${N / 2 ** 20}M params (createParam, in place)`);
-  const roofline = inPlaceBandwidth();
+  const roofline = await inPlaceBandwidth();
   console.log(`in-place bandwidth roofline (1 thread): ${(roofline / 1e9).toFixed(1)} GB/s`);
   // fp32 moves p, g, m, v in and p, m, v out (28 B); 8-bit moves p, g, two codes in and p, two codes out (16 B).
   const rows: Array<{ preset: string; threads: number; seconds: number; bytesPerParam: number }> = [];
