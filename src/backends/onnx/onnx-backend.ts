@@ -71,7 +71,7 @@ function graphBytes(name: string): Uint8Array {
 }
 
 /** The graph a plan's step runs (or its StableAdamW RMS pass, with `rms`). */
-export function graphConfigOf(plan: TensorPlan, amsgrad: boolean, rms = false): OnnxGraphConfig {
+function graphConfigOf(plan: TensorPlan, amsgrad: boolean, rms = false): OnnxGraphConfig {
   return {
     family: plan.family, paramBf16: plan.paramDtype === 'bf16', momentsBf16: plan.momentDtype === 'bf16',
     kahan: plan.kahan, amsgrad: plan.family === 'adam' && amsgrad, rms,
