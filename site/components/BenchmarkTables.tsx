@@ -206,6 +206,8 @@ const GPU_STRINGS = {
     onnx: 'ONNX Runtime step',
     provider: 'provider',
     across: 'bytes across/param',
+    params: 'Params',
+    median: 'Median step',
     torchMissing: 'PyTorch fused AdamW: not measured',
   },
   ko: {
@@ -219,6 +221,8 @@ const GPU_STRINGS = {
     onnx: 'ONNX Runtime 스텝',
     provider: '프로바이더',
     across: '파라미터당 오가는 바이트',
+    params: '파라미터 수',
+    median: '스텝 중앙값',
     torchMissing: 'PyTorch fused AdamW: 측정하지 않음',
   },
 };
@@ -239,7 +243,7 @@ export function GpuBenchmark(): React.ReactElement {
         <thead>
           <tr>
             <th>{s.webgpu}</th>
-            <th className="num">Params</th>
+            <th className="num">{s.params}</th>
             <th className="num">B/param</th>
             <th className="num">{s.kernels}</th>
             <th className="num">GB/s</th>
@@ -266,9 +270,9 @@ export function GpuBenchmark(): React.ReactElement {
           <tr>
             <th>{s.onnx}</th>
             <th>{s.provider}</th>
-            <th className="num">Params</th>
+            <th className="num">{s.params}</th>
             <th className="num">{s.across}</th>
-            <th className="num">{s.kernels.replace(/.*\(/, '(')}</th>
+            <th className="num">{s.median}</th>
           </tr>
         </thead>
         <tbody>
