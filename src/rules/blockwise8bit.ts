@@ -9,6 +9,7 @@
  * @module
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
+import { stabilizedLr } from './optimi.js';
 
 /** Elements per absmax block. */
 export const BLOCK_SIZE = 256;
@@ -186,8 +187,7 @@ export function adam8bitReferenceStep(
         if (Number.isFinite(g)) sum += (g * g) / Math.max(s2[i - start]! / biasCorrection2, hp.eps * hp.eps);
       }
     }
-    rms = Math.sqrt(sum / param.length);
-    lr = hp.lr / Math.max(1, rms);
+    ({ rms, lr } = stabilizedLr(hp.lr, sum, param.length));
   }
   for (let start = 0, block = 0; start < param.length; start += BLOCK_SIZE, block++) {
     const end = Math.min(start + BLOCK_SIZE, param.length);

@@ -10,6 +10,16 @@
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
 
+/**
+ * StableAdamW's per-tensor learning rate from the sum of its terms over the tensor's n elements:
+ * $\text{rms} = \sqrt{\tfrac{1}{n}\sum g^2/\max(\hat v, \epsilon^2)}$, $\eta_t = \eta/\max(1, \text{rms})$.
+ * Every backend sums the terms its own way (one loop, per-window passes, per-block partials) and ends here.
+ */
+export function stabilizedLr(lr: number, sumOfTerms: number, n: number): TensorStepReport {
+  const rms = Math.sqrt(sumOfTerms / n);
+  return { rms, lr: lr / Math.max(1, rms) };
+}
+
 /** Hyperparameters of optimi's AdamW / StableAdamW. */
 export interface OptimiHyperparameters extends CoreHyperparameters {
   /** "Fully decoupled" decay: the factor is 1 − (lr/maxLr)·λ instead of 1 − lr·λ. */
@@ -65,8 +75,7 @@ export function optimiReferenceStep(
   if (hp.stable) {
     let sum = 0;
     for (let i = 0; i < param.length; i++) sum += (grad[i]! * grad[i]!) / Math.max(expAvgSq[i]!, hp.eps * hp.eps);
-    rms = Math.sqrt(sum / param.length);
-    lr = hp.lr / Math.max(1, rms);
+    ({ rms, lr } = stabilizedLr(hp.lr, sum, param.length));
   }
   // Decoupled decay with the (possibly stabilized) lr: $\theta \leftarrow \theta(1 - \eta_t\lambda)$
   const decay = hp.decoupleLr ? 1 - (lr / hp.maxLr) * hp.weightDecay : 1 - lr * hp.weightDecay;

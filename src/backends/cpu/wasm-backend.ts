@@ -8,7 +8,7 @@
  */
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars } from '../../rules/optimi.js';
+import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
 import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../optim/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
@@ -184,7 +184,7 @@ export class WasmBackend implements Backend {
           : k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, this.tablesIn(arena).unsigned, gradBf16, b.gradSign,
             b.beta2, b.oneMinusBeta2, b.biasCorrection2, hp.eps * hp.eps);
       }, false);
-      lr = hp.lr / Math.max(1, Math.sqrt(sum / task.param.length));
+      lr = stabilizedLr(hp.lr, sum, task.param.length).lr;
       if (plan.family === 'optimi') {
         // The moments were updated by the first pass: only the param update remains.
         const s = optimiStepScalars(hp, step, lr);

@@ -14,7 +14,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars } from '../../rules/optimi.js';
+import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
 import type { BufferDtype, StateBuffer, TensorPlan } from '../../optim/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';
 import type { Backend, UpdateTask } from '../backend.js';
@@ -150,7 +150,7 @@ export class OnnxBackend implements Backend {
         for (let start = 0; start < n; start += this.windowElements) {
           sum += (await this.runWindow(rms, task, start, Math.min(n, start + this.windowElements), stepScalars(task, lr)))!;
         }
-        lr = task.hp.lr / Math.max(1, Math.sqrt(sum / n));
+        lr = stabilizedLr(task.hp.lr, sum, n).lr;
       }
       const config = graphConfigOf(task.plan, task.hp.amsgrad);
       const scalars = stepScalars(task, lr);
