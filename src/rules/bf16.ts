@@ -60,8 +60,9 @@ export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions =
   return out;
 }
 
-/** Convert bf16 bit patterns to float32 values (exact). */
+/** Convert bf16 bit patterns to float32 values (exact): each becomes the top half of a float32's bits. */
 export function fromBf16(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
-  for (let i = 0; i < bits.length; i++) out[i] = bf16ToFloat(bits[i]!);
+  const words = new Uint32Array(out.buffer, out.byteOffset, bits.length);
+  for (let i = 0; i < bits.length; i++) words[i] = bits[i]! << 16;
   return out;
 }

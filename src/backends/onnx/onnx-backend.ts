@@ -13,6 +13,7 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { adamStepScalars } from '../../rules/adam.js';
+import { fromBf16 } from '../../rules/bf16.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
 import type { BufferDtype, StateBuffer, TensorPlan } from '../../optim/variants.js';
@@ -194,8 +195,9 @@ export class OnnxBackend implements Backend {
     const inputs = new Map<string, { data: Float32Array | Uint8Array; direct: boolean }>();
     for (const spec of signature.tensors) {
       const [a, b] = rangeOf(spec);
-      const storage = storageOf(task, spec.name).subarray(a, b);
-      const direct = matches(storageOf(task, spec.name), spec) && !(padded && spec.layout === 'elements');
+      const whole = storageOf(task, spec.name);
+      const storage = whole.subarray(a, b);
+      const direct = matches(whole, spec) && !(padded && spec.layout === 'elements');
       let data: Float32Array | Uint8Array;
       if (direct) {
         data = storage as Float32Array | Uint8Array;
@@ -273,8 +275,7 @@ export class OnnxBackend implements Backend {
 /** Copy storage into a graph input: bf16 bit patterns become the float32 values they stand for. */
 function widen(storage: StateBuffer, into: Float32Array | Uint8Array): void {
   if (storage instanceof Uint16Array) {
-    const bits = new Uint32Array(into.buffer, into.byteOffset, storage.length);
-    for (let i = 0; i < storage.length; i++) bits[i] = storage[i]! << 16;
+    fromBf16(storage, into as Float32Array<ArrayBuffer>); // staging arrays own plain ArrayBuffers
   } else {
     into.set(storage.subarray(0, Math.min(storage.length, into.length)));
   }
