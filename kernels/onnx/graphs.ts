@@ -34,6 +34,11 @@ class StepGraph extends GraphBuilder {
     return this.input(name, 'float', [1]);
   }
 
+  /** Several per-step scalars at once, by name (lists checked against a step-scalars type with `satisfies`). */
+  scalarInputs<K extends string>(names: readonly K[]): Record<K, string> {
+    return Object.fromEntries(names.map((name) => [name, this.input(name, 'float', [1])])) as Record<K, string>;
+  }
+
   /** `x` rounded to the storage of a bf16 tensor (nearest, ties to even), or as is. */
   rounded(x: string, bf16: boolean, output?: string): string {
     if (!bf16) return output ? this.rename(x, output) : x;
@@ -71,10 +76,9 @@ function adamGraph(amsgrad: boolean): StepGraph {
   const b = new StepGraph(false);
   const [param, grad, expAvg, expAvgSq] = ['param', 'grad', 'exp_avg', 'exp_avg_sq'].map((n) => b.elements(n)) as [string, string, string, string];
   const maxExpAvgSq = amsgrad ? b.elements('max_exp_avg_sq') : '';
-  const s = Object.fromEntries(
-    (['gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize'] as const)
-      .map((name) => [name, b.scalarInput<AdamStepScalars>(name)]),
-  ) as Record<keyof AdamStepScalars, string>;
+  const s = b.scalarInputs([
+    'gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize',
+  ] as const satisfies ReadonlyArray<keyof AdamStepScalars>);
   // θ ← θ·(1 − ηλ)   (AdamW; decay is 1 for Adam)
   const theta = b.mul(param, s.decay);
   // g ← ±g + λθ   (Adam's coupled L2; l2 is 0 for AdamW)
@@ -123,8 +127,7 @@ function optimiGraph(c: OnnxGraphConfig): StepGraph {
   const expAvg = b.elements('exp_avg');
   const expAvgSq = b.elements('exp_avg_sq');
   const kahanComp = c.kahan ? b.elements('kahan_comp') : '';
-  const s = Object.fromEntries((['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const).map((n) => [n, b.scalarInput<OptimiStepScalars>(n)])) as
-    Record<'oneMinusBeta1Hat' | 'decay' | 'negLr' | 'eps', string>;
+  const s = b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>);
   // m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²   (already debiased)
   const m = b.rounded(b.add(expAvg, b.mul(s.oneMinusBeta1Hat, b.sub(g, expAvg))), c.momentsBf16, 'exp_avg_out');
   const v = optimiSecondMoment(b, g, expAvgSq, c.momentsBf16, 'exp_avg_sq_out');
@@ -212,8 +215,7 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
   const v = dequantizedMoment(b, 2, g, live);
   const param = b.elements('param');
   const shift = c.kahan ? b.elements('shift') : '';
-  const s = Object.fromEntries((['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const).map((n) => [n, b.scalarInput<Adam8bitStepScalars>(n)])) as
-    Record<'decay' | 'stepSize' | 'invSqrtBiasCorrection2' | 'eps', string>;
+  const s = b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>);
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a finite gradient keep θ (and shift)
   const decayed = b.mul(param, s.decay);
   const step = b.mul(s.stepSize, b.div(m, b.add(b.mul(b.sqrt(v), s.invSqrtBiasCorrection2), s.eps)));
