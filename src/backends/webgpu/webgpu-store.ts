@@ -64,6 +64,8 @@ function deviceKernels(owner: string): Promise<Kernels> {
 
 /** Elements rounded up to whole quads of four (the kernels' unit of work). */
 const quads = (length: number): number => Math.ceil(length / 4) * 4;
+/** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
+const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
 /** Bytes of a GPU buffer holding `length` elements of `dtype`, padded to whole quads. */
 const gpuBytes = (dtype: BufferDtype, length: number): number => Math.max(16, quads(length) * DTYPE_BYTES[dtype]);
 
@@ -142,7 +144,7 @@ export class WebGpuStore implements StateStore {
     const { device } = await this.ready();
     const state = this.materialize(stored as GpuState);
     const slots = state.gpu!.slots;
-    const sizes = slots.map((slot) => Math.ceil((slot.spec.length * DTYPE_BYTES[slot.spec.dtype]) / 4) * 4);
+    const sizes = slots.map((slot) => wordBytes(slot.spec.dtype, slot.spec.length));
     const total = sizes.reduce((a, b) => a + b, 0);
     const staging = this.buffer(device, Math.max(4, total), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     const encoder = device.createCommandEncoder();
@@ -172,7 +174,7 @@ export class WebGpuStore implements StateStore {
       return;
     }
     for (const slot of state.gpu.slots) {
-      const bytes = Math.ceil((slot.spec.length * DTYPE_BYTES[slot.spec.dtype]) / 4) * 4;
+      const bytes = wordBytes(slot.spec.dtype, slot.spec.length);
       // hostArray makes a fresh (unshared) ArrayBuffer.
       if (bytes > 0) this.kernels.device.queue.writeBuffer(slot.buffer, slot.byteOffset, hostArray(slot.spec.dtype, values[slot.spec.name]!, bytes) as Uint8Array<ArrayBuffer>);
     }
@@ -259,7 +261,7 @@ export class WebGpuStore implements StateStore {
 
   /** Write a host array into a GPU buffer, padded to whole words when its byte length is not. */
   private upload(buffer: GPUBuffer, data: Float32Array | Uint16Array): void {
-    const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, Math.ceil(data.byteLength / 4) * 4);
+    const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, wordBytes('bf16', data.length));
     this.kernels!.device.queue.writeBuffer(buffer, 0, source as Float32Array<ArrayBuffer>);
   }
 
@@ -274,7 +276,7 @@ export class WebGpuStore implements StateStore {
       return;
     }
     for (const w of gpu.windows) {
-      const bits = hostArray('bf16', grad.subarray(w.start, w.start + w.count), Math.ceil(w.count / 2) * 4) as Uint16Array<ArrayBuffer>;
+      const bits = hostArray('bf16', grad.subarray(w.start, w.start + w.count), wordBytes('bf16', w.count)) as Uint16Array<ArrayBuffer>;
       this.kernels!.device.queue.writeBuffer(gpu.grad, w.start * DTYPE_BYTES.f32, bits);
     }
   }
