@@ -16,11 +16,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, AdamW8bit, toBf16, type AdamOptimizer, type OptimizerOptions, type Param } from '../src/index.js';
-import type { AdamHyperparameters } from '../src/rules/adam.js';
 import { planBytes, planTensor, type VariantOptions } from '../src/optim/variants.js';
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { describeDevice } from '../src/backends/webgpu/describe.js';
-import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
 import { BENCH_RESULTS_DIR, timeMedian } from './results.js';
 import { seededNormal } from '../test/helpers.js';
 import { chooseVulkanDriver } from '../scripts/vulkan-driver.js';
@@ -95,23 +93,30 @@ async function main(): Promise<void> {
   const copy = await copyBandwidth(device, Math.min(4 * largest, device.limits.maxBufferSize - (device.limits.maxBufferSize % 4)));
   console.log(`copy bandwidth (copyBufferToBuffer, ${label(largest)} floats): ${(copy / 1e9).toFixed(1)} GB/s read + written`);
 
-  const hp: AdamHyperparameters = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' };
   const webgpu: Array<{ preset: string; n: number; bytesPerParam: number; kernelMedianS: number; kernelGBps: number; ratioToCopy: number; hostStepMedianS: number }> = [];
-  console.log('\n| WebGPU step | params | bytes/param | kernels only (median) | GB/s | of copy bandwidth | with host arrays (median) |\n|---|---|---|---|---|---|---|');
+  console.log('\n| WebGPU step | params | bytes/param | GPUBuffer params (median) | GB/s | of copy bandwidth | with host arrays (median) |\n|---|---|---|---|---|---|---|');
   for (const n of sizes) {
     for (const c of CASES) {
-      const param = makeParam(n, c.dtype);
-      const store = new WebGpuStore('bench:gpu');
-      const state = store.create(param, planTensor('bench', 'p', c.options, c.dtype, n, false));
-      let step = 0;
-      const work = () => [{ state, param, hp, step: ++step }];
-      const hostStep = await timeMedian(() => store.run(work()), reps);
-      const kernels = await timeMedian(() => store.runKernelsOnly(work()), reps);
+      // With host arrays, as opt.step() runs on a Param: params and grads up, params down.
+      const host = new AdamW([makeParam(n, c.dtype)], { backend: 'webgpu', ...c.options });
+      const hostStep = await timeMedian(() => host.step(), reps);
+      host.destroy();
+      // With the model on the GPU (a GpuParam): the kernels alone, nothing crosses the bus.
+      const values = makeParam(n, c.dtype);
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+      const data = device.createBuffer({ size: values.data.byteLength, usage });
+      const grad = device.createBuffer({ size: values.grad!.byteLength, usage });
+      device.queue.writeBuffer(data, 0, values.data as Float32Array<ArrayBuffer>);
+      device.queue.writeBuffer(grad, 0, values.grad as Float32Array<ArrayBuffer>);
+      const resident = new AdamW([{ data, grad, length: n, dtype: c.dtype === 'bf16' ? 'bf16' : 'fp32', gradDtype: 'fp32' }], { backend: 'webgpu', ...c.options });
+      const kernels = await timeMedian(() => resident.step(), reps);
+      resident.destroy();
+      data.destroy();
+      grad.destroy();
       const bytes = bytesPerParam(c.options, c.dtype, n);
       const row = { preset: c.preset, n, bytesPerParam: bytes, kernelMedianS: kernels, kernelGBps: (bytes * n) / kernels / 1e9, ratioToCopy: (bytes * n) / kernels / copy, hostStepMedianS: hostStep };
       webgpu.push(row);
       console.log(`| ${c.preset} | ${label(n)} | ${bytes.toFixed(2)} | ${(kernels * 1e3).toFixed(2)} ms | ${row.kernelGBps.toFixed(1)} | ${row.ratioToCopy.toFixed(2)} | ${(hostStep * 1e3).toFixed(2)} ms |`);
-      store.close();
     }
   }
 

@@ -28,9 +28,11 @@ export type { LrMultiplier } from './schedule.js';
 export { clipGradNorm } from './clip.js';
 export type { ClipGradNormOptions } from './clip.js';
 export { createParam, releaseParam } from './memory.js';
+export { getWebGpuDevice } from './backends/webgpu/webgpu-store.js';
 export type { Fp32Param } from './memory.js';
 export type {
-  BackendName, GroupOptions, OnnxExecutionProvider, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
+  AnyParam, BackendName, GpuBufferLike, GpuDeviceLike, GpuParam, GroupOptions, OnnxExecutionProvider, OptimizerOptions, Param, ParamGroup,
+  ParamGroupStateDict, ParamStateDict, StateDict,
 } from './types.js';
 export { bf16ToFloat, floatToBf16, floatToBf16Stochastic, fromBf16, roundToBf16, toBf16 } from './rules/bf16.js';
 export type { Bf16RoundingOptions } from './rules/bf16.js';

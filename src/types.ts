@@ -40,10 +40,49 @@ export interface GroupOptions {
   maximize?: boolean;
 }
 
+/** The parts of a WebGPU `GPUBuffer` the optimizer checks; every GPUBuffer has them. */
+export interface GpuBufferLike {
+  readonly size: number;
+  readonly usage: number;
+}
+
+/**
+ * The part of a WebGPU `GPUDevice` this package's types name, so that they need no WebGPU type
+ * declarations; every GPUDevice is one. With `@webgpu/types`, cast it: `(await getWebGpuDevice()) as GPUDevice`.
+ */
+export interface GpuDeviceLike {
+  createBuffer(descriptor: { size: number; usage: number; label?: string; mappedAtCreation?: boolean }): GpuBufferLike;
+  readonly queue: { writeBuffer(buffer: GpuBufferLike, bufferOffset: number, data: ArrayBufferView<ArrayBuffer>): void };
+}
+
+/**
+ * A param whose values and grad already live on the GPU (backend `'webgpu'` only), as GPUBuffers of
+ * the optimizer's device (see `getWebGpuDevice`, or the `device` option). `step()` binds them as they
+ * are: nothing is uploaded or downloaded. Each buffer needs STORAGE usage and room for `length`
+ * elements rounded up to a multiple of 4 (the kernels read and write whole quads of four).
+ */
+export interface GpuParam {
+  /** fp32 values, or bf16 bit patterns for `dtype: 'bf16'`, `length` of them. */
+  data: GpuBufferLike;
+  /** Elements of the param. */
+  length: number;
+  /** `'fp32'` (default) or `'bf16'`. */
+  dtype?: 'fp32' | 'bf16';
+  /** The gradient, in `gradDtype`; null or missing skips the param, as in PyTorch. */
+  grad?: GpuBufferLike | null;
+  /** dtype of the grad buffer (default: the param's); only a bf16 param may have an fp32 grad, or the reverse. */
+  gradDtype?: 'fp32' | 'bf16';
+  /** A name used in error messages. */
+  name?: string;
+}
+
+/** A param of any kind: host arrays ({@link Param}) or GPUBuffers ({@link GpuParam}). */
+export type AnyParam = Param | GpuParam;
+
 /** A group of params sharing hyperparameters, as in PyTorch's `param_groups`. */
 export interface ParamGroup extends GroupOptions {
   /** The params this group's options apply to. */
-  params: Param[];
+  params: AnyParam[];
 }
 
 /** Which implementation runs the update. */
@@ -69,6 +108,11 @@ export interface OptimizerOptions extends GroupOptions, VariantOptions {
    * Runtime off a WebGPU adapter that is only a CPU driver (SwiftShader), for example.
    */
   executionProviders?: ReadonlyArray<OnnxExecutionProvider>;
+  /**
+   * Backend `'webgpu'` only: the GPUDevice to run on, e.g. the one a model's GPUBuffers
+   * ({@link GpuParam}) belong to (default: the process's device, `getWebGpuDevice()`).
+   */
+  device?: GpuDeviceLike;
   /**
    * CPU backend only: threads to use, the calling thread included (default: every hardware thread).
    * Worker threads run only when params live in an adamw-lab arena (see `createParam`) and the step

@@ -1,8 +1,13 @@
 // The fused Adam/AdamW step over fp32 p, g, m, v (and v_max with amsgrad), one pass per element:
 // the same formula, order and scalars as kernels/wasm/adam.ts (see adamStepScalars in
-// src/rules/adam.ts), so the two backends round alike.
+// src/rules/adam.ts), so the two backends round alike. One invocation per element, one workgroup per
+// unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
 
-struct Scalars {
+struct Segment {
+  firstUnit: u32,   // the tensor's first unit within the arena
+  count: u32,       // its elements
+  stepping: u32,      // 0: the param has no grad this step; leave it alone
+  amsgrad: u32,
   gradSign: f32,
   decay: f32,
   l2: f32,
@@ -12,24 +17,27 @@ struct Scalars {
   invSqrtBiasCorrection2: f32,
   eps: f32,
   negStepSize: f32,
-  count: u32,
-  amsgrad: u32,
-  rowLength: u32, // invocations per row of the 2-D dispatch (workgroups in x × 256)
 }
 
-@group(0) @binding(0) var<uniform> s: Scalars;
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 @group(0) @binding(5) var<storage, read_write> vmax: array<f32>;
+@group(0) @binding(6) var<storage, read> lookup: array<u32>;
+@group(0) @binding(7) var<storage, read> segments: array<Segment>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let i = id.x + id.y * s.rowLength;
-  if (i >= s.count) {
+fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let unit = unitInWindow(group);
+  if (unit >= window.units) {
     return;
   }
+  let s = segments[lookup[window.firstUnit + unit]];
+  if (s.stepping == 0u || (window.firstUnit + unit - s.firstUnit) * UNIT + lane >= s.count) {
+    return;
+  }
+  let i = unit * UNIT + lane;
   // AdamW: θ ← θ·(1 − η·λ)   (decay = 1 for Adam)
   let theta = p[i] * s.decay;
   // g ← −∇ when maximizing; Adam's coupled L2: g ← g + λ·θ   (l2 = 0 for AdamW)

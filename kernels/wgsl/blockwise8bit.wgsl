@@ -2,19 +2,18 @@
 // kernels/wasm/blockwise8bit.ts the CPU kernel, whose tables and arithmetic this follows). One
 // workgroup per block of 256 elements, one quad of four elements per invocation: dequantize, update m
 // and v (0 where g is not finite), step the params, reduce the block's new absmax in workgroup memory,
-// requantize. `shift` is diffusion-pipe's Kahan buffer (AdamW8bitKahan) in the param's dtype.
+// requantize. `shift` is diffusion-pipe's Kahan buffer (AdamW8bitKahan) in the param's dtype. A block
+// is a unit of the arena, so every tensor of the arena goes in one dispatch (see Window in common.wgsl).
 //
-// StableAdamW: mode 1 only sums g²/max(v̂, ε²) per workgroup into `reduction`; stable-rms.wgsl turns
-// the sums into lr/max(1, RMS) at reduction[0]; mode 2 is the whole step with that lr.
+// StableAdamW: mode 1 only sums g²/max(v̂, ε²) per block into the reduction part of `absmax`;
+// stable-rms.wgsl turns each tensor's sums into its lr/max(1, RMS); mode 2 is the whole step with it.
 
-struct Scalars {
-  count: u32,             // elements in this window
-  mode: u32,              // 0: whole step; 1: RMS partial sums only; 2: whole step with reduction[0]'s lr
-  partialsOffset: u32,    // where this window's workgroup sums start in `reduction` (after element 0)
-  blockOffset: u32,       // the window's first block within the tensor (absmax is bound whole)
-  absmax2At: u32,         // index of absmax2[0] in `absmax`, which holds absmax1 then absmax2
+struct Segment {
+  firstUnit: u32,         // the tensor's first block within the arena
+  count: u32,             // its elements
+  stepping: u32,            // 0: the param has no grad this step; leave it alone
   paramBf16: u32,
-  gradBf16: u32,
+  gradBf16: u32,          // 0: fp32; 1: bf16 at the start of its fp32 slot; 2: packed bf16 (see gradQuad)
   kahan: u32,
   gradSign: f32,
   beta1: f32,
@@ -30,36 +29,43 @@ struct Scalars {
   biasCorrection2: f32,   // 1 − β2^t, for v̂ in mode 1
 }
 
-@group(0) @binding(0) var<uniform> s: Scalars;
 @group(0) @binding(1) var<storage, read_write> p: array<u32>;
 @group(0) @binding(2) var<storage, read_write> g: array<u32>;
 @group(0) @binding(3) var<storage, read_write> codes1: array<u32>;
 @group(0) @binding(4) var<storage, read_write> codes2: array<u32>;
+// Per block of the arena: absmax1, then absmax2 (from arenaUnits), then StableAdamW's sums
+// (partialsAt), then each tensor's η_t (lrAt). One buffer, as a kernel may bind only 8 storage buffers.
 @group(0) @binding(5) var<storage, read_write> absmax: array<f32>;
 @group(0) @binding(6) var<storage, read_write> shift: array<u32>;
-// Both maps (256 values each, as f32 bits), then both quantization tables (65536 entries each), as
-// src/backends/quantization-tables.ts builds them.
-@group(0) @binding(7) var<storage, read> tables: array<u32>;
-@group(0) @binding(8) var<storage, read_write> reduction: array<f32>;
+// Each block's segment (arenaUnits entries), then both maps (256 values each, as f32 bits), then both
+// quantization tables (65536 entries each), as src/backends/quantization-tables.ts builds them.
+@group(0) @binding(7) var<storage, read> lookup: array<u32>;
+@group(0) @binding(8) var<storage, read> segments: array<Segment>;
 
+// Offsets of the tables after lookup's per-block part.
 const SIGNED_VALUES = 0u;
 const UNSIGNED_VALUES = 256u;
 const SIGNED_ENTRIES = 512u;
 const UNSIGNED_ENTRIES = 512u + 65536u;
+
+// Entry i of the tables.
+fn table(i: u32) -> u32 {
+  return lookup[window.arenaUnits + i];
+}
 
 var<workgroup> shared1: array<f32, 64>;
 var<workgroup> shared2: array<f32, 64>;
 
 // Map values of the four codes packed in `word`.
 fn dequantize(word: u32, values: u32) -> vec4<f32> {
-  return vec4<f32>(bitcast<f32>(tables[values + (word & 0xffu)]), bitcast<f32>(tables[values + ((word >> 8u) & 0xffu)]),
-                   bitcast<f32>(tables[values + ((word >> 16u) & 0xffu)]), bitcast<f32>(tables[values + (word >> 24u)]));
+  let codes = vec4<u32>(word & 0xffu, (word >> 8u) & 0xffu, (word >> 16u) & 0xffu, word >> 24u);
+  return bitcast<vec4<f32>>(vec4<u32>(table(values + codes.x), table(values + codes.y), table(values + codes.z), table(values + codes.w)));
 }
 
 // bitsandbytes' dQuantize through the table: code = (entry >> 16) + (position(x) > (entry & 0xffff)).
 fn quantize(x: f32, entries: u32) -> u32 {
   let bits = bitcast<u32>(x);
-  let entry = tables[entries + (bits >> 16u)];
+  let entry = table(entries + (bits >> 16u));
   // x's position in its bucket, in value order: the low 16 bits, complemented for negative x.
   let position = (bits & 0xffffu) ^ select(0u, 0xffffu, (bits >> 31u) != 0u);
   return (entry >> 16u) + select(0u, 1u, position > (entry & 0xffffu));
@@ -75,26 +81,32 @@ fn isFinite(x: vec4<f32>) -> vec4<bool> {
 }
 
 @compute @workgroup_size(64)
-fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group: vec3<u32>,
-        @builtin(num_workgroups) groups: vec3<u32>) {
-  let block = group.x + group.y * groups.x;
-  if (block * 256u >= s.count) {
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group: vec3<u32>) {
+  let unit = unitInWindow(group);
+  if (unit >= window.units) {
     return;
   }
-  let q = block * 64u + lane;
+  let segment = lookup[window.firstUnit + unit];
+  let s = segments[segment];
+  if (s.stepping == 0u) {
+    return;
+  }
+  let q = unit * 64u + lane;
+  // The tensor's elements that this invocation's quad holds.
+  let first = (window.firstUnit + unit - s.firstUnit) * UNIT + 4u * lane;
   // Quads past the tensor (in its last, partial block) only take part in the reductions: WebGPU may
   // redirect an out-of-bounds write to any element of the buffer, so they must not write.
-  let inTensor = 4u * q < s.count;
-  let index = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u);
-  let gi = loadQuad(&g, q, s.gradBf16 != 0u) * s.gradSign;
+  let inTensor = first < s.count;
+  let index = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u);
+  let gi = loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u) * s.gradSign;
   // Elements past `count` (padding of the tensor's last quad) and non-finite gradients: m = v = 0.
   let live = isFinite(gi) & (index < vec4<u32>(s.count));
-  let absmaxBlock = s.blockOffset + block;
+  let absmaxBlock = window.firstUnit + unit;
   // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
   let m = select(vec4<f32>(0.0), dequantize(codes1[q], SIGNED_VALUES) * absmax[absmaxBlock] * s.beta1 + s.oneMinusBeta1 * gi, live);
-  let v = select(vec4<f32>(0.0), dequantize(codes2[q], UNSIGNED_VALUES) * absmax[s.absmax2At + absmaxBlock] * s.beta2 + (s.oneMinusBeta2 * gi) * gi, live);
+  let v = select(vec4<f32>(0.0), dequantize(codes2[q], UNSIGNED_VALUES) * absmax[window.arenaUnits + absmaxBlock] * s.beta2 + (s.oneMinusBeta2 * gi) * gi, live);
 
-  if (s.mode == 1u) {
+  if (window.mode == 1u) {
     let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, v / s.biasCorrection2, s.eps * s.eps), live);
     shared1[lane] = terms.x + terms.y + terms.z + terms.w;
     for (var stride = 32u; stride > 0u; stride = stride >> 1u) {
@@ -104,16 +116,16 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
       }
     }
     if (lane == 0u) {
-      reduction[1u + s.partialsOffset + block] = shared1[0];
+      absmax[window.partialsAt + absmaxBlock] = shared1[0];
     }
     return;
   }
 
   var decay = s.decay;
   var stepSize = s.stepSize;
-  if (s.mode == 2u) {
+  if (window.mode == 2u) {
     // StableAdamW: η_t = η / max(1, RMS), used by the decay and the step alike
-    let lr = reduction[0];
+    let lr = absmax[window.lrAt + segment];
     decay = 1.0 - lr * s.weightDecay;
     stepSize = lr / s.biasCorrection1;
   }
@@ -150,7 +162,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let new2 = shared2[0];
   if (lane == 0u) {
     absmax[absmaxBlock] = new1;
-    absmax[s.absmax2At + absmaxBlock] = new2;
+    absmax[window.arenaUnits + absmaxBlock] = new2;
   }
   // Requantize against the new absmax: m·(1/absmax), as the CPU kernel and bitsandbytes' __fdividef.
   // A block of zeros keeps x = m (every code then dequantizes to 0 anyway).

@@ -1,18 +1,18 @@
 // optimi's AdamW / StableAdamW step (src/rules/optimi.ts is the readable version; kernels/wasm/optimi.ts
 // the CPU kernel): debiased moments m̂, v̂ in fp32 or bf16, params in fp32 or bf16, optionally through
-// a bf16 Kahan compensation c. Each invocation updates one quad of four elements.
+// a bf16 Kahan compensation c. Each invocation updates one quad of four elements, each workgroup one
+// unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
 //
-// StableAdamW runs three dispatches: mode 1 updates the moments and writes each workgroup's sum of
-// g²/max(v̂, ε²) to `reduction`; stable-rms.wgsl turns the sums into lr/max(1, RMS) at reduction[0];
+// StableAdamW runs three dispatches: mode 1 updates the moments and writes each unit's sum of
+// g²/max(v̂, ε²) to `reduction`; stable-rms.wgsl turns each tensor's sums into its lr/max(1, RMS);
 // mode 2 updates the params with that lr. Without StableAdamW, mode 0 does the whole step in one pass.
 
-struct Scalars {
-  count: u32,             // elements in this window
-  rowLength: u32,         // invocations per row of the 2-D dispatch
-  mode: u32,              // 0: whole step; 1: moments and RMS partial sums; 2: params with reduction[0]'s lr
-  partialsOffset: u32,    // where this window's workgroup sums start in `reduction` (after element 0)
+struct Segment {
+  firstUnit: u32,         // the tensor's first unit within the arena
+  count: u32,             // its elements
+  stepping: u32,            // 0: the param has no grad this step; leave it alone
   paramBf16: u32,
-  gradBf16: u32,
+  gradBf16: u32,          // 0: fp32; 1: bf16 at the start of its fp32 slot; 2: packed bf16 (see gradQuad)
   momentsBf16: u32,
   kahan: u32,
   gradSign: f32,
@@ -25,47 +25,59 @@ struct Scalars {
   weightDecay: f32,
 }
 
-@group(0) @binding(0) var<uniform> s: Scalars;
 @group(0) @binding(1) var<storage, read_write> p: array<u32>;
 @group(0) @binding(2) var<storage, read_write> g: array<u32>;
 @group(0) @binding(3) var<storage, read_write> m: array<u32>;
 @group(0) @binding(4) var<storage, read_write> v: array<u32>;
 @group(0) @binding(5) var<storage, read_write> c: array<u32>;
 @group(0) @binding(6) var<storage, read_write> reduction: array<f32>;
+@group(0) @binding(7) var<storage, read> lookup: array<u32>;
+@group(0) @binding(8) var<storage, read> segments: array<Segment>;
 
-var<workgroup> sums: array<f32, 256>;
+var<workgroup> sums: array<f32, 64>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(local_invocation_index) lane: u32,
-        @builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  let q = id.x + id.y * s.rowLength;
-  let inRange = q * 4u < s.count;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let unit = unitInWindow(group);
+  if (unit >= window.units) {
+    return;
+  }
+  let segment = lookup[window.firstUnit + unit];
+  let s = segments[segment];
+  if (s.stepping == 0u) {
+    return;
+  }
+  let q = unit * (UNIT / 4u) + lane;
+  // The tensor's elements that this invocation's quad holds.
+  let first = (window.firstUnit + unit - s.firstUnit) * UNIT + 4u * lane;
+  let inRange = first < s.count;
   let momentsBf16 = s.momentsBf16 != 0u;
   let paramBf16 = s.paramBf16 != 0u;
   var term = 0.0;
-  if (inRange && s.mode != 2u) {
+  if (inRange && window.mode != 2u) {
     // m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²   (already debiased)
-    let gi = loadQuad(&g, q, s.gradBf16 != 0u) * s.gradSign;
+    let gi = loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u) * s.gradSign;
     let m0 = loadQuad(&m, q, momentsBf16);
     storeQuad(&m, q, m0 + s.oneMinusBeta1Hat * (gi - m0), momentsBf16);
     let vi = storeQuad(&v, q, s.beta2Hat * loadQuad(&v, q, momentsBf16) + (s.oneMinusBeta2Hat * gi) * gi, momentsBf16);
-    if (s.mode == 1u) {
-      // Padding elements past `count` have g = 0: their terms are 0.
-      let terms = stabilizationTerms(gi, vi, s.eps * s.eps);
+    if (window.mode == 1u) {
+      // Padding past `count` (in the tensor's last quad) may hold anything: it adds nothing.
+      let inTensor = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(s.count);
+      let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, vi, s.eps * s.eps), inTensor);
       term = terms.x + terms.y + terms.z + terms.w;
     }
   }
-  if (s.mode == 1u) {
-    // One sum per workgroup: a tree over the 256 invocations.
+  if (window.mode == 1u) {
+    // One sum per unit: a tree over the 64 invocations.
     sums[lane] = term;
-    for (var stride = 128u; stride > 0u; stride = stride >> 1u) {
+    for (var stride = 32u; stride > 0u; stride = stride >> 1u) {
       workgroupBarrier();
       if (lane < stride) {
         sums[lane] = sums[lane] + sums[lane + stride];
       }
     }
     if (lane == 0u) {
-      reduction[1u + s.partialsOffset + group.x + group.y * groups.x] = sums[0];
+      reduction[window.partialsAt + window.firstUnit + unit] = sums[0];
     }
     return;
   }
@@ -74,9 +86,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(local_invocation_
   }
   var decay = s.decay;
   var negLr = s.negLr;
-  if (s.mode == 2u) {
+  if (window.mode == 2u) {
     // StableAdamW: η_t = η / max(1, RMS), and the decay uses η_t
-    let lr = reduction[0];
+    let lr = reduction[window.lrAt + segment];
     negLr = -lr;
     decay = select(1.0, 1.0 - lr * s.weightDecay, s.weightDecay != 0.0);
   }

@@ -1,24 +1,35 @@
-// StableAdamW's per-tensor learning rate, from the workgroup sums that optimi.wgsl and
-// blockwise8bit.wgsl write in their mode 1: η_t = η / max(1, √(Σ g²/max(v̂, ε²) / n)), stored at
-// reduction[0] for their mode 2. One workgroup; the sum runs in float32 (the CPU kernels sum in
-// float64, so η_t may differ from theirs in its last bits).
+// StableAdamW's per-tensor learning rate, from the per-unit sums that optimi.wgsl and
+// blockwise8bit.wgsl write in their mode 1: η_t = η / max(1, √(Σ g²/max(v̂, ε²) / n)), one workgroup
+// per tensor of the arena, stored at reduction[lrAt + k] for their mode 2. The sum runs in float32
+// (the CPU kernels sum in float64, so η_t may differ from theirs in its last bits).
 
-struct Scalars {
-  partials: u32,          // workgroup sums at reduction[1 ..= partials]
-  count: u32,             // n: the tensor's elements
+struct Segment {
+  firstUnit: u32,   // the tensor's first unit within the arena
+  units: u32,       // its units: how many sums to add
+  count: u32,       // n: its elements
+  stepping: u32,    // 0: the param has no grad this step
   lr: f32,
 }
 
-@group(0) @binding(0) var<uniform> s: Scalars;
 @group(0) @binding(1) var<storage, read_write> reduction: array<f32>;
+@group(0) @binding(2) var<storage, read> segments: array<Segment>;
 
 var<workgroup> sums: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lane: u32) {
+fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  // Here the window's "units" are the arena's tensors.
+  let k = unitInWindow(group);
+  if (k >= window.units) {
+    return;
+  }
+  let s = segments[k];
+  if (s.stepping == 0u) {
+    return;
+  }
   var total = 0.0;
-  for (var k = lane; k < s.partials; k = k + 256u) {
-    total = total + reduction[1u + k];
+  for (var u = lane; u < s.units; u = u + 256u) {
+    total = total + reduction[window.partialsAt + s.firstUnit + u];
   }
   sums[lane] = total;
   for (var stride = 128u; stride > 0u; stride = stride >> 1u) {
@@ -28,6 +39,6 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     }
   }
   if (lane == 0u) {
-    reduction[0] = s.lr / max(1.0, sqrt(sums[0] / f32(s.count)));
+    reduction[window.lrAt + k] = s.lr / max(1.0, sqrt(sums[0] / f32(s.count)));
   }
 }

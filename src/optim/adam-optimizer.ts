@@ -13,10 +13,10 @@ import { JsBackend } from '../backends/js.js';
 import { EXECUTION_PROVIDERS, OnnxBackend } from '../backends/onnx/onnx-backend.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import type {
-  GroupOptions, OptimizerOptions, Param, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
+  AnyParam, GroupOptions, OptimizerOptions, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
-import { paramDtype, validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { ResidentStore, type StateStore, type StoredState } from './state-store.js';
@@ -25,7 +25,7 @@ import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOp
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
 export interface ResolvedParamGroup extends Required<GroupOptions> {
   /** The group's params, in the order given. */
-  params: Param[];
+  params: AnyParam[];
 }
 
 /** State kept per param: the step count and the state as the store holds it (its plan included). */
@@ -96,13 +96,15 @@ export class AdamOptimizer {
   }
 
   private readonly variant: AdamVariant;
+  /** The backend option as given (checked by createBackend). */
+  private readonly backendName: string;
   private readonly backend: Backend | null;
   private readonly store: StateStore;
-  private readonly state = new Map<Param, ParamState>();
+  private readonly state = new Map<AnyParam, ParamState>();
   private stepInFlight = false;
   private destroyed = false;
 
-  constructor(variant: AdamVariant, params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(variant: AdamVariant, params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     this.variant = variant;
     const owner = variant.name;
     if (typeof options !== 'object' || options === null) {
@@ -120,6 +122,10 @@ export class AdamOptimizer {
     if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
       fail(RangeError, owner, 'options', `threads = ${showValue(options.threads)} is invalid`, 'threads must be an integer >= 1');
     }
+    this.backendName = String(options.backend ?? 'cpu');
+    if (options.device !== undefined && this.backendName !== 'webgpu') {
+      fail(Error, owner, 'options', `device is set with backend '${this.backendName}'`, "a GPUDevice belongs to backend 'webgpu'; drop one of them");
+    }
     this.defaults = defaults;
     this.variantOptions = variantOptions;
     if (!Array.isArray(params) || params.length === 0) {
@@ -127,7 +133,7 @@ export class AdamOptimizer {
     }
     const groups: ParamGroup[] = isGroupList(params) ? params : [{ params }];
     // Validate everything before keeping anything, so a bad group leaves no half-built optimizer.
-    const seen = new Map<Param, number>();
+    const seen = new Map<AnyParam, number>();
     let index = 0;
     groups.forEach((group, g) => this.checkGroup(group, g, seen, index, (n) => (index += n)));
     const resolved = groups.map((group) => this.resolve(group));
@@ -138,7 +144,7 @@ export class AdamOptimizer {
     const paged = variantOptions.paged;
     if (!this.backend) {
       if (paged) fail(Error, owner, 'options', "paged with backend 'webgpu' is not supported yet", "page on backend 'cpu', or keep the state resident on the GPU");
-      this.store = new WebGpuStore(owner);
+      this.store = new WebGpuStore(owner, { device: options.device as GPUDevice | undefined });
     } else {
       this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {}) : new ResidentStore(this.backend);
     }
@@ -157,7 +163,7 @@ export class AdamOptimizer {
 
   /** Add a param group, as torch's `add_param_group`; its params must not already be in the optimizer. */
   addParamGroup(group: ParamGroup): void {
-    const seen = new Map<Param, number>();
+    const seen = new Map<AnyParam, number>();
     let index = 0;
     for (const existing of this.paramGroups) for (const p of existing.params) seen.set(p, index++);
     this.checkGroup(group, this.paramGroups.length, seen, index, () => undefined);
@@ -177,16 +183,16 @@ export class AdamOptimizer {
     if (this.stepInFlight) {
       fail(Error, owner, 'step()', 'called while the previous step() is still running', 'await each step() before the next');
     }
-    const work: Array<{ param: Param; group: ResolvedParamGroup; index: number }> = [];
+    const work: Array<{ param: AnyParam; group: ResolvedParamGroup; index: number }> = [];
     let index = 0;
     for (const group of this.paramGroups) {
       for (const param of group.params) {
-        validateParam(owner, index, param);
+        validateParam(owner, index, param, this.backendName);
         validateGrad(owner, index, param);
         const state = this.state.get(param);
-        if (state && stateLength(state.stored.plan) !== param.data.length) {
+        if (state && stateLength(state.stored.plan) !== paramLength(param)) {
           fail(RangeError, owner, describeParam(index, param.name),
-            `data has length ${param.data.length} but its optimizer state has length ${stateLength(state.stored.plan)}`,
+            `data has length ${paramLength(param)} but its optimizer state has length ${stateLength(state.stored.plan)}`,
             'a param must keep its length; add a new param instead');
         }
         if (param.grad) work.push({ param, group, index });
@@ -215,7 +221,9 @@ export class AdamOptimizer {
     for (const group of this.paramGroups) {
       for (const param of group.params) {
         if (options.setToNone) param.grad = null;
-        else param.grad?.fill(0);
+        else if (isGpuParam(param)) {
+          if (param.grad) (this.store as WebGpuStore).zeroBuffer(param.grad as GPUBuffer);
+        } else param.grad?.fill(0);
       }
     }
   }
@@ -246,7 +254,7 @@ export class AdamOptimizer {
   }
 
   /** Call `fn` for every param with its flat index (PyTorch's order: groups, then params). */
-  private forEachParam(fn: (param: Param, index: number) => void): void {
+  private forEachParam(fn: (param: AnyParam, index: number) => void): void {
     let index = 0;
     for (const group of this.paramGroups) for (const param of group.params) fn(param, index++);
   }
@@ -289,7 +297,7 @@ export class AdamOptimizer {
       for (let k = 0; k < ours.params.length; k++) amsgradOf.push(saved.amsgrad ?? ours.amsgrad);
     });
     validateVariant(owner, this.variantOptions, this.variant.weightDecayMode, amsgradOf.some(Boolean));
-    const loaded = new Map<Param, { step: number; plan: TensorPlan; values: Record<string, ArrayLike<number>> }>();
+    const loaded = new Map<AnyParam, { step: number; plan: TensorPlan; values: Record<string, ArrayLike<number>> }>();
     for (const [key, entry] of Object.entries(savedState)) {
       const i = Number(key);
       if (!Number.isInteger(i) || i < 0 || i >= params.length) {
@@ -300,7 +308,7 @@ export class AdamOptimizer {
       if (!(Number.isInteger(entry.step) && entry.step >= 0)) {
         fail(RangeError, owner, at, `step = ${showValue(entry.step)} is invalid`, 'step must be an integer >= 0');
       }
-      const plan = planTensor(owner, at, this.variantOptions, paramDtype(param), param.data.length, amsgradOf[i]!);
+      const plan = planTensor(owner, at, this.variantOptions, paramDtype(param), paramLength(param), amsgradOf[i]!);
       const expected = plan.buffers.map((b) => b.name);
       const record = entry as unknown as Record<string, unknown>;
       for (const name of Object.keys(record)) {
@@ -402,12 +410,12 @@ export class AdamOptimizer {
     };
   }
 
-  private plan(param: Param, index: number, amsgrad: boolean): TensorPlan {
+  private plan(param: AnyParam, index: number, amsgrad: boolean): TensorPlan {
     const where = describeParam(index, param.name);
-    return planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), param.data.length, amsgrad);
+    return planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), paramLength(param), amsgrad);
   }
 
-  private stateFor(param: Param, index: number, amsgrad: boolean): ParamState {
+  private stateFor(param: AnyParam, index: number, amsgrad: boolean): ParamState {
     let state = this.state.get(param);
     const plan = this.plan(param, index, amsgrad);
     if (!state) {
@@ -425,7 +433,7 @@ export class AdamOptimizer {
     return state;
   }
 
-  private checkGroup(group: ParamGroup, g: number, seen: Map<Param, number>, firstIndex: number, advance: (n: number) => void): void {
+  private checkGroup(group: ParamGroup, g: number, seen: Map<AnyParam, number>, firstIndex: number, advance: (n: number) => void): void {
     const owner = this.variant.name;
     if (typeof group !== 'object' || group === null || !Array.isArray(group.params) || group.params.length === 0) {
       fail(TypeError, owner, `param group ${g}`, `got ${showValue(group)}`, 'a group is { params: Param[] (non-empty), lr?, betas?, … }');
@@ -433,7 +441,7 @@ export class AdamOptimizer {
     validateGroupOptions(owner, `param group ${g}`, group);
     group.params.forEach((param, k) => {
       const index = firstIndex + k;
-      validateParam(owner, index, param);
+      validateParam(owner, index, param, this.backendName);
       const earlier = seen.get(param);
       if (earlier !== undefined) {
         fail(Error, owner, describeParam(index, param.name), `is the same param as param ${earlier}`, 'each param may appear only once across all groups');
@@ -462,7 +470,7 @@ function stateLength(plan: TensorPlan): number {
   return plan.family === 'blockwise8bit' ? plan.buffers.find((b) => b.name === 'state1')!.length : plan.buffers[0]!.length;
 }
 
-function isGroupList(params: Param[] | ParamGroup[]): params is ParamGroup[] {
+function isGroupList(params: AnyParam[] | ParamGroup[]): params is ParamGroup[] {
   const first = params[0] as unknown;
   return typeof first === 'object' && first !== null && 'params' in first;
 }

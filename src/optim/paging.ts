@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, UpdateTask } from '../backends/backend.js';
 import { BLOCK_SIZE } from '../rules/blockwise8bit.js';
-import type { Param } from '../types.js';
+import type { AnyParam, Param } from '../types.js';
 import { fail } from '../util/errors.js';
 import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
 
@@ -92,7 +92,7 @@ export class PagedStore implements StateStore {
     return `paged: ${this.stats.frames || '(not yet allocated)'} frames of ${this.stats.frameBytes || this.pageBytes} bytes, spill file ${this.path}`;
   }
 
-  create(_param: Param, plan: TensorPlan): PagedState {
+  create(_param: AnyParam, plan: TensorPlan): PagedState {
     const offsets: Record<string, number> = {};
     for (const spec of plan.buffers) {
       offsets[spec.name] = this.fileBytes;
@@ -134,11 +134,13 @@ export class PagedStore implements StateStore {
   }
 
   async run(work: readonly StoreWork[]): Promise<void> {
+    // Host params only: the optimizer refuses GpuParams on this backend.
     const pages = work.flatMap((w) => {
       const s = w.state as PagedState;
-      const n = w.param.data.length;
-      const out: Array<{ work: StoreWork; start: number; end: number }> = [];
-      for (let start = 0; start < n; start += s.pageElements) out.push({ work: w, start, end: Math.min(n, start + s.pageElements) });
+      const param = w.param as Param;
+      const n = param.data.length;
+      const out: Array<{ param: Param; work: StoreWork; start: number; end: number }> = [];
+      for (let start = 0; start < n; start += s.pageElements) out.push({ param, work: w, start, end: Math.min(n, start + s.pageElements) });
       return out;
     });
     if (pages.length === 0) return;
@@ -167,8 +169,8 @@ export class PagedStore implements StateStore {
       });
       const task: UpdateTask = {
         plan, buffers, hp: page.work.hp, step: page.work.step,
-        param: page.work.param.data.subarray(page.start, page.end),
-        grad: page.work.param.grad!.subarray(page.start, page.end),
+        param: page.param.data.subarray(page.start, page.end),
+        grad: page.param.grad!.subarray(page.start, page.end),
       };
       await this.backend.step([task]);
       writes[i % ring] = this.transfer(handle, page, frame, 'write');

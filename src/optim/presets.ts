@@ -2,7 +2,7 @@
  * The optimizers under the names users know. Each is {@link AdamOptimizer} with its own defaults.
  * @module
  */
-import type { GroupOptions, OptimizerOptions, Param, ParamGroup } from '../types.js';
+import type { AnyParam, GroupOptions, OptimizerOptions, ParamGroup } from '../types.js';
 import { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './adam-optimizer.js';
 
 /**
@@ -28,7 +28,7 @@ import { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './adam-optimizer.js';
  * ```
  */
 export class AdamW extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     super({ name: 'AdamW', weightDecayMode: 'decoupled', defaults: TORCH_ADAMW_DEFAULTS }, params, options);
   }
 }
@@ -39,7 +39,7 @@ export class AdamW extends AdamOptimizer {
  * $1/(\sqrt{\hat v_t}+\epsilon)$ like the rest of the gradient. Defaults are PyTorch's (weightDecay 0).
  */
 export class Adam extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     super({ name: 'Adam', weightDecayMode: 'l2', defaults: { ...TORCH_ADAMW_DEFAULTS, weightDecay: 0 } }, params, options);
   }
 }
@@ -51,7 +51,7 @@ export class Adam extends AdamOptimizer {
  * Same as `new AdamW(params, { stateDtype: '8bit' })`.
  */
 export class AdamW8bit extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     super({ name: 'AdamW8bit', weightDecayMode: 'decoupled', defaults: TORCH_ADAMW_DEFAULTS, variant: { stateDtype: '8bit' } }, params, options);
   }
 }
@@ -62,14 +62,14 @@ export class AdamW8bit extends AdamOptimizer {
  * bit-identical to {@link AdamW}. Same as `new AdamW(params, { paged: true })`.
  */
 export class PagedAdamW extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     super({ name: 'PagedAdamW', weightDecayMode: 'decoupled', defaults: TORCH_ADAMW_DEFAULTS, variant: { paged: true } }, params, options);
   }
 }
 
 /** bitsandbytes' `PagedAdamW8bit`: {@link AdamW8bit} with paged state. */
 export class PagedAdamW8bit extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     super({ name: 'PagedAdamW8bit', weightDecayMode: 'decoupled', defaults: TORCH_ADAMW_DEFAULTS, variant: { stateDtype: '8bit', paged: true } }, params, options);
   }
 }
@@ -84,7 +84,7 @@ export const OPTIMI_DEFAULTS: Required<GroupOptions> = { ...TORCH_ADAMW_DEFAULTS
  * optimi's defaults: betas [0.9, 0.99], eps 1e-6, weightDecay 0.01. Same as `new AdamW(params, { stable: true, … })`.
  */
 export class StableAdamW extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: OptimizerOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
     super({ name: 'StableAdamW', weightDecayMode: 'decoupled', defaults: OPTIMI_DEFAULTS, variant: { stable: true } }, params, options);
   }
 }
@@ -107,7 +107,7 @@ export interface AdamW8bitKahanOptions extends OptimizerOptions {
  * removed in bitsandbytes 0.50. Needs bf16 params (dtype: 'bf16').
  */
 export class AdamW8bitKahan extends AdamOptimizer {
-  constructor(params: Param[] | ParamGroup[], options: AdamW8bitKahanOptions = {}) {
+  constructor(params: AnyParam[] | ParamGroup[], options: AdamW8bitKahanOptions = {}) {
     const { stabilize, ...rest } = options;
     if (stabilize !== undefined && rest.stable !== undefined && stabilize !== rest.stable) {
       throw new Error(`AdamW8bitKahan: options: stabilize = ${stabilize} contradicts stable = ${rest.stable}; pass one of them`);

@@ -8,7 +8,7 @@
  */
 import type { Backend, UpdateTask } from '../backends/backend.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
-import type { Param } from '../types.js';
+import type { AnyParam, Param } from '../types.js';
 import type { StateBuffer, TensorPlan } from './variants.js';
 
 /** One param's state as a store holds it. */
@@ -19,7 +19,8 @@ export interface StoredState {
 /** One param's share of a step. */
 export interface StoreWork {
   state: StoredState;
-  param: Param;
+  /** GpuParams reach only the WebGPU store; the optimizer refuses them with other backends. */
+  param: AnyParam;
   hp: AdamHyperparameters;
   /** The step number after this update. */
   step: number;
@@ -48,7 +49,7 @@ export interface StateStore {
   /** Human-readable description, e.g. `'resident'` or `'paged: 4 pages of 16 MiB in /tmp/…'`. */
   readonly description: string;
   /** Zeroed state for `param` under `plan`. */
-  create(param: Param, plan: TensorPlan): StoredState;
+  create(param: AnyParam, plan: TensorPlan): StoredState;
   /** Copies of the state's buffers, by name (throws where the state is not on the host: use readAsync). */
   read(state: StoredState): Record<string, StateBuffer>;
   /** Copies of the state's buffers, by name, wherever the state lives. */
@@ -73,10 +74,10 @@ export class ResidentStore implements StateStore {
 
   constructor(private readonly backend: Backend) {}
 
-  create(param: Param, plan: TensorPlan): ResidentState {
+  create(param: AnyParam, plan: TensorPlan): ResidentState {
     const buffers: Record<string, StateBuffer> = {};
     // All together, beside the param when there is room: one kernel call must reach them all.
-    const allocated = this.backend.allocateAll(plan.buffers, param.data);
+    const allocated = this.backend.allocateAll(plan.buffers, (param as Param).data);
     plan.buffers.forEach((spec, i) => (buffers[spec.name] = allocated[i]!));
     return { plan, buffers };
   }
@@ -101,7 +102,7 @@ export class ResidentStore implements StateStore {
 
   run(work: readonly StoreWork[]): Promise<void> {
     const tasks: UpdateTask[] = work.map(({ state, param, hp, step }) => ({
-      plan: state.plan, param: param.data, grad: param.grad!, buffers: (state as ResidentState).buffers, hp, step,
+      plan: state.plan, param: (param as Param).data, grad: (param as Param).grad!, buffers: (state as ResidentState).buffers, hp, step,
     }));
     return this.backend.step(tasks);
   }

@@ -1,5 +1,5 @@
 /** Checks of hyperparameters and params, shared by the constructor, addParamGroup and loadStateDict. */
-import type { GroupOptions, Param } from '../types.js';
+import type { AnyParam, GpuBufferLike, GpuParam, GroupOptions } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
 
 /** Throw unless every hyperparameter present in `group` is in its allowed range. */
@@ -32,12 +32,43 @@ export function validateGroupOptions(owner: string, where: string, group: GroupO
 }
 
 /** The dtype a param declares: `'bf16'` or `'f32'`. */
-export function paramDtype(param: Param): 'f32' | 'bf16' {
+export function paramDtype(param: AnyParam): 'f32' | 'bf16' {
   return param.dtype === 'bf16' ? 'bf16' : 'f32';
 }
 
-/** Throw unless `param` is a param object whose data matches its dtype. */
-export function validateParam(owner: string, index: number, param: Param): void {
+/** Whether a param's values live in a GPUBuffer ({@link GpuParam}) rather than a typed array. */
+export function isGpuParam(param: AnyParam): param is GpuParam {
+  return !ArrayBuffer.isView(param.data);
+}
+
+/** Elements of a param. */
+export function paramLength(param: AnyParam): number {
+  return isGpuParam(param) ? param.length : param.data.length;
+}
+
+/** WebGPU's GPUBufferUsage.STORAGE (a constant of the spec; the global exists only where WebGPU is loaded). */
+const STORAGE_USAGE = 0x80;
+
+const isGpuBufferLike = (x: unknown): x is GpuBufferLike =>
+  typeof x === 'object' && x !== null && !ArrayBuffer.isView(x) && typeof (x as GpuBufferLike).size === 'number' && typeof (x as GpuBufferLike).usage === 'number';
+
+/** Throw unless `buffer` can be bound as `length` elements of `bytes` each (whole quads of four). */
+function checkGpuBuffer(owner: string, where: string, what: string, buffer: GpuBufferLike, length: number, bytes: number): void {
+  if ((buffer.usage & STORAGE_USAGE) === 0) {
+    fail(TypeError, owner, where, `${what} is a GPUBuffer without STORAGE usage`, 'create it with GPUBufferUsage.STORAGE (and COPY_SRC / COPY_DST as your model needs)');
+  }
+  const needed = Math.ceil(length / 4) * 4 * bytes;
+  if (buffer.size < needed) {
+    fail(RangeError, owner, where, `${what} is a GPUBuffer of ${buffer.size} bytes`,
+      `${length} elements of ${bytes} bytes need at least ${needed} (the length rounded up to a multiple of 4: the kernels work in quads)`);
+  }
+}
+
+/**
+ * Throw unless `param` is a param object whose data matches its dtype: host arrays ({@link Param}),
+ * or GPUBuffers ({@link GpuParam}) when `backend` is 'webgpu'.
+ */
+export function validateParam(owner: string, index: number, param: AnyParam, backend: string): void {
   if (typeof param !== 'object' || param === null) {
     fail(TypeError, owner, `param ${index}`, `${showValue(param)} is not a param`, 'a param is an object { data: Float32Array, grad?, name? }');
   }
@@ -45,22 +76,41 @@ export function validateParam(owner: string, index: number, param: Param): void 
   if (param.dtype !== undefined && param.dtype !== 'fp32' && param.dtype !== 'bf16') {
     fail(TypeError, owner, where, `dtype = ${showValue(param.dtype)} is not supported`, "dtype must be 'fp32' (default) or 'bf16'");
   }
+  if (isGpuBufferLike(param.data)) {
+    const gpu = param as GpuParam;
+    if (backend !== 'webgpu') {
+      fail(TypeError, owner, where, `data is a GPUBuffer, which backend '${backend}' cannot update`, "use backend: 'webgpu', or host arrays (Float32Array, or Uint16Array bf16 bits)");
+    }
+    if (!(Number.isInteger(gpu.length) && gpu.length > 0)) {
+      fail(RangeError, owner, where, `length = ${showValue(gpu.length)} is invalid`, 'a GPUBuffer param needs length: its element count, an integer >= 1');
+    }
+    checkGpuBuffer(owner, where, 'data', gpu.data, gpu.length, param.dtype === 'bf16' ? 2 : 4);
+    return;
+  }
   if (param.dtype === 'bf16') {
     if (!(param.data instanceof Uint16Array)) {
       fail(TypeError, owner, where, `dtype is 'bf16' but data is ${showValue(param.data)}`, 'bf16 data must be a Uint16Array of bf16 bit patterns (see toBf16)');
     }
   } else if (!(param.data instanceof Float32Array)) {
     fail(TypeError, owner, where, `data is ${showValue(param.data)}`,
-      param.data instanceof Uint16Array ? "data must be a Float32Array, or set dtype: 'bf16' for a Uint16Array of bf16 bits" : 'data must be a Float32Array');
+      param.data instanceof Uint16Array ? "data must be a Float32Array, or set dtype: 'bf16' for a Uint16Array of bf16 bits" : 'data must be a Float32Array (or a GPUBuffer with backend \'webgpu\')');
   }
 }
 
 /** Throw unless `param`'s grad (when present) is of an allowed type and of the same length as its data. */
-export function validateGrad(owner: string, index: number, param: Param): void {
+export function validateGrad(owner: string, index: number, param: AnyParam): void {
   const { grad } = param;
   if (grad === null || grad === undefined) return;
   const where = describeParam(index, param.name);
   const bf16 = param.dtype === 'bf16';
+  if (isGpuParam(param)) {
+    if (!isGpuBufferLike(grad)) fail(TypeError, owner, where, `grad is ${showValue(grad)}`, 'a GPUBuffer param\'s grad must be a GPUBuffer (or null to skip the param)');
+    const gradDtype = param.gradDtype ?? param.dtype ?? 'fp32';
+    if (gradDtype !== 'fp32' && gradDtype !== 'bf16') fail(TypeError, owner, where, `gradDtype = ${showValue(gradDtype)} is not supported`, "gradDtype must be 'fp32' or 'bf16'");
+    if (gradDtype === 'bf16' && !bf16) fail(TypeError, owner, where, "gradDtype is 'bf16' but the param is fp32", "an fp32 param's grad must be fp32");
+    checkGpuBuffer(owner, where, 'grad', grad, param.length, gradDtype === 'bf16' ? 2 : 4);
+    return;
+  }
   if (!(grad instanceof Float32Array || (bf16 && grad instanceof Uint16Array))) {
     fail(TypeError, owner, where, `grad is ${showValue(grad)}`,
       bf16 ? 'a bf16 param\'s grad must be a Float32Array or a bf16 Uint16Array (or null to skip the param)' : 'grad must be a Float32Array (or null to skip the param)');

@@ -12,6 +12,12 @@ export const NO_ADAPTER_HELP =
   "a GPU; otherwise use backend: 'cpu'";
 
 let device: Promise<GPUDevice> | undefined;
+let settled: GPUDevice | undefined;
+
+/** The device once {@link webgpuDevice} has resolved (for synchronous calls such as `zeroGrad()`). */
+export function settledWebgpuDevice(): GPUDevice | undefined {
+  return settled;
+}
 /**
  * The Dawn instance, kept: once it is garbage-collected, the device's next call crashes the process
  * (segfaults, or glibc futex and mutex assertions). Holding it does not keep Node from exiting.
@@ -39,12 +45,13 @@ export function webgpuDevice(owner: string): Promise<GPUDevice> {
     }
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error(`${owner}: backend 'webgpu': no WebGPU adapter was found; ${NO_ADAPTER_HELP}`);
-    return adapter.requestDevice({
+    settled = await adapter.requestDevice({
       requiredLimits: {
         maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
         maxBufferSize: adapter.limits.maxBufferSize,
       },
     });
+    return settled;
   })();
   // A later call may try again (e.g. after installing a driver).
   device.catch(() => (device = undefined));

@@ -1,9 +1,10 @@
 /**
- * The WGSL kernels of kernels/wgsl/ as this backend runs them: each one's uniform layout (parsed from
- * its `struct Scalars` at build time, so it is declared once, in the shader) and its compiled pipeline.
+ * The WGSL kernels of kernels/wgsl/ as this backend runs them: the layouts of the structs the host
+ * writes (parsed from the shaders at build time, so each is declared once, in WGSL) and the compiled
+ * pipelines.
  * @module
  */
-import { ADAM_WGSL, BLOCKWISE8BIT_WGSL, OPTIMI_WGSL, STABLE_RMS_WGSL } from './kernels.generated.js';
+import { ADAM_WGSL, BLOCKWISE8BIT_WGSL, OPTIMI_WGSL, STABLE_RMS_WGSL, WINDOW_STRUCT } from './kernels.generated.js';
 
 /** Every kernel, by the name the store uses. */
 export const KERNELS = { adam: ADAM_WGSL, optimi: OPTIMI_WGSL, blockwise8bit: BLOCKWISE8BIT_WGSL, stableRms: STABLE_RMS_WGSL } as const;
@@ -11,24 +12,40 @@ export const KERNELS = { adam: ADAM_WGSL, optimi: OPTIMI_WGSL, blockwise8bit: BL
 /** A kernel's name. */
 export type KernelName = keyof typeof KERNELS;
 
-/** The values of a kernel's uniform, one per field of its `struct Scalars`. */
-export type ScalarsOf<N extends KernelName> = Record<(typeof KERNELS)[N]['scalars'][number], number>;
-
-/** Bytes of a kernel's uniform buffer: its fields (4 bytes each), rounded up to 16. */
-export function uniformBytes(name: KernelName): number {
-  return Math.ceil((KERNELS[name].scalars.length * 4) / 16) * 16;
+/** A struct of 4-byte fields as the build script parsed it. */
+interface StructLayout {
+  readonly fields: readonly string[];
+  readonly types: readonly ('f32' | 'u32')[];
 }
 
-/** The uniform bytes of kernel `name` holding `values`, in the struct's field order. */
-export function packScalars<N extends KernelName>(name: N, values: ScalarsOf<N>): ArrayBuffer {
-  const kernel = KERNELS[name];
-  const bytes = new ArrayBuffer(uniformBytes(name));
-  const view = new DataView(bytes);
-  kernel.scalars.forEach((field, i) => {
-    const x = (values as Record<string, number>)[field]!;
-    if (kernel.types[i] === 'u32') view.setUint32(i * 4, x, true);
-    else view.setFloat32(i * 4, x, true);
+/** The values of a kernel's per-tensor `struct Segment`, one per field. */
+export type SegmentOf<N extends KernelName> = Record<(typeof KERNELS)[N]['fields'][number], number>;
+
+/** The values of common.wgsl's `struct Window`: what one dispatch covers. */
+export type WindowValues = Record<(typeof WINDOW_STRUCT)['fields'][number], number>;
+
+/** Bytes of one `Segment` of kernel `name`: its stride in a storage array (4 bytes a field). */
+export function segmentBytes(name: KernelName): number {
+  return KERNELS[name].fields.length * 4;
+}
+
+function pack(layout: StructLayout, values: Record<string, number>, view: DataView, byteOffset: number): void {
+  layout.fields.forEach((field, i) => {
+    const x = values[field]!;
+    if (layout.types[i] === 'u32') view.setUint32(byteOffset + i * 4, x, true);
+    else view.setFloat32(byteOffset + i * 4, x, true);
   });
+}
+
+/** Write segment `values` of kernel `name` into `view` at `byteOffset`, in the struct's field order. */
+export function packSegment<N extends KernelName>(name: N, values: SegmentOf<N>, view: DataView, byteOffset: number): void {
+  pack(KERNELS[name], values, view, byteOffset);
+}
+
+/** The uniform bytes of a `Window` (its fields, rounded up to 16 bytes). */
+export function packWindow(values: WindowValues): ArrayBuffer {
+  const bytes = new ArrayBuffer(Math.ceil((WINDOW_STRUCT.fields.length * 4) / 16) * 16);
+  pack(WINDOW_STRUCT, values, new DataView(bytes), 0);
   return bytes;
 }
 

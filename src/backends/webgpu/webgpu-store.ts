@@ -1,18 +1,24 @@
 /**
- * `backend: 'webgpu'`: optimizer state resident on the GPU. Each step uploads params and grads (host
- * arrays), runs each tensor's fused WGSL kernel (kernels/wgsl/) in one command submission, and
- * downloads the updated params into `p.data`, as the CPU path leaves them. State stays on the GPU
- * between steps; reading it is explicit (`stateDictAsync()`, `save()`).
+ * `backend: 'webgpu'`: optimizer state resident on the GPU, every tensor that shares a kernel updated
+ * by one dispatch.
  *
- * Every update family has its kernel: fp32 Adam/AdamW (adam.wgsl), optimi's bf16/Kahan and StableAdamW
- * (optimi.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's Kahan shift
- * (blockwise8bit.wgsl). StableAdamW's per-tensor RMS is three dispatches: partial sums, one reduction
- * (stable-rms.wgsl), and the update.
+ * The store lays those tensors end to end in an *arena*: one param buffer, one grad buffer and one
+ * buffer per state (m, v, …), each tensor a *segment* starting on a unit of 256 elements. A lookup
+ * buffer names each unit's segment, and a segments buffer holds every segment's step scalars (its
+ * group's hyperparameters, its step, its grad's dtype, whether it has a grad this step), rewritten
+ * with one write per step. So a step over a model's hundreds of tensors is one dispatch per arena:
+ * one for fp32 AdamW; three for StableAdamW (moments and sums, per-tensor RMS, params); a few more
+ * when an arena outgrows maxStorageBufferBindingSize and is bound in windows.
  *
- * bf16 and u8 buffers live on the GPU as the host lays them out (two or four elements per u32 word),
- * padded to whole quads of four elements. A tensor larger than the device's maxStorageBufferBindingSize
- * is bound in windows, one dispatch each. The device is shared by every WebGPU optimizer for the life
- * of the process; `destroy()` frees this optimizer's buffers.
+ * Host-array params are uploaded into their segments, and the updated params downloaded into
+ * `p.data`, as the CPU path leaves them. GPUBuffer params (`GpuParam`) are bound where they are, one
+ * arena each, and nothing crosses the bus. State stays on the GPU; reading it is explicit
+ * (`stateDictAsync()`, `save()`).
+ *
+ * Every update family has its kernel (kernels/wgsl/): fp32 Adam/AdamW (adam.wgsl), optimi's bf16/Kahan
+ * and StableAdamW (optimi.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's
+ * Kahan shift (blockwise8bit.wgsl), and StableAdamW's per-tensor RMS (stable-rms.wgsl). bf16 and u8
+ * buffers live on the GPU as the host lays them out (two or four elements per u32 word).
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
@@ -20,91 +26,111 @@ import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars } from '../../rules/optimi.js';
 import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
 import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
-import type { Param } from '../../types.js';
+import type { AnyParam, GpuDeviceLike, GpuParam } from '../../types.js';
+import { isGpuParam } from '../../optim/validate.js';
 import { quantizationTables } from '../quantization-tables.js';
 import { describeDevice } from './describe.js';
-import { webgpuDevice } from './device.js';
-import { compilePipelines, packScalars, uniformBytes, type KernelName } from './kernels.js';
+import { settledWebgpuDevice, webgpuDevice } from './device.js';
+import { compilePipelines, packSegment, packWindow, segmentBytes, type KernelName, type SegmentOf } from './kernels.js';
 
-/** Windows start on whole 8-bit blocks, which also puts every dtype's binding offset on 256 bytes. */
-const WINDOW_ALIGN = BLOCK_SIZE;
+/** Elements per unit: a workgroup's share of an arena, and the alignment of every segment. */
+const UNIT = BLOCK_SIZE;
+/** Entries of the 8-bit tables after the lookup's per-unit part: both maps, then both quantization tables. */
+const TABLE_WORDS = 512 + 2 * 65536;
 
 /** Per device: the pipelines, the 8-bit tables, and placeholders bound where a kernel's buffer is absent. */
 interface Kernels {
   device: GPUDevice;
   pipelines: Record<KernelName, GPUComputePipeline>;
-  /** Both maps, then both quantization tables (blockwise8bit.wgsl's `tables`). */
-  tables: GPUBuffer;
+  /** Both maps, then both quantization tables (blockwise8bit.wgsl's `table()`). */
+  tables: Uint32Array;
   /** One per optional binding: writable bindings must not alias within a dispatch. */
   placeholders: { vmax: GPUBuffer; kahan: GPUBuffer; reduction: GPUBuffer };
 }
 
-let kernels: Promise<Kernels> | undefined;
-function deviceKernels(owner: string): Promise<Kernels> {
-  kernels ??= webgpuDevice(owner).then(async (device) => {
-    const { signed, unsigned } = quantizationTables();
-    const words = new Uint32Array(512 + 2 * 65536);
-    words.set(new Uint32Array(signed.values.buffer, signed.values.byteOffset, 256), 0);
-    words.set(new Uint32Array(unsigned.values.buffer, unsigned.values.byteOffset, 256), 256);
-    words.set(signed.entries, 512);
-    words.set(unsigned.entries, 512 + 65536);
-    const tables = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: 'quantization tables' });
-    device.queue.writeBuffer(tables, 0, words);
-    const placeholder = (): GPUBuffer => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-    return {
-      device,
-      pipelines: await compilePipelines(owner, device),
-      tables,
-      placeholders: { vmax: placeholder(), kahan: placeholder(), reduction: placeholder() },
-    };
-  });
-  kernels.catch(() => (kernels = undefined));
+const kernelsByDevice = new WeakMap<GPUDevice, Promise<Kernels>>();
+function deviceKernels(owner: string, device: GPUDevice): Promise<Kernels> {
+  let kernels = kernelsByDevice.get(device);
+  if (!kernels) {
+    kernels = (async () => {
+      const { signed, unsigned } = quantizationTables();
+      const tables = new Uint32Array(TABLE_WORDS);
+      tables.set(new Uint32Array(signed.values.buffer, signed.values.byteOffset, 256), 0);
+      tables.set(new Uint32Array(unsigned.values.buffer, unsigned.values.byteOffset, 256), 256);
+      tables.set(signed.entries, 512);
+      tables.set(unsigned.entries, 512 + 65536);
+      const placeholder = (): GPUBuffer => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+      return {
+        device,
+        pipelines: await compilePipelines(owner, device),
+        tables,
+        placeholders: { vmax: placeholder(), kahan: placeholder(), reduction: placeholder() },
+      };
+    })();
+    kernelsByDevice.set(device, kernels);
+    kernels.catch(() => kernelsByDevice.delete(device));
+  }
   return kernels;
 }
 
-/** Elements rounded up to whole quads of four (the kernels' unit of work). */
-const quads = (length: number): number => Math.ceil(length / 4) * 4;
+/** Units (of 256 elements) that `length` elements span. */
+const unitsOf = (length: number): number => Math.ceil(length / UNIT);
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
 const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
-/** Bytes of a GPU buffer holding `length` elements of `dtype`, padded to whole quads. */
-const gpuBytes = (dtype: BufferDtype, length: number): number => Math.max(16, quads(length) * DTYPE_BYTES[dtype]);
+/** Bytes a GPUBuffer param needs: `length` elements rounded up to whole quads of four. */
+export const gpuParamBytes = (dtype: BufferDtype, length: number): number => Math.ceil(length / 4) * 4 * DTYPE_BYTES[dtype];
 
-/** One dispatch of a tensor's step, with the uniform it reads (rewritten every step). */
-interface Dispatch {
-  kernel: KernelName;
-  bindGroup: GPUBindGroup;
-  uniform: GPUBuffer;
-  x: number;
-  y: number;
-  scalars: (work: StoreWork) => ArrayBuffer;
-}
+/** The kernel each update family runs. */
+const KERNEL_OF = { adam: 'adam', optimi: 'optimi', blockwise8bit: 'blockwise8bit' } as const satisfies Record<TensorPlan['family'], KernelName>;
+type UpdateKernel = (typeof KERNEL_OF)[TensorPlan['family']];
 
-/** Where a state buffer of the plan lives on the GPU (absmax1 and absmax2 share one buffer). */
-interface Slot {
-  spec: BufferSpec;
-  buffer: GPUBuffer;
-  byteOffset: number;
-}
+/** Tensors whose plans share everything but their length run in one arena. */
+const arenaKey = (plan: TensorPlan): string =>
+  JSON.stringify([plan.family, plan.paramDtype, plan.momentDtype, plan.kahan, plan.stable, plan.buffers.map((b) => [b.name, b.dtype])]);
 
-interface GpuTensor {
-  buffers: GPUBuffer[];
-  slots: Slot[];
-  param: GPUBuffer;
-  grad: GPUBuffer;
-  /** The windows the dispatches bind, in elements. */
-  windows: Array<{ start: number; count: number }>;
-  dispatches: Dispatch[];
+/** Tensors laid end to end in one set of buffers, updated by one dispatch per window (and mode). */
+interface Arena {
+  kernel: UpdateKernel;
+  /** The first member's plan: the dtypes and buffer names every member shares. */
+  plan: TensorPlan;
+  members: GpuState[];
+  units: number;
+  /** Buffers this store made for the arena (not a caller's GPUBuffer param). */
+  owned: GPUBuffer[];
+  /** The state buffers by name; absmax1 and absmax2 both name the 8-bit `absmax` buffer. */
+  state: Record<string, GPUBuffer>;
+  /** Per-unit sums and per-segment η_t of StableAdamW: the 8-bit `absmax` buffer, or optimi's own. */
+  reduction?: GPUBuffer;
+  segments: GPUBuffer;
+  rmsSegments?: GPUBuffer;
+  lookup: GPUBuffer;
+  /** Binding windows, in units. */
+  windows: Array<{ firstUnit: number; units: number }>;
+  /** The arena's own param and grad buffers; a GpuParam's arena binds the caller's instead. */
+  param?: GPUBuffer;
+  grad?: GPUBuffer;
+  /** The dispatches, their windows' uniforms, and the caller's buffers they were made for (rebuilt when those change). */
+  dispatches: Array<{ kernel: KernelName; bindGroup: GPUBindGroup; x: number; y: number }>;
+  windowUniforms: GPUBuffer[];
+  boundTo?: { data: unknown; grad: unknown };
 }
 
 interface GpuState extends StoredState {
   length: number;
-  /** Values written before the device existed, applied when the buffers are made. */
+  /** The caller's param, when its data is a GPUBuffer. */
+  gpuParam?: GpuParam;
+  arena?: Arena;
+  /** Index within the arena's segments, and first unit within its buffers. */
+  segment: number;
+  firstUnit: number;
+  /** Values written while the state had no place on the device, applied when it gets one. */
   pending?: Record<string, ArrayLike<number>>;
-  gpu?: GpuTensor;
 }
 
 /** Options of the WebGPU store. */
 export interface WebGpuStoreOptions {
+  /** The device (default: the process's, from `webgpuDevice`). */
+  device?: GPUDevice;
   /** Largest window, in elements (default: the device's maxStorageBufferBindingSize); tests lower it. */
   maxWindowElements?: number;
 }
@@ -116,13 +142,30 @@ function hostArray(dtype: BufferDtype, values: ArrayLike<number>, bytes: number)
   return out;
 }
 
+/** The dtype of a GpuParam's grad buffer: `gradDtype`, by default the param's. */
+const gpuGradDtype = (param: GpuParam): 'f32' | 'bf16' => ((param.gradDtype ?? param.dtype) === 'bf16' ? 'bf16' : 'f32');
+
+
+/**
+ * The WebGPU device that backend 'webgpu' runs on by default (Dawn in Node, `navigator.gpu` in
+ * browsers), requested once per process: make {@link GpuParam} buffers on it. Rejects, saying how to
+ * get an adapter, where there is none.
+ */
+export function getWebGpuDevice(): Promise<GpuDeviceLike> {
+  return webgpuDevice('getWebGpuDevice()');
+}
+
 export class WebGpuStore implements StateStore {
-  /** GPU buffers alive now: state, params, grads, uniforms and the staging buffer. */
+  /** GPU buffers alive now: arenas, uniforms and staging buffers. */
   liveBuffers = 0;
+  /** Dispatches the last step encoded (one per arena window, three phases for StableAdamW). */
+  dispatchesLastStep = 0;
   private kernels?: Kernels;
   private staging?: GPUBuffer;
-
   private readonly states = new Set<GpuState>();
+  private readonly arenas = new Set<Arena>();
+  /** Set when a state was added or released: the next step lays the arenas out again. */
+  private layoutStale = true;
 
   constructor(private readonly owner: string, private readonly options: WebGpuStoreOptions = {}) {}
 
@@ -130,9 +173,11 @@ export class WebGpuStore implements StateStore {
     return this.kernels ? `webgpu (${describeDevice(this.kernels.device)}, state resident on the device)` : 'webgpu (device not yet requested: it is at the first step)';
   }
 
-  create(param: Param, plan: TensorPlan): GpuState {
-    const state: GpuState = { plan, length: param.data.length };
+  create(param: AnyParam, plan: TensorPlan): GpuState {
+    const gpuParam = isGpuParam(param) ? param : undefined;
+    const state: GpuState = { plan, length: gpuParam ? gpuParam.length : (param.data as Float32Array).length, gpuParam, segment: 0, firstUnit: 0 };
     this.states.add(state);
+    this.layoutStale = true;
     return state;
   }
 
@@ -142,17 +187,17 @@ export class WebGpuStore implements StateStore {
 
   async readAsync(stored: StoredState): Promise<Record<string, StateBuffer>> {
     const { device } = await this.ready();
-    const state = this.materialize(stored as GpuState);
-    const slots = state.gpu!.slots;
-    const sizes = slots.map((slot) => wordBytes(slot.spec.dtype, slot.spec.length));
-    const total = sizes.reduce((a, b) => a + b, 0);
+    this.layout();
+    const state = stored as GpuState;
+    const slots = state.plan.buffers.map((spec) => this.slot(state, spec));
+    const total = slots.reduce((sum, s) => sum + s.size, 0);
     const staging = this.buffer(device, Math.max(4, total), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     const encoder = device.createCommandEncoder();
     let offset = 0;
-    slots.forEach((slot, k) => {
-      if (sizes[k]! > 0) encoder.copyBufferToBuffer(slot.buffer, slot.byteOffset, staging, offset, sizes[k]);
-      offset += sizes[k]!;
-    });
+    for (const s of slots) {
+      if (s.size > 0) encoder.copyBufferToBuffer(s.buffer, s.offset, staging, offset, s.size);
+      offset += s.size;
+    }
     device.queue.submit([encoder.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const bytes = staging.getMappedRange().slice(0);
@@ -160,236 +205,363 @@ export class WebGpuStore implements StateStore {
     this.destroyBuffer(staging);
     const out: Record<string, StateBuffer> = {};
     offset = 0;
-    slots.forEach((slot, k) => {
-      out[slot.spec.name] = new ARRAY_TYPES[slot.spec.dtype](bytes, offset, slot.spec.length);
-      offset += sizes[k]!;
+    state.plan.buffers.forEach((spec, k) => {
+      out[spec.name] = new ARRAY_TYPES[spec.dtype](bytes, offset, spec.length);
+      offset += slots[k]!.size;
     });
     return out;
   }
 
   write(stored: StoredState, values: Record<string, ArrayLike<number>>): void {
     const state = stored as GpuState;
-    if (!state.gpu || !this.kernels) {
+    if (!state.arena) {
       state.pending = values;
       return;
     }
-    for (const slot of state.gpu.slots) {
-      const bytes = wordBytes(slot.spec.dtype, slot.spec.length);
+    for (const spec of state.plan.buffers) {
+      const { buffer, offset, size } = this.slot(state, spec);
       // hostArray makes a fresh (unshared) ArrayBuffer.
-      if (bytes > 0) this.kernels.device.queue.writeBuffer(slot.buffer, slot.byteOffset, hostArray(slot.spec.dtype, values[slot.spec.name]!, bytes) as Uint8Array<ArrayBuffer>);
+      if (size > 0) this.kernels!.device.queue.writeBuffer(buffer, offset, hostArray(spec.dtype, values[spec.name]!, size) as Uint8Array<ArrayBuffer>);
     }
   }
 
   release(stored: StoredState): void {
     const state = stored as GpuState;
     this.states.delete(state);
-    if (!state.gpu) return;
-    for (const b of state.gpu.buffers) this.destroyBuffer(b);
-    state.gpu = undefined;
+    this.layoutStale = true;
   }
 
   async run(work: readonly StoreWork[]): Promise<void> {
     const { device } = await this.ready();
-    const paramBytes = work.map((w) => gpuBytes(w.state.plan.paramDtype, w.param.data.length));
-    const stagingBytes = paramBytes.reduce((a, b) => a + b, 0);
-    if (!this.staging || this.staging.size < stagingBytes) {
+    this.layout();
+    const byState = new Map(work.map((w) => [w.state as GpuState, w]));
+    const active = [...this.arenas].filter((arena) => arena.members.some((m) => byState.has(m)));
+    // The host arenas' params come back through one staging buffer.
+    const downloads = active.filter((arena) => arena.param);
+    const downloadBytes = downloads.map((arena) => arena.units * UNIT * DTYPE_BYTES[arena.plan.paramDtype]);
+    const stagingBytes = Math.max(4, downloadBytes.reduce((a, b) => a + b, 0));
+    if (downloads.length > 0 && (!this.staging || this.staging.size < stagingBytes)) {
       if (this.staging) this.destroyBuffer(this.staging);
-      this.staging = this.buffer(device, Math.max(4, stagingBytes), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+      this.staging = this.buffer(device, stagingBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     }
+    // Bind GpuParams' buffers first: a buffer that cannot be bound rejects before anything is queued.
+    for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, byState.get(arena.members[0]!)!.param as GpuParam);
     const encoder = device.createCommandEncoder();
-    this.encodeDispatches(encoder, work, true);
-    let offset = 0;
-    work.forEach((w, k) => {
-      encoder.copyBufferToBuffer((w.state as GpuState).gpu!.param, 0, this.staging!, offset, paramBytes[k]);
-      offset += paramBytes[k]!;
-    });
-    device.queue.submit([encoder.finish()]);
-    await this.staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, stagingBytes));
-    const updated = this.staging.getMappedRange(0, Math.max(4, stagingBytes));
-    offset = 0;
-    work.forEach((w, k) => {
-      const data = w.param.data;
-      data.set(new (data.constructor as Float32ArrayConstructor)(updated, offset, data.length));
-      offset += paramBytes[k]!;
-    });
-    this.staging.unmap();
-  }
-
-  /**
-   * One step's dispatches alone, over the params and grads uploaded by the last {@link run}: what a
-   * step costs when the model already lives on the GPU. bench/gpu.ts holds it to the copy bandwidth.
-   */
-  async runKernelsOnly(work: readonly StoreWork[]): Promise<void> {
-    const { device } = await this.ready();
-    const encoder = device.createCommandEncoder();
-    this.encodeDispatches(encoder, work, false);
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  }
-
-  /** Every tensor's dispatches in one compute pass, after uploading its param and grad when `upload`. */
-  private encodeDispatches(encoder: GPUCommandEncoder, work: readonly StoreWork[], upload: boolean): void {
-    const { device, pipelines } = this.kernels!;
     const pass = encoder.beginComputePass();
-    for (const w of work) {
-      const gpu = this.materialize(w.state as GpuState).gpu!;
-      if (upload) {
-        // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
-        this.upload(gpu.param, w.param.data);
-        this.uploadGrad(gpu, w.param.grad!);
-      }
-      for (const d of gpu.dispatches) {
-        device.queue.writeBuffer(d.uniform, 0, d.scalars(w));
-        pass.setPipeline(pipelines[d.kernel]);
+    this.dispatchesLastStep = 0;
+    for (const arena of active) {
+      this.dispatchesLastStep += arena.dispatches.length;
+      this.writeSegments(arena, byState);
+      if (arena.param) this.upload(arena, byState);
+      for (const d of arena.dispatches) {
+        pass.setPipeline(this.kernels!.pipelines[d.kernel]);
         pass.setBindGroup(0, d.bindGroup);
         pass.dispatchWorkgroups(d.x, d.y);
       }
     }
     pass.end();
+    let offset = 0;
+    downloads.forEach((arena, k) => {
+      encoder.copyBufferToBuffer(arena.param!, 0, this.staging!, offset, downloadBytes[k]);
+      offset += downloadBytes[k]!;
+    });
+    device.queue.submit([encoder.finish()]);
+    if (downloads.length === 0) {
+      await device.queue.onSubmittedWorkDone();
+      return;
+    }
+    await this.staging!.mapAsync(GPUMapMode.READ, 0, stagingBytes);
+    const updated = this.staging!.getMappedRange(0, stagingBytes);
+    offset = 0;
+    downloads.forEach((arena, k) => {
+      const paramBytes = DTYPE_BYTES[arena.plan.paramDtype];
+      for (const member of arena.members) {
+        const w = byState.get(member);
+        if (!w) continue;
+        const data = w.param.data as Float32Array | Uint16Array;
+        data.set(new (data.constructor as Float32ArrayConstructor)(updated, offset + member.firstUnit * UNIT * paramBytes, data.length));
+      }
+      offset += downloadBytes[k]!;
+    });
+    this.staging!.unmap();
+  }
+
+  /** Fill a GpuParam's grad buffer with zeros (`zeroGrad()`). */
+  zeroBuffer(buffer: GPUBuffer): void {
+    const device = this.kernels?.device ?? this.options.device ?? settledWebgpuDevice();
+    if (!device) throw new Error(`${this.owner}: zeroGrad(): the WebGPU device is not ready yet; await getWebGpuDevice() first`);
+    const encoder = device.createCommandEncoder();
+    encoder.clearBuffer(buffer);
+    device.queue.submit([encoder.finish()]);
   }
 
   close(): void {
-    for (const state of [...this.states]) this.release(state);
+    this.states.clear();
+    for (const arena of this.arenas) this.destroyArena(arena);
+    this.arenas.clear();
     if (this.staging) this.destroyBuffer(this.staging);
     this.staging = undefined;
   }
 
   private async ready(): Promise<Kernels> {
-    this.kernels ??= await deviceKernels(this.owner);
+    this.kernels ??= await deviceKernels(this.owner, this.options.device ?? (await webgpuDevice(this.owner)));
     return this.kernels;
   }
 
-  /** Write a host array into a GPU buffer, padded to whole words when its byte length is not. */
-  private upload(buffer: GPUBuffer, data: Float32Array | Uint16Array): void {
-    const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, wordBytes('bf16', data.length));
-    this.kernels!.device.queue.writeBuffer(buffer, 0, source as Float32Array<ArrayBuffer>);
+  /** Where a state buffer of a placed state lives: buffer, byte offset and word-padded size. */
+  private slot(state: GpuState, spec: BufferSpec): { buffer: GPUBuffer; offset: number; size: number } {
+    const arena = state.arena!;
+    if (spec.name === 'absmax1' || spec.name === 'absmax2') {
+      const first = (spec.name === 'absmax2' ? arena.units : 0) + state.firstUnit;
+      return { buffer: arena.state[spec.name]!, offset: first * 4, size: spec.length * 4 };
+    }
+    return { buffer: arena.state[spec.name]!, offset: state.firstUnit * UNIT * DTYPE_BYTES[spec.dtype], size: wordBytes(spec.dtype, spec.length) };
   }
 
   /**
-   * The grad, where the dispatches read it: every window binds fp32-sized ranges of the grad buffer
-   * (the grad's dtype may change from step to step), so a bf16 grad goes in window by window, each at
-   * the start of its range.
+   * Lay the states out in arenas again when states were added or released: host-array states grouped
+   * by plan, each GpuParam in an arena of its own. Placed states move by GPU copies; pending values
+   * are written; the old arenas are freed.
    */
-  private uploadGrad(gpu: GpuTensor, grad: Float32Array | Uint16Array): void {
-    if (grad instanceof Float32Array || gpu.windows.length === 1) {
-      this.upload(gpu.grad, grad);
-      return;
+  private layout(): void {
+    if (!this.layoutStale) return;
+    this.layoutStale = false;
+    const { device } = this.kernels!;
+    const groups = new Map<string, GpuState[]>();
+    const kept = new Set<Arena>();
+    for (const state of this.states) {
+      if (state.gpuParam && state.arena && state.arena.members[0] === state) {
+        kept.add(state.arena);
+        continue;
+      }
+      const key = state.gpuParam ? `gpu param ${groups.size}` : arenaKey(state.plan);
+      groups.set(key, [...(groups.get(key) ?? []), state]);
     }
-    for (const w of gpu.windows) {
-      const bits = hostArray('bf16', grad.subarray(w.start, w.start + w.count), wordBytes('bf16', w.count)) as Uint16Array<ArrayBuffer>;
-      this.kernels!.device.queue.writeBuffer(gpu.grad, w.start * DTYPE_BYTES.f32, bits);
+    const encoder = device.createCommandEncoder();
+    const moved: Array<{ state: GpuState; from: Arena; firstUnit: number }> = [];
+    const made: Arena[] = [];
+    for (const members of groups.values()) {
+      let units = 0;
+      for (const state of members) {
+        if (state.arena) moved.push({ state, from: state.arena, firstUnit: state.firstUnit });
+        units += unitsOf(state.length);
+      }
+      made.push(this.makeArena(members, units));
+    }
+    // Copy each moved state from its old place to its new one.
+    for (const { state, from, firstUnit } of moved) {
+      for (const spec of state.plan.buffers) {
+        const to = this.slot(state, spec);
+        const was = this.slot({ ...state, arena: from, firstUnit }, spec);
+        if (to.size > 0) encoder.copyBufferToBuffer(was.buffer, was.offset, to.buffer, to.offset, to.size);
+      }
+    }
+    device.queue.submit([encoder.finish()]);
+    for (const arena of this.arenas) if (!kept.has(arena)) this.destroyArena(arena);
+    this.arenas.clear();
+    for (const arena of [...kept, ...made]) this.arenas.add(arena);
+    for (const state of this.states) {
+      if (state.pending) {
+        this.write(state, state.pending);
+        state.pending = undefined;
+      }
     }
   }
 
-  /** Make the state's GPU buffers (zeros, or the values written before the device existed) and dispatches. */
-  private materialize(state: GpuState): GpuState {
-    if (state.gpu) return state;
-    const { device, pipelines, tables, placeholders } = this.kernels!;
-    const { plan, length } = state;
-    const buffers: GPUBuffer[] = [];
-    // GPUBufferUsage exists only once a device module has loaded Dawn's globals.
-    const make = (bytes: number, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC): GPUBuffer => {
-      const b = this.buffer(device, bytes, usage);
-      buffers.push(b);
+  /** An arena for `members` (in layout order), its buffers zeroed, its lookup written. */
+  private makeArena(members: GpuState[], units: number): Arena {
+    const { device, tables } = this.kernels!;
+    const plan = members[0]!.plan;
+    const kernel = KERNEL_OF[plan.family];
+    const owned: GPUBuffer[] = [];
+    const make = (bytes: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC): GPUBuffer => {
+      const b = this.buffer(device, Math.max(16, bytes), usage, label);
+      owned.push(b);
       return b;
     };
-    const slots: Slot[] = [];
-    const byName: Record<string, GPUBuffer> = {};
-    const blocks = Math.ceil(length / BLOCK_SIZE);
-    const absmax = plan.family === 'blockwise8bit' ? make(Math.max(16, 2 * blocks * 4)) : undefined;
-    for (const spec of plan.buffers) {
-      if (spec.name === 'absmax1' || spec.name === 'absmax2') {
-        slots.push({ spec, buffer: absmax!, byteOffset: spec.name === 'absmax2' ? blocks * 4 : 0 });
-        continue;
-      }
-      byName[spec.name] = make(gpuBytes(spec.dtype, spec.length));
-      slots.push({ spec, buffer: byName[spec.name]!, byteOffset: 0 });
+    const elements = units * UNIT;
+    const state: Record<string, GPUBuffer> = {};
+    let reduction: GPUBuffer | undefined;
+    if (plan.family === 'blockwise8bit') {
+      // absmax1, absmax2, then StableAdamW's per-unit sums and per-segment η_t.
+      reduction = state.absmax1 = state.absmax2 = make(4 * (3 * units + members.length), 'absmax');
+    } else if (plan.stable) {
+      reduction = make(4 * (units + members.length), 'reduction');
     }
-    const param = make(gpuBytes(plan.paramDtype, length));
-    // Room for an fp32 grad; a bf16 grad uses half of it.
-    const grad = make(gpuBytes('f32', length));
-
+    for (const spec of plan.buffers) state[spec.name] ??= make(elements * DTYPE_BYTES[spec.dtype], spec.name);
+    const lookupWords = new Uint32Array(units + (plan.family === 'blockwise8bit' ? TABLE_WORDS : 0));
+    let firstUnit = 0;
+    members.forEach((member, segment) => {
+      lookupWords.fill(segment, firstUnit, firstUnit + unitsOf(member.length));
+      Object.assign(member, { segment, firstUnit });
+      firstUnit += unitsOf(member.length);
+    });
+    if (plan.family === 'blockwise8bit') lookupWords.set(tables, units);
+    const lookup = make(lookupWords.byteLength, 'lookup');
+    device.queue.writeBuffer(lookup, 0, lookupWords);
+    const writtenEachStep = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    const arena: Arena = {
+      kernel, plan, members, units, owned, state, reduction,
+      segments: make(members.length * segmentBytes(kernel), 'segments', writtenEachStep),
+      rmsSegments: plan.stable ? make(members.length * segmentBytes('stableRms'), 'rms segments', writtenEachStep) : undefined,
+      lookup,
+      windows: [],
+      dispatches: [],
+      windowUniforms: [],
+    };
     const limit = this.options.maxWindowElements ?? Math.floor(device.limits.maxStorageBufferBindingSize / 4);
-    const windowElements = Math.max(WINDOW_ALIGN, Math.floor(limit / WINDOW_ALIGN) * WINDOW_ALIGN);
-    const windows: Array<{ start: number; count: number }> = [];
-    for (let start = 0; start < length; start += windowElements) windows.push({ start, count: Math.min(windowElements, length - start) });
-    /** The part of `buffer` (elements of `dtype`) that a window binds. */
-    const range = (buffer: GPUBuffer, dtype: BufferDtype, w: { start: number; count: number }): GPUBufferBinding =>
-      ({ buffer, offset: w.start * DTYPE_BYTES[dtype], size: quads(w.count) * DTYPE_BYTES[dtype] });
+    const windowUnits = Math.max(1, Math.floor(limit / UNIT));
+    for (let first = 0; first < units; first += windowUnits) arena.windows.push({ firstUnit: first, units: Math.min(windowUnits, units - first) });
+    for (const member of members) member.arena = arena;
+    if (!members[0]!.gpuParam) {
+      arena.param = make(elements * DTYPE_BYTES[plan.paramDtype], 'param');
+      // Room for fp32 grads; a bf16 grad goes at the start of its slot in each window (gradQuad in common.wgsl).
+      arena.grad = make(elements * 4, 'grad');
+      this.makeDispatches(arena, { buffer: arena.param, dtype: plan.paramDtype }, { buffer: arena.grad, dtype: 'f32' });
+    }
+    return arena;
+  }
+
+  /** Bind a GpuParam's buffers, making the dispatches again when the caller swapped them. */
+  private async bindCallerBuffers(arena: Arena, param: GpuParam): Promise<void> {
+    if (arena.boundTo?.data === param.data && arena.boundTo.grad === param.grad) return;
+    const { device } = this.kernels!;
+    device.pushErrorScope('validation');
+    this.makeDispatches(arena, { buffer: param.data as GPUBuffer, dtype: arena.plan.paramDtype },
+      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) });
+    // Caught here, where the message can name the param: e.g. a buffer of another device.
+    const error = await device.popErrorScope();
+    if (error) {
+      arena.boundTo = undefined;
+      throw new Error(`${this.owner}: param '${param.name ?? '(unnamed)'}': its GPUBuffers cannot be bound (${error.message}); ` +
+        "they must be STORAGE buffers of the optimizer's device (getWebGpuDevice(), or the device option)");
+    }
+    arena.boundTo = { data: param.data, grad: param.grad };
+  }
+
+  /** The arena's dispatches over `param` and `grad`: per window, in StableAdamW's three phases when stable. */
+  private makeDispatches(arena: Arena, param: { buffer: GPUBuffer; dtype: BufferDtype }, grad: { buffer: GPUBuffer; dtype: BufferDtype }): void {
+    const { device, pipelines, placeholders } = this.kernels!;
+    const { plan, state, kernel } = arena;
+    for (const b of arena.windowUniforms.splice(0)) this.destroyBuffer(b);
     const grid = (workgroups: number): { x: number; y: number } => {
       const x = Math.min(workgroups, device.limits.maxComputeWorkgroupsPerDimension);
       return { x, y: Math.ceil(workgroups / x) };
     };
-    const dispatches: Dispatch[] = [];
-    const dispatch = (kernel: KernelName, resources: GPUBindingResource[], workgroups: number, scalars: (work: StoreWork, x: number) => ArrayBuffer): void => {
-      const uniform = make(uniformBytes(kernel), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    /** The part of `buffer` (elements of `dtype`) that a window binds; a caller's buffer may end before the window. */
+    const range = (buffer: GPUBuffer, dtype: BufferDtype, w: { firstUnit: number; units: number }): GPUBufferBinding => {
+      const offset = w.firstUnit * UNIT * DTYPE_BYTES[dtype];
+      return { buffer, offset, size: Math.min(w.units * UNIT * DTYPE_BYTES[dtype], Math.floor((buffer.size - offset) / 4) * 4) };
+    };
+    const phases = arena.plan.stable ? [1, 2] : [0];
+    const window = (w: { firstUnit: number; units: number }, mode: number): { uniform: GPUBuffer; x: number; y: number } => {
+      const { x, y } = grid(w.units);
+      const partialsAt = kernel === 'blockwise8bit' ? 2 * arena.units : 0;
+      const values = packWindow({ firstUnit: w.firstUnit, units: w.units, rowLength: x, mode, arenaUnits: arena.units, partialsAt, lrAt: partialsAt + arena.units });
+      const uniform = this.buffer(device, values.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      arena.windowUniforms.push(uniform);
+      device.queue.writeBuffer(uniform, 0, values);
+      return { uniform, x, y };
+    };
+    const dispatches: Arena['dispatches'] = [];
+    const dispatch = (name: KernelName, w: { firstUnit: number; units: number }, mode: number, resources: GPUBindingResource[]): void => {
+      const { uniform, x, y } = window(w, mode);
       const bindGroup = device.createBindGroup({
-        layout: pipelines[kernel].getBindGroupLayout(0),
+        layout: pipelines[name].getBindGroupLayout(0),
         entries: [{ binding: 0, resource: { buffer: uniform } }, ...resources.map((resource, i) => ({ binding: i + 1, resource }))],
       });
-      const { x, y } = grid(workgroups);
-      dispatches.push({ kernel, bindGroup, uniform, x, y, scalars: (work) => scalars(work, x) });
+      dispatches.push({ kernel: name, bindGroup, x, y });
     };
-    const gradBf16 = (work: StoreWork): number => (work.param.grad instanceof Uint16Array ? 1 : 0);
-    const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
-
-    if (plan.family === 'adam') {
-      for (const w of windows) {
-        dispatch('adam', [range(param, 'f32', w), range(grad, 'f32', w), range(byName.exp_avg!, 'f32', w), range(byName.exp_avg_sq!, 'f32', w),
-          byName.max_exp_avg_sq ? range(byName.max_exp_avg_sq, 'f32', w) : { buffer: placeholders.vmax }],
-        Math.ceil(w.count / 256), (work, x) => packScalars('adam', {
-          ...adamStepScalars(work.hp, work.step), count: w.count, amsgrad: work.hp.amsgrad ? 1 : 0, rowLength: x * 256,
-        }));
-      }
-    } else {
-      // StableAdamW: one partial sum per workgroup of every window, then the lr at reduction[0].
-      const workgroupsOf = (w: { count: number }): number => (plan.family === 'optimi' ? Math.ceil(quads(w.count) / 4 / 256) : Math.ceil(w.count / BLOCK_SIZE));
-      const partialsOffsets: number[] = [];
-      let partials = 0;
-      for (const w of windows) {
-        partialsOffsets.push(partials);
-        const { x, y } = grid(workgroupsOf(w));
-        partials += x * y;
-      }
-      const reduction = plan.stable ? make(4 * (1 + partials)) : placeholders.reduction;
-      const modes = plan.stable ? [1, 2] : [0];
-      for (const mode of modes) {
-        if (mode === 2) {
-          dispatch('stableRms', [{ buffer: reduction }], 1, (work) => packScalars('stableRms', { partials, count: length, lr: work.hp.lr }));
+    const optional = (name: string, dtype: BufferDtype, placeholder: GPUBuffer, w: { firstUnit: number; units: number }): GPUBindingResource =>
+      (state[name] ? range(state[name], dtype, w) : { buffer: placeholder });
+    for (const mode of phases) {
+      if (mode === 2) dispatch('stableRms', { firstUnit: 0, units: arena.members.length }, 0, [{ buffer: arena.reduction! }, { buffer: arena.rmsSegments! }]);
+      for (const w of arena.windows) {
+        const p = range(param.buffer, param.dtype, w);
+        const g = range(grad.buffer, grad.dtype, w);
+        const tail = [{ buffer: arena.lookup }, { buffer: arena.segments }];
+        if (kernel === 'adam') {
+          dispatch(kernel, w, mode, [p, g, range(state.exp_avg!, 'f32', w), range(state.exp_avg_sq!, 'f32', w),
+            optional('max_exp_avg_sq', 'f32', placeholders.vmax, w), ...tail]);
+        } else if (kernel === 'optimi') {
+          dispatch(kernel, w, mode, [p, g, range(state.exp_avg!, plan.momentDtype, w), range(state.exp_avg_sq!, plan.momentDtype, w),
+            optional('kahan_comp', 'bf16', placeholders.kahan, w), { buffer: arena.reduction ?? placeholders.reduction }, ...tail]);
+        } else {
+          dispatch(kernel, w, mode, [p, g, range(state.state1!, 'u8', w), range(state.state2!, 'u8', w), { buffer: arena.reduction! },
+            optional('shift', plan.paramDtype, placeholders.kahan, w), ...tail]);
         }
-        windows.forEach((w, k) => {
-          const window = { count: w.count, mode, partialsOffset: partialsOffsets[k]!, paramBf16, kahan: plan.kahan ? 1 : 0 };
-          if (plan.family === 'optimi') {
-            dispatch('optimi', [range(param, plan.paramDtype, w), range(grad, 'f32', w), range(byName.exp_avg!, plan.momentDtype, w),
-              range(byName.exp_avg_sq!, plan.momentDtype, w), byName.kahan_comp ? range(byName.kahan_comp, 'bf16', w) : { buffer: placeholders.kahan },
-              { buffer: reduction }],
-            workgroupsOf(w), (work, x) => packScalars('optimi', {
-              ...optimiStepScalars(work.hp, work.step), ...window, rowLength: x * 256, gradBf16: gradBf16(work),
-              momentsBf16: plan.momentDtype === 'bf16' ? 1 : 0, weightDecay: work.hp.weightDecay,
-            }));
-          } else {
-            dispatch('blockwise8bit', [range(param, plan.paramDtype, w), range(grad, 'f32', w), range(byName.state1!, 'u8', w), range(byName.state2!, 'u8', w),
-              { buffer: absmax! }, byName.shift ? range(byName.shift, plan.paramDtype, w) : { buffer: placeholders.kahan },
-              { buffer: tables }, { buffer: reduction }],
-            workgroupsOf(w), (work) => packScalars('blockwise8bit', {
-              ...adam8bitStepScalars(work.hp, work.step), ...window, gradBf16: gradBf16(work),
-              blockOffset: w.start / BLOCK_SIZE, absmax2At: blocks, weightDecay: work.hp.weightDecay,
-            }));
-          }
-        });
       }
     }
-    state.gpu = { buffers, slots, param, grad, windows, dispatches };
-    if (state.pending) {
-      this.write(state, state.pending);
-      state.pending = undefined;
-    }
-    return state;
+    arena.dispatches = dispatches;
   }
 
-  private buffer(device: GPUDevice, size: number, usage: number): GPUBuffer {
+  /** Every segment's scalars for this step (inactive where the param has no grad), in one write each. */
+  private writeSegments(arena: Arena, byState: Map<GpuState, StoreWork>): void {
+    const { device } = this.kernels!;
+    const { plan, kernel, members } = arena;
+    const bytes = new ArrayBuffer(members.length * segmentBytes(kernel));
+    const view = new DataView(bytes);
+    const rms = plan.stable ? new DataView(new ArrayBuffer(members.length * segmentBytes('stableRms'))) : undefined;
+    const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
+    members.forEach((member, k) => {
+      const w = byState.get(member);
+      const common = { firstUnit: member.firstUnit, count: member.length, stepping: w ? 1 : 0 };
+      const hp = w?.hp ?? { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
+      const step = w?.step ?? 1;
+      // 1: a host bf16 grad, uploaded to the start of its fp32 slot; 2: a caller's packed bf16 buffer.
+      const gradBf16 = !w ? 0 : member.gpuParam ? (gpuGradDtype(member.gpuParam) === 'bf16' ? 2 : 0) : w.param.grad instanceof Uint16Array ? 1 : 0;
+      const at = k * segmentBytes(kernel);
+      if (kernel === 'adam') {
+        packSegment('adam', { ...adamStepScalars(hp, step), ...common, amsgrad: hp.amsgrad ? 1 : 0 }, view, at);
+      } else if (kernel === 'optimi') {
+        packSegment('optimi', {
+          ...optimiStepScalars(hp, step), ...common, paramBf16, gradBf16, momentsBf16: plan.momentDtype === 'bf16' ? 1 : 0,
+          kahan: plan.kahan ? 1 : 0, weightDecay: hp.weightDecay,
+        } satisfies SegmentOf<'optimi'>, view, at);
+      } else {
+        packSegment('blockwise8bit', { ...adam8bitStepScalars(hp, step), ...common, paramBf16, gradBf16, kahan: plan.kahan ? 1 : 0, weightDecay: hp.weightDecay }, view, at);
+      }
+      if (rms) packSegment('stableRms', { ...common, units: unitsOf(member.length), lr: hp.lr }, rms, k * segmentBytes('stableRms'));
+    });
+    device.queue.writeBuffer(arena.segments, 0, bytes);
+    if (rms) device.queue.writeBuffer(arena.rmsSegments!, 0, rms.buffer);
+  }
+
+  /** Write the stepping members' params and grads into the arena. */
+  private upload(arena: Arena, byState: Map<GpuState, StoreWork>): void {
+    const { queue } = this.kernels!.device;
+    const paramBytes = DTYPE_BYTES[arena.plan.paramDtype];
+    for (const member of arena.members) {
+      const w = byState.get(member);
+      if (!w) continue;
+      const start = member.firstUnit * UNIT;
+      const data = w.param.data as Float32Array | Uint16Array;
+      // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
+      const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, wordBytes('bf16', data.length));
+      queue.writeBuffer(arena.param!, start * paramBytes, source as Float32Array<ArrayBuffer>);
+      const grad = w.param.grad as Float32Array | Uint16Array;
+      if (grad instanceof Float32Array) {
+        queue.writeBuffer(arena.grad!, start * 4, grad as Float32Array<ArrayBuffer>);
+        continue;
+      }
+      // A bf16 grad goes piece by piece: each window's part at the start of its fp32 slot there.
+      for (const win of arena.windows) {
+        const from = Math.max(start, win.firstUnit * UNIT);
+        const to = Math.min(start + member.length, (win.firstUnit + win.units) * UNIT);
+        if (from >= to) continue;
+        const bits = hostArray('bf16', grad.subarray(from - start, to - start), wordBytes('bf16', to - from)) as Uint16Array<ArrayBuffer>;
+        queue.writeBuffer(arena.grad!, from * 4, bits);
+      }
+    }
+  }
+
+  private destroyArena(arena: Arena): void {
+    for (const b of [...arena.owned.splice(0), ...arena.windowUniforms.splice(0)]) this.destroyBuffer(b);
+  }
+
+  private buffer(device: GPUDevice, size: number, usage: number, label?: string): GPUBuffer {
     this.liveBuffers++;
-    return device.createBuffer({ size: Math.ceil(size / 4) * 4, usage });
+    return device.createBuffer({ size: Math.ceil(size / 4) * 4, usage, label });
   }
 
   private destroyBuffer(buffer: GPUBuffer): void {
