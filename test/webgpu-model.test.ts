@@ -198,7 +198,7 @@ describe('webgpu backend with GPUBuffer params (GpuParam)', () => {
         setGrads(cpuParams, step, c.gradDtype === 'bf16');
         onGpu.forEach((p, k) => {
           if (p.grad) (p.grad as GPUBuffer).destroy();
-          p.grad = host[k]!.grad ? gpuBuffer(device, host[k]!.grad!) : null;
+          p.grad = host[k]!.grad ? gpuBuffer(device, host[k]!.grad) : null;
         });
         await gpu.step();
         await cpu.step();
@@ -257,7 +257,7 @@ describe('webgpu backend with GPUBuffer params (GpuParam)', () => {
     await assert.rejects(fp32.step(), /AdamW: param 0: gradDtype is 'bf16' but the param is fp32; an fp32 param's grad must be fp32/);
     const mixed = new AdamW([{ data: buffer(400), length: 100, grad: new Float32Array(100) as unknown as GPUBuffer }], { backend: 'webgpu' });
     await assert.rejects(mixed.step(), /AdamW: param 0: grad is Float32Array.*a GPUBuffer param's grad must be a GPUBuffer/);
-    assert.throws(() => new AdamW([{ data: new Float32Array(4), grad: new Float32Array(4) }], { device: device as never }),
+    assert.throws(() => new AdamW([{ data: new Float32Array(4), grad: new Float32Array(4) }], { device: device }),
       /AdamW: options: device is set with backend 'cpu'/);
     fp32.destroy();
     mixed.destroy();
