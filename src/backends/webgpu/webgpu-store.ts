@@ -290,6 +290,9 @@ export class WebGpuStore implements StateStore {
   zeroBuffer(buffer: GPUBuffer): void {
     const device = this.kernels?.device ?? this.options.device ?? settledWebgpuDevice();
     if (!device) throw new Error(`${this.owner}: zeroGrad(): the WebGPU device is not ready yet; await getWebGpuDevice() first`);
+    if ((buffer.usage & GPUBufferUsage.COPY_DST) === 0) {
+      throw new Error(`${this.owner}: zeroGrad(): a grad GPUBuffer lacks COPY_DST usage, so it cannot be cleared; create it with GPUBufferUsage.COPY_DST, or zero it yourself`);
+    }
     const encoder = device.createCommandEncoder();
     encoder.clearBuffer(buffer);
     device.queue.submit([encoder.finish()]);
