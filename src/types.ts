@@ -96,7 +96,7 @@ export interface OptimizerOptions extends GroupOptions, VariantOptions {
   /**
    * `'cpu'` (default): the fused WebAssembly SIMD kernels, on worker threads in Node when a step
    * is large enough to pay for them. `'js'`: the readable TypeScript rules of `src/rules/`.
-   * `'webgpu'`: fused WGSL kernels, state resident on the GPU (every variant but paging), one dispatch
+   * `'webgpu'`: fused WGSL kernels, state resident on the GPU (paged variants stream host pages through it), one dispatch
    * for every tensor that shares a kernel; params may be host arrays or GPUBuffers ({@link GpuParam}).
    * In Node through the `webgpu` package (Dawn). With no adapter the first step rejects, saying how to get one.
    * `'onnx'`: each variant's fused step as an ONNX graph run by onnxruntime-node, on the first of

@@ -21,13 +21,12 @@ export const PARITY_LENGTH = 4397;
 const STEPS = 6;
 const LR = 1e-2;
 
-/** What a backend does with a preset: run it within `budget`, or refuse it with an error matching `refusal`. */
-export type ParityExpectation = { budget: number } | { refusal: RegExp };
 
 /** Error budgets by what the preset stores (fractions of the float64 update). */
 const BUDGET = { fp32: 1e-4, bf16Kahan: 5e-2, eightBit: 1e-3 } as const;
 
-function budgetOf(entry: PresetEntry): number {
+/** The preset's budget: bf16 params, 8-bit state or fp32 state. */
+export function budgetOf(entry: PresetEntry): number {
   if (entry.paramDtype === 'bf16') return BUDGET.bf16Kahan;
   return /8bit/i.test(entry.className) ? BUDGET.eightBit : BUDGET.fp32;
 }
@@ -41,12 +40,6 @@ export const PARITY_BACKENDS = {
   'onnx-webgpu': { backend: 'onnx', executionProviders: ['webgpu'] },
 } as const satisfies Record<string, OptimizerOptions>;
 export type ParityColumn = keyof typeof PARITY_BACKENDS;
-
-export function parityExpectation(entry: PresetEntry, column: ParityColumn): ParityExpectation {
-  const paged = entry.className.startsWith('Paged');
-  if (column === 'webgpu' && paged) return { refusal: /paged with backend 'webgpu' is not supported yet/ };
-  return { budget: budgetOf(entry) };
-}
 
 /** The seeded problem every run of a preset sees: initial params and STEPS gradients. */
 function problem(seed: number): { init: Float64Array; grads: Float64Array[] } {

@@ -1,8 +1,8 @@
 /**
  * backend 'webgpu' on a CPU Vulkan driver (chromium's SwiftShader, which .ci/run installs): the
  * PyTorch trajectories, windows over the binding-size limit for every update family, explicit state
- * reads, checkpoints, buffers freed by destroy() (counted), refused paging, and the error without an
- * adapter. Skipped, saying why, where there is no adapter.
+ * reads, checkpoints, buffers freed by destroy() (counted), paged state through device frames, and the
+ * error without an adapter. Skipped, saying why, where there is no adapter.
  *
  * Earlier sessions gated this suite because Dawn aborted now and then (segfaults, glibc futex and
  * mutex assertions). The cause was ours: the Dawn instance was garbage-collected while its device was
@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AdamW, PagedAdamW, PRESET_CATALOG, toBf16, type Param } from '../src/index.js';
+import { AdamW, getWebGpuDevice, PagedAdamW, PagedAdamW8bit, PRESET_CATALOG, toBf16, type Param } from '../src/index.js';
+import type { WebGpuPageBackend } from '../src/backends/webgpu/webgpu-pages.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
 import { planTensor } from '../src/optim/variants.js';
 import {
@@ -104,9 +105,52 @@ describe('webgpu backend', () => {
     }
   });
 
-  it('paging is refused on webgpu by name, until paged WebGPU state exists', () => {
-    const p = () => ({ data: new Float32Array(5000), grad: new Float32Array(5000) });
-    assert.throws(() => new PagedAdamW([p()], { backend: 'webgpu' }), /PagedAdamW: options: paged with backend 'webgpu' is not supported yet/);
+  for (const [Preset, options] of [[PagedAdamW, {}], [PagedAdamW8bit, {}], [PagedAdamW, { kahan: true }]] as const) {
+    const bf16 = 'kahan' in options;
+    it(`${Preset.name}${bf16 ? ' on bf16 params' : ''} on webgpu: pages stream through the device under the budget, bit-identical to resident webgpu state`, async (t) => {
+      if (!(await needsAdapter(t))) return;
+      // Pages of 4096 elements: tensors of several pages and a shorter last one, and a small one.
+      const sizes = [10_000, 300, 8192, 5003];
+      const model = (): Param[] => {
+        const normal = seededNormal(11);
+        return sizes.map((n) => {
+          const values = Float32Array.from({ length: n }, normal);
+          return bf16 ? { data: toBf16(values), grad: new Float32Array(n), dtype: 'bf16' } : { data: values, grad: new Float32Array(n) };
+        });
+      };
+      const [pagedParams, residentParams] = [model(), model()];
+      const perElement = Preset === PagedAdamW8bit ? 2 : bf16 ? 6 : 8;
+      const paged = new Preset(pagedParams, { ...options, backend: 'webgpu', paged: { budgetBytes: 4 * 4096 * perElement, pageBytes: 4096 * perElement } });
+      const resident = new Preset(residentParams, { ...options, backend: 'webgpu', paged: false });
+      for (const step of [1, 2, 3]) {
+        const normal = seededNormal(50 + step);
+        for (const [k, n] of sizes.entries()) {
+          const g = Float32Array.from({ length: n }, () => normal() * 0.1);
+          (pagedParams[k]!.grad as Float32Array).set(g);
+          (residentParams[k]!.grad as Float32Array).set(g);
+        }
+        await paged.step();
+        await resident.step();
+      }
+      pagedParams.forEach((p, k) => assert.deepEqual(p.data, residentParams[k]!.data, `param ${k}`));
+      assert.equal(JSON.stringify((await paged.stateDictAsync()).state), JSON.stringify((await resident.stateDictAsync()).state));
+      assert.ok(paged.pagingStats!.pagesRead > sizes.length, `${paged.pagingStats!.pagesRead} pages read`);
+      assert.match(paged.backendDescription, /webgpu \(.*\), paged through one device frame per kernel/);
+      const backend = (paged as unknown as { backend: WebGpuPageBackend }).backend;
+      assert.ok(backend.liveBuffers > 0);
+      paged.destroy();
+      resident.destroy();
+      assert.equal(backend.liveBuffers, 0, 'destroy() frees the device frames');
+    });
+  }
+
+  it('paged webgpu state refuses GPUBuffer params, which have no host pages', async (t) => {
+    if (!(await needsAdapter(t))) return;
+    const device = (await getWebGpuDevice()) as GPUDevice;
+    const data = device.createBuffer({ size: 400, usage: GPUBufferUsage.STORAGE });
+    assert.throws(() => new PagedAdamW([{ data, length: 100 }], { backend: 'webgpu' }),
+      /PagedAdamW: param 0: data is a GPUBuffer, which backend 'webgpu \(paged\)' cannot update; paged state streams host pages/);
+    data.destroy();
   });
 });
 

@@ -19,6 +19,7 @@ import { describeParam, fail, showValue } from '../util/errors.js';
 import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
+import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
 import { ResidentStore, type StateStore, type StoredState } from './state-store.js';
 import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOptions } from './variants.js';
 
@@ -72,7 +73,8 @@ function createBackend(owner: string, options: OptimizerOptions): Backend | null
   if (backend === 'cpu') return new WasmBackend({ threads: options.threads });
   if (backend === 'js') return new JsBackend();
   if (backend === 'onnx') return new OnnxBackend(owner, { executionProviders: options.executionProviders });
-  if (backend === 'webgpu') return null;
+  // Resident WebGPU state has its own store; paged state goes through the paged store, a page at a time.
+  if (backend === 'webgpu') return options.paged ? new WebGpuPageBackend(owner, { device: options.device as GPUDevice | undefined }) : null;
   return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu', 'js', 'webgpu' or 'onnx'");
 }
 
@@ -122,9 +124,10 @@ export class AdamOptimizer {
     if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
       fail(RangeError, owner, 'options', `threads = ${showValue(options.threads)} is invalid`, 'threads must be an integer >= 1');
     }
-    this.backendName = String(options.backend ?? 'cpu');
-    if (options.device !== undefined && this.backendName !== 'webgpu') {
-      fail(Error, owner, 'options', `device is set with backend '${this.backendName}'`, "a GPUDevice belongs to backend 'webgpu'; drop one of them");
+    // Paged state lives in host pages, so GPUBuffer params (validateParam) are refused with it.
+    this.backendName = String(options.backend ?? 'cpu') + (variantOptions.paged ? ' (paged)' : '');
+    if (options.device !== undefined && options.backend !== 'webgpu') {
+      fail(Error, owner, 'options', `device is set with backend '${String(options.backend ?? 'cpu')}'`, "a GPUDevice belongs to backend 'webgpu'; drop one of them");
     }
     this.defaults = defaults;
     this.variantOptions = variantOptions;
@@ -143,7 +146,6 @@ export class AdamOptimizer {
     for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
     const paged = variantOptions.paged;
     if (!this.backend) {
-      if (paged) fail(Error, owner, 'options', "paged with backend 'webgpu' is not supported yet", "page on backend 'cpu', or keep the state resident on the GPU");
       this.store = new WebGpuStore(owner, { device: options.device as GPUDevice | undefined });
     } else {
       this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {}) : new ResidentStore(this.backend);

@@ -19,7 +19,7 @@ import { fail } from '../util/errors.js';
 import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
 
 export type { PagingStats } from './state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, type BufferSpec, type StateBuffer, type TensorPlan } from './variants.js';
+import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, pagePlan, type StateBuffer, type TensorPlan } from './variants.js';
 
 /** Default resident budget: 64 MiB. */
 export const DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024;
@@ -32,16 +32,6 @@ interface PagedState extends StoredState {
   /** Elements per page for this tensor (a multiple of 256). */
   pageElements: number;
   released: boolean;
-}
-
-/** Elements covered by `count` elements of a buffer spec: absmax buffers hold one value per block. */
-function isPerBlock(plan: TensorPlan, spec: BufferSpec): boolean {
-  return plan.family === 'blockwise8bit' && spec.name.startsWith('absmax');
-}
-
-/** The page-local plan: the same buffers, with a page's lengths. */
-function pagePlan(plan: TensorPlan, elements: number): TensorPlan {
-  return { ...plan, buffers: plan.buffers.map((b) => ({ ...b, length: isPerBlock(plan, b) ? Math.ceil(elements / BLOCK_SIZE) : elements })) };
 }
 
 /** Bytes of state per element of a tensor under `plan` (per-block buffers spread over their block). */

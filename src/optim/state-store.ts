@@ -24,6 +24,8 @@ export interface StoreWork {
   hp: AdamHyperparameters;
   /** The step number after this update. */
   step: number;
+  /** Elements to update, from the start (default: all of the state's): the shorter last page of paged WebGPU state. */
+  elements?: number;
 }
 
 /** Resident-memory statistics of a paged store (./paging.ts). */

@@ -79,7 +79,9 @@ export function validateParam(owner: string, index: number, param: AnyParam, bac
   if (isGpuBufferLike(param.data)) {
     const gpu = param as GpuParam;
     if (backend !== 'webgpu') {
-      fail(TypeError, owner, where, `data is a GPUBuffer, which backend '${backend}' cannot update`, "use backend: 'webgpu', or host arrays (Float32Array, or Uint16Array bf16 bits)");
+      fail(TypeError, owner, where, `data is a GPUBuffer, which backend '${backend}' cannot update`, backend.startsWith('webgpu')
+        ? 'paged state streams host pages, so it needs host arrays; drop paged to keep a GPUBuffer model\'s state resident'
+        : "use backend: 'webgpu', or host arrays (Float32Array, or Uint16Array bf16 bits)");
     }
     if (!(Number.isInteger(gpu.length) && gpu.length > 0)) {
       fail(RangeError, owner, where, `length = ${showValue(gpu.length)} is invalid`, 'a GPUBuffer param needs length: its element count, an integer >= 1');

@@ -161,3 +161,13 @@ export function planTensor(
 export function planBytes(plan: TensorPlan): number {
   return plan.buffers.reduce((sum, b) => sum + b.length * DTYPE_BYTES[b.dtype], 0);
 }
+
+/** Whether a buffer holds one value per 256-element block (8-bit absmax) rather than one per element. */
+export function isPerBlock(plan: TensorPlan, spec: BufferSpec): boolean {
+  return plan.family === 'blockwise8bit' && spec.name.startsWith('absmax');
+}
+
+/** The plan of the first `elements` of a tensor (a page of it): the same buffers, with those lengths. */
+export function pagePlan(plan: TensorPlan, elements: number): TensorPlan {
+  return { ...plan, buffers: plan.buffers.map((b) => ({ ...b, length: isPerBlock(plan, b) ? Math.ceil(elements / BLOCK_SIZE) : elements })) };
+}

@@ -85,7 +85,7 @@ const KERNEL_OF = { adam: 'adam', optimi: 'optimi', blockwise8bit: 'blockwise8bi
 type UpdateKernel = (typeof KERNEL_OF)[TensorPlan['family']];
 
 /** Tensors whose plans share everything but their length run in one arena. */
-const arenaKey = (plan: TensorPlan): string =>
+export const arenaKey = (plan: TensorPlan): string =>
   JSON.stringify([plan.family, plan.paramDtype, plan.momentDtype, plan.kahan, plan.stable, plan.buffers.map((b) => [b.name, b.dtype])]);
 
 /** Tensors laid end to end in one set of buffers, updated by one dispatch per window (and mode). */
@@ -508,7 +508,7 @@ export class WebGpuStore implements StateStore {
     const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
     members.forEach((member, k) => {
       const w = byState.get(member);
-      const common = { firstUnit: member.firstUnit, count: member.length, stepping: w ? 1 : 0 };
+      const common = { firstUnit: member.firstUnit, count: w?.elements ?? member.length, stepping: w ? 1 : 0 };
       const hp = w?.hp ?? { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
       const step = w?.step ?? 1;
       // 1: a host bf16 grad, uploaded to the start of its fp32 slot; 2: a caller's packed bf16 buffer.
@@ -524,7 +524,7 @@ export class WebGpuStore implements StateStore {
       } else {
         packSegment('blockwise8bit', { ...adam8bitStepScalars(hp, step), ...common, paramBf16, gradBf16, kahan: plan.kahan ? 1 : 0, weightDecay: hp.weightDecay }, view, at);
       }
-      if (rms) packSegment('stableRms', { ...common, units: unitsOf(member.length), lr: hp.lr }, rms, k * segmentBytes('stableRms'));
+      if (rms) packSegment('stableRms', { ...common, units: unitsOf(common.count), lr: hp.lr }, rms, k * segmentBytes('stableRms'));
     });
     device.queue.writeBuffer(arena.segments, 0, bytes);
     if (rms) device.queue.writeBuffer(arena.rmsSegments!, 0, rms.buffer);
