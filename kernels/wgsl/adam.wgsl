@@ -6,7 +6,7 @@
 struct Segment {
   firstUnit: u32,   // the tensor's first unit within the arena
   count: u32,       // its elements
-  stepping: u32,      // 0: the param has no grad this step; leave it alone
+  stepping: u32,    // 0: the param has no grad this step; leave it alone
   amsgrad: u32,
   gradSign: f32,
   decay: f32,

@@ -11,7 +11,7 @@
 struct Segment {
   firstUnit: u32,         // the tensor's first block within the arena
   count: u32,             // its elements
-  stepping: u32,            // 0: the param has no grad this step; leave it alone
+  stepping: u32,          // 0: the param has no grad this step; leave it alone
   paramBf16: u32,
   gradBf16: u32,          // 0: fp32; 1: bf16 at the start of its fp32 slot; 2: packed bf16 (see gradQuad)
   kahan: u32,
@@ -91,9 +91,8 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   if (s.stepping == 0u) {
     return;
   }
-  let q = unit * 64u + lane;
-  // The tensor's elements that this invocation's quad holds.
-  let first = (window.firstUnit + unit - s.firstUnit) * UNIT + 4u * lane;
+  let q = unit * (UNIT / 4u) + lane;
+  let first = quadStart(unit, lane, s.firstUnit);
   // Quads past the tensor (in its last, partial block) only take part in the reductions: WebGPU may
   // redirect an out-of-bounds write to any element of the buffer, so they must not write.
   let inTensor = first < s.count;

@@ -92,6 +92,12 @@ fn unitInWindow(group: vec3<u32>) -> u32 {
   return group.x + group.y * window.rowLength;
 }
 
+// The index, within its tensor, of the first element of the quad that invocation `lane` of the
+// window's `unit` holds (4 elements an invocation, 64 invocations a unit).
+fn quadStart(unit: u32, lane: u32, tensorFirstUnit: u32) -> u32 {
+  return (window.firstUnit + unit - tensorFirstUnit) * UNIT + 4u * lane;
+}
+
 // Where quad q of the window (elements 4q .. 4q + 3) reads its grad. A bf16 grad of an arena tensor
 // is uploaded to the start of the tensor's fp32-sized slot in each window (gradBf16 = 1), so its quads
 // count from there; a caller's packed bf16 buffer (2) and fp32 grads (0) are read in place.

@@ -10,7 +10,7 @@
 struct Segment {
   firstUnit: u32,         // the tensor's first unit within the arena
   count: u32,             // its elements
-  stepping: u32,            // 0: the param has no grad this step; leave it alone
+  stepping: u32,          // 0: the param has no grad this step; leave it alone
   paramBf16: u32,
   gradBf16: u32,          // 0: fp32; 1: bf16 at the start of its fp32 slot; 2: packed bf16 (see gradQuad)
   momentsBf16: u32,
@@ -48,8 +48,7 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     return;
   }
   let q = unit * (UNIT / 4u) + lane;
-  // The tensor's elements that this invocation's quad holds.
-  let first = (window.firstUnit + unit - s.firstUnit) * UNIT + 4u * lane;
+  let first = quadStart(unit, lane, s.firstUnit);
   let inRange = first < s.count;
   let momentsBf16 = s.momentsBf16 != 0u;
   let paramBf16 = s.paramBf16 != 0u;
