@@ -70,7 +70,7 @@ export interface GpuParam {
   dtype?: 'fp32' | 'bf16';
   /** The gradient, in `gradDtype`; null or missing skips the param, as in PyTorch. */
   grad?: GpuBufferLike | null;
-  /** dtype of the grad buffer (default: the param's); only a bf16 param may have an fp32 grad, or the reverse. */
+  /** dtype of the grad buffer (default: the param's): a bf16 param may take fp32 grads; an fp32 param takes only fp32. */
   gradDtype?: 'fp32' | 'bf16';
   /** A name used in error messages. */
   name?: string;

@@ -60,7 +60,7 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
 const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
 
-/** The host backend for 'cpu' and 'js'; null for 'webgpu', whose store runs its own kernels. */
+/** The page- or task-running backend; null for resident 'webgpu' state, whose store runs its own kernels. */
 function createBackend(owner: string, options: OptimizerOptions): Backend | null {
   const backend = options.backend ?? 'cpu';
   const providers = options.executionProviders;
@@ -98,7 +98,7 @@ export class AdamOptimizer {
   }
 
   private readonly variant: AdamVariant;
-  /** The backend option as given (checked by createBackend). */
+  /** The backend as errors name it: the option, and ' (paged)' for paged state. */
   private readonly backendName: string;
   private readonly backend: Backend | null;
   private readonly store: StateStore;

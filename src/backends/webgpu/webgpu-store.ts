@@ -77,8 +77,6 @@ function deviceKernels(owner: string, device: GPUDevice): Promise<Kernels> {
 const unitsOf = (length: number): number => Math.ceil(length / UNIT);
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
 const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
-/** Bytes a GPUBuffer param needs: `length` elements rounded up to whole quads of four. */
-export const gpuParamBytes = (dtype: BufferDtype, length: number): number => Math.ceil(length / 4) * 4 * DTYPE_BYTES[dtype];
 
 /** The kernel each update family runs. */
 const KERNEL_OF = { adam: 'adam', optimi: 'optimi', blockwise8bit: 'blockwise8bit' } as const satisfies Record<TensorPlan['family'], KernelName>;
