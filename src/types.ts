@@ -42,7 +42,9 @@ export interface GroupOptions {
 
 /** The parts of a WebGPU `GPUBuffer` the optimizer checks; every GPUBuffer has them. */
 export interface GpuBufferLike {
+  /** Bytes of the buffer. */
   readonly size: number;
+  /** Its GPUBufferUsage flags (STORAGE is needed). */
   readonly usage: number;
 }
 
@@ -51,8 +53,13 @@ export interface GpuBufferLike {
  * declarations; every GPUDevice is one. With `@webgpu/types`, cast it: `(await getWebGpuDevice()) as GPUDevice`.
  */
 export interface GpuDeviceLike {
+  /** Make a buffer on the device, e.g. a {@link GpuParam}'s data or grad. */
   createBuffer(descriptor: { size: number; usage: number; label?: string; mappedAtCreation?: boolean }): GpuBufferLike;
-  readonly queue: { writeBuffer(buffer: GpuBufferLike, bufferOffset: number, data: ArrayBufferView<ArrayBuffer>): void };
+  /** The device's queue. */
+  readonly queue: {
+    /** Copy host data into a buffer. */
+    writeBuffer(buffer: GpuBufferLike, bufferOffset: number, data: ArrayBufferView<ArrayBuffer>): void;
+  };
 }
 
 /**
