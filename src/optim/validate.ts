@@ -41,6 +41,11 @@ export function isGpuParam(param: AnyParam): param is GpuParam {
   return !ArrayBuffer.isView(param.data);
 }
 
+/** The dtype of a GpuParam's grad buffer: `gradDtype`, by default the param's own. */
+export function gpuGradDtype(param: GpuParam): 'fp32' | 'bf16' {
+  return param.gradDtype ?? param.dtype ?? 'fp32';
+}
+
 /** Elements of a param. */
 export function paramLength(param: AnyParam): number {
   return isGpuParam(param) ? param.length : param.data.length;
@@ -107,7 +112,7 @@ export function validateGrad(owner: string, index: number, param: AnyParam): voi
   const bf16 = param.dtype === 'bf16';
   if (isGpuParam(param)) {
     if (!isGpuBufferLike(grad)) fail(TypeError, owner, where, `grad is ${showValue(grad)}`, 'a GPUBuffer param\'s grad must be a GPUBuffer (or null to skip the param)');
-    const gradDtype = param.gradDtype ?? param.dtype ?? 'fp32';
+    const gradDtype = gpuGradDtype(param);
     if (gradDtype !== 'fp32' && gradDtype !== 'bf16') fail(TypeError, owner, where, `gradDtype = ${showValue(gradDtype)} is not supported`, "gradDtype must be 'fp32' or 'bf16'");
     if (gradDtype === 'bf16' && !bf16) fail(TypeError, owner, where, "gradDtype is 'bf16' but the param is fp32", "an fp32 param's grad must be fp32");
     checkGpuBuffer(owner, where, 'grad', grad, param.length, gradDtype === 'bf16' ? 2 : 4);

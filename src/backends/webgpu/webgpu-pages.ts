@@ -9,8 +9,9 @@
  * @module
  */
 import type { Backend, UpdateTask } from '../backend.js';
+import { plainBuffer } from '../js.js';
 import type { StoredState } from '../../optim/state-store.js';
-import { ARRAY_TYPES, pagePlan, type BufferDtype, type BufferOf, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
+import { pagePlan, type BufferDtype, type BufferOf, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
 import { arenaKey, WebGpuStore, type WebGpuStoreOptions } from './webgpu-store.js';
 
 /** The device frame of one update kernel: a state of the largest page seen so far. */
@@ -38,11 +39,11 @@ export class WebGpuPageBackend implements Backend {
 
   /** Host pages: the paged store's frames are host memory. */
   allocate<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
-    return new ARRAY_TYPES[dtype](length) as BufferOf<D>;
+    return plainBuffer(dtype, length);
   }
 
   allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>): StateBuffer[] {
-    return specs.map((s) => this.allocate(s.dtype, s.length));
+    return specs.map((s) => plainBuffer(s.dtype, s.length));
   }
 
   release(): void {
@@ -69,7 +70,7 @@ export class WebGpuPageBackend implements Backend {
     let frame = this.frames.get(key);
     if (!frame || frame.length < length) {
       if (frame) this.store.release(frame.state);
-      frame = { state: this.store.create({ data: new ARRAY_TYPES[plan.paramDtype](length) }, pagePlan(plan, length)), length };
+      frame = { state: this.store.create({ data: plainBuffer(plan.paramDtype, length) }, pagePlan(plan, length)), length };
       this.frames.set(key, frame);
     }
     return frame;

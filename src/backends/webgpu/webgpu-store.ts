@@ -27,7 +27,7 @@ import { optimiStepScalars } from '../../rules/optimi.js';
 import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
 import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
 import type { AnyParam, GpuDeviceLike, GpuParam } from '../../types.js';
-import { isGpuParam } from '../../optim/validate.js';
+import { gpuGradDtype, isGpuParam, paramLength } from '../../optim/validate.js';
 import { quantizationTables } from '../quantization-tables.js';
 import { describeDevice } from './describe.js';
 import { settledWebgpuDevice, webgpuDevice } from './device.js';
@@ -118,8 +118,7 @@ interface GpuState extends StoredState {
   /** The caller's param, when its data is a GPUBuffer. */
   gpuParam?: GpuParam;
   arena?: Arena;
-  /** Index within the arena's segments, and first unit within its buffers. */
-  segment: number;
+  /** First unit within its arena's buffers. */
   firstUnit: number;
   /** Values written while the state had no place on the device, applied when it gets one. */
   pending?: Record<string, ArrayLike<number>>;
@@ -139,10 +138,6 @@ function hostArray(dtype: BufferDtype, values: ArrayLike<number>, bytes: number)
   out.set(values);
   return out;
 }
-
-/** The dtype of a GpuParam's grad buffer: `gradDtype`, by default the param's. */
-const gpuGradDtype = (param: GpuParam): 'f32' | 'bf16' => ((param.gradDtype ?? param.dtype) === 'bf16' ? 'bf16' : 'f32');
-
 
 /**
  * The WebGPU device that backend 'webgpu' runs on by default (Dawn in Node, `navigator.gpu` in
@@ -172,8 +167,7 @@ export class WebGpuStore implements StateStore {
   }
 
   create(param: AnyParam, plan: TensorPlan): GpuState {
-    const gpuParam = isGpuParam(param) ? param : undefined;
-    const state: GpuState = { plan, length: gpuParam ? gpuParam.length : (param.data as Float32Array).length, gpuParam, segment: 0, firstUnit: 0 };
+    const state: GpuState = { plan, length: paramLength(param), gpuParam: isGpuParam(param) ? param : undefined, firstUnit: 0 };
     this.states.add(state);
     this.layoutStale = true;
     return state;
@@ -243,7 +237,7 @@ export class WebGpuStore implements StateStore {
       this.staging = this.buffer(device, stagingBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     }
     // Bind GpuParams' buffers first: a buffer that cannot be bound rejects before anything is queued.
-    for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, byState.get(arena.members[0]!)!.param as GpuParam);
+    for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, arena.members[0]!.gpuParam!);
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.dispatchesLastStep = 0;
@@ -394,7 +388,7 @@ export class WebGpuStore implements StateStore {
     let firstUnit = 0;
     members.forEach((member, segment) => {
       lookupWords.fill(segment, firstUnit, firstUnit + unitsOf(member.length));
-      Object.assign(member, { segment, firstUnit });
+      member.firstUnit = firstUnit;
       firstUnit += unitsOf(member.length);
     });
     if (plan.family === 'blockwise8bit') lookupWords.set(tables, units);
@@ -429,7 +423,7 @@ export class WebGpuStore implements StateStore {
     const { device } = this.kernels!;
     device.pushErrorScope('validation');
     this.makeDispatches(arena, { buffer: param.data as GPUBuffer, dtype: arena.plan.paramDtype },
-      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) });
+      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'f32' });
     // Caught here, where the message can name the param: e.g. a buffer of another device.
     const error = await device.popErrorScope();
     if (error) {
