@@ -122,7 +122,7 @@ export interface OptimizerOptions extends GroupOptions, VariantOptions {
    */
   device?: GpuDeviceLike;
   /**
-   * CPU backend only: threads to use, the calling thread included (default: every hardware thread).
+   * Backend `'cpu'` only (refused with the others): threads to use, the calling thread included (default: every hardware thread).
    * Worker threads run only when params live in an adamw-lab arena (see `createParam`) and the step
    * is large enough to pay for them.
    */

@@ -54,10 +54,24 @@ describe('bad hyperparameters are refused at construction', () => {
     ['amsgrad not boolean', { amsgrad: 'yes' }, ['AdamW', 'amsgrad = "yes"', 'true or false']],
     ['unknown backend', { backend: 'tpu' }, ['AdamW', 'backend = "tpu"', "'cpu', 'js', 'webgpu' or 'onnx'"]],
     ['threads 0', { threads: 0 }, ['AdamW', 'threads = 0', 'integer >= 1']],
+    ['threads with a backend that has none', { backend: 'js', threads: 2 }, ['AdamW', "threads is set with backend 'js'", "backend 'cpu'"]],
+    ['threads with onnx', { backend: 'onnx', threads: 1 }, ['AdamW', "threads is set with backend 'onnx'", "backend 'cpu'"]],
   ];
   for (const [name, options, fragments] of cases) {
     it(name, () => throwsNaming(() => new AdamW(params(1, 3), options), fragments));
   }
+
+  it("an unknown key is refused, with PyTorch's snake_case names pointed to their camelCase spelling", () => {
+    throwsNaming(() => new AdamW(params(1, 3), { weight_decay: 0.1 } as object), ['AdamW', 'options', "unknown option 'weight_decay'", "did you mean 'weightDecay'"]);
+    throwsNaming(() => new AdamW(params(1, 3), { lrr: 0.1 } as object), ['AdamW', 'options', "unknown option 'lrr'", 'allowed: lr, betas']);
+    const [a, b] = params(2, 3, 4);
+    throwsNaming(() => new AdamW([{ params: [a!] }, { params: [b!], weight_decay: 0 } as never]), ['AdamW', 'param group 1', "unknown option 'weight_decay'", "'weightDecay'"]);
+    throwsNaming(() => new AdamW([{ params: [a!], backend: 'js' } as never]), ['AdamW', 'param group 0', "unknown option 'backend'", "constructor's options"]);
+    throwsNaming(() => new AdamW([a!], { paged: { budget: 1 << 20 } as object }), ['AdamW', 'options.paged', "unknown option 'budget'", 'budgetBytes, pageBytes, directory']);
+    const opt = new AdamW([a!]);
+    throwsNaming(() => opt.addParamGroup({ params: [b!], stateDtype: '8bit' } as never), ['AdamW', 'param group 1', "unknown option 'stateDtype'"]);
+    assert.equal(opt.paramGroups.length, 1);
+  });
 
   it('a group option names its group', () => {
     const [a, b] = params(2, 3, 4);

@@ -16,7 +16,7 @@ import type {
   AnyParam, GroupOptions, OptimizerOptions, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
-import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateKeys, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
@@ -59,6 +59,15 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
 
 const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
+const OPTIMIZER_KEYS = ['backend', 'executionProviders', 'device', 'threads'] as const;
+const OPTION_KEYS: readonly string[] = [...GROUP_KEYS, ...VARIANT_KEYS, ...OPTIMIZER_KEYS];
+// Every key of OptimizerOptions is listed above (a compile error otherwise), so none is refused as unknown.
+type Unlisted = Exclude<keyof OptimizerOptions, (typeof GROUP_KEYS | typeof VARIANT_KEYS | typeof OPTIMIZER_KEYS)[number]>;
+const everyOptionListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyOptionListed;
+/** Options that one optimizer applies to every group, and so a group may not set. */
+const NOT_PER_GROUP: Record<string, string> = Object.fromEntries([...VARIANT_KEYS, ...OPTIMIZER_KEYS].map((key) =>
+  [key, `${key} applies to the whole optimizer; pass it in the constructor's options, not in a param group`]));
 
 /** The page- or task-running backend; null for resident 'webgpu' state, whose store runs its own kernels. */
 function createBackend(owner: string, options: OptimizerOptions): Backend | null {
@@ -112,6 +121,7 @@ export class AdamOptimizer {
     if (typeof options !== 'object' || options === null) {
       fail(TypeError, owner, 'options', `${showValue(options)} is not an options object`, 'pass an object such as { lr: 1e-3 }');
     }
+    validateKeys(owner, 'options', options, OPTION_KEYS);
     validateGroupOptions(owner, 'options', options);
     const defaults = { ...variant.defaults };
     for (const key of GROUP_KEYS) {
@@ -123,6 +133,9 @@ export class AdamOptimizer {
     }
     if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
       fail(RangeError, owner, 'options', `threads = ${showValue(options.threads)} is invalid`, 'threads must be an integer >= 1');
+    }
+    if (options.threads !== undefined && (options.backend ?? 'cpu') !== 'cpu') {
+      fail(Error, owner, 'options', `threads is set with backend '${String(options.backend)}'`, "threads belong to backend 'cpu' (its WebAssembly workers); drop one of them");
     }
     // Paged state lives in host pages, so GPUBuffer params (validateParam) are refused with it.
     this.backendName = String(options.backend ?? 'cpu') + (variantOptions.paged ? ' (paged)' : '');
@@ -440,6 +453,7 @@ export class AdamOptimizer {
     if (typeof group !== 'object' || group === null || !Array.isArray(group.params) || group.params.length === 0) {
       fail(TypeError, owner, `param group ${g}`, `got ${showValue(group)}`, 'a group is { params: Param[] (non-empty), lr?, betas?, … }');
     }
+    validateKeys(owner, `param group ${g}`, group, ['params', ...GROUP_KEYS], NOT_PER_GROUP);
     validateGroupOptions(owner, `param group ${g}`, group);
     group.params.forEach((param, k) => {
       const index = firstIndex + k;

@@ -75,6 +75,39 @@ function deviceKernels(owner: string, device: GPUDevice): Promise<Kernels> {
 
 /** Units (of 256 elements) that `length` elements span. */
 const unitsOf = (length: number): number => Math.ceil(length / UNIT);
+
+/** A byte range of a host arena's param buffer to download, and the stepped params in it (offsets within the range). */
+interface DownloadRun { buffer: GPUBuffer; from: number; size: number; stagingOffset: number; params: Array<{ param: AnyParam; offset: number }> }
+
+/**
+ * The host arenas' stepped params, as runs of neighbouring segments laid end to end in one staging
+ * buffer: a param without a grad this step is neither updated nor copied back.
+ */
+function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, StoreWork>): DownloadRun[] {
+  const runs: DownloadRun[] = [];
+  let stagingOffset = 0;
+  for (const arena of active) {
+    if (!arena.param) continue;
+    const unitBytes = UNIT * DTYPE_BYTES[arena.plan.paramDtype];
+    let run: DownloadRun | undefined;
+    for (const member of arena.members) {
+      const work = byState.get(member);
+      if (!work) {
+        run = undefined;
+        continue;
+      }
+      const from = member.firstUnit * unitBytes, size = unitsOf(member.length) * unitBytes;
+      if (!run) {
+        run = { buffer: arena.param, from, size: 0, stagingOffset, params: [] };
+        runs.push(run);
+      }
+      run.params.push({ param: work.param, offset: from - run.from });
+      run.size += size;
+      stagingOffset += size;
+    }
+  }
+  return runs;
+}
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
 const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
 
@@ -228,10 +261,8 @@ export class WebGpuStore implements StateStore {
     this.layout();
     const byState = new Map(work.map((w) => [w.state as GpuState, w]));
     const active = [...this.arenas].filter((arena) => arena.members.some((m) => byState.has(m)));
-    // The host arenas' params come back through one staging buffer.
-    const downloads = active.filter((arena) => arena.param);
-    const downloadBytes = downloads.map((arena) => arena.units * UNIT * DTYPE_BYTES[arena.plan.paramDtype]);
-    const stagingBytes = Math.max(4, downloadBytes.reduce((a, b) => a + b, 0));
+    const downloads = downloadRuns(active, byState);
+    const stagingBytes = Math.max(4, downloads.reduce((total, run) => total + run.size, 0));
     if (downloads.length > 0 && (!this.staging || this.staging.size < stagingBytes)) {
       if (this.staging) this.destroyBuffer(this.staging);
       this.staging = this.buffer(device, stagingBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
@@ -252,11 +283,7 @@ export class WebGpuStore implements StateStore {
       }
     }
     pass.end();
-    let offset = 0;
-    downloads.forEach((arena, k) => {
-      encoder.copyBufferToBuffer(arena.param!, 0, this.staging!, offset, downloadBytes[k]);
-      offset += downloadBytes[k]!;
-    });
+    for (const run of downloads) encoder.copyBufferToBuffer(run.buffer, run.from, this.staging!, run.stagingOffset, run.size);
     device.queue.submit([encoder.finish()]);
     if (downloads.length === 0) {
       await device.queue.onSubmittedWorkDone();
@@ -264,17 +291,12 @@ export class WebGpuStore implements StateStore {
     }
     await this.staging!.mapAsync(GPUMapMode.READ, 0, stagingBytes);
     const updated = this.staging!.getMappedRange(0, stagingBytes);
-    offset = 0;
-    downloads.forEach((arena, k) => {
-      const paramBytes = DTYPE_BYTES[arena.plan.paramDtype];
-      for (const member of arena.members) {
-        const w = byState.get(member);
-        if (!w) continue;
-        const data = w.param.data as Float32Array | Uint16Array;
-        data.set(new (data.constructor as Float32ArrayConstructor)(updated, offset + member.firstUnit * UNIT * paramBytes, data.length));
+    for (const run of downloads) {
+      for (const { param, offset } of run.params) {
+        const data = param.data as Float32Array | Uint16Array;
+        data.set(new (data.constructor as Float32ArrayConstructor)(updated, run.stagingOffset + offset, data.length));
       }
-      offset += downloadBytes[k]!;
-    });
+    }
     this.staging!.unmap();
   }
 
