@@ -73,7 +73,7 @@ export default function VariantTable(): React.ReactElement {
               )}
             </td>
             <td className="num">{row.measured ? fmt(row.measured.bytesPerParam) : s.none}</td>
-            <td>
+            <td className="code-list">
               {row.buffers.map((b) => (
                 <div key={b.name}>
                   <code>{b.name}</code> {b.dtype}
@@ -86,7 +86,7 @@ export default function VariantTable(): React.ReactElement {
                 lr {row.defaults.lr}, β ({row.defaults.betas.join(', ')}), ε {row.defaults.eps}, λ {row.defaults.weightDecay}
               </small>
             </td>
-            <td>
+            <td className="code-list">
               {row.equivalents.map((e) => (
                 <div key={e.project + e.code}>
                   <small>
