@@ -163,6 +163,8 @@ export interface KernelFamilyCase {
   bf16Grads?: boolean;
   /** Put NaN and ±Infinity in the gradients (8-bit state resets those elements' moments). */
   nonFinite?: boolean;
+  /** Elements of the tensor (default 9,500); under 4096, 8-bit options fall back to fp32 state. */
+  length?: number;
 }
 
 /** Every update family, with the options that change its kernel's path. */
@@ -175,6 +177,11 @@ export const KERNEL_FAMILY_CASES: KernelFamilyCase[] = [
   { name: 'optimi bf16 params with Kahan (AdamW on bf16), bf16 grads', options: {}, dtype: 'bf16', tolerance: 1e-2, bf16Grads: true },
   { name: 'optimi bf16 params without Kahan', options: { kahan: false }, dtype: 'bf16', tolerance: 1e-2 },
   { name: 'StableAdamW (fp32)', options: { stable: true }, dtype: 'f32', tolerance: 1e-5 },
+  { name: 'StableAdamW on bf16 params (bf16 moments in the RMS)', options: { stable: true }, dtype: 'bf16', tolerance: 1e-2 },
+  {
+    name: 'AdamW8bitKahan with stabilize on a tensor under 4096 (fp32 moments, bf16 params)',
+    options: { stateDtype: '8bit', kahan: true, stable: true }, dtype: 'bf16', tolerance: 1e-2, length: 3000,
+  },
 ];
 
 /** A backend under test, driven one tensor at a time. */
@@ -189,11 +196,11 @@ export interface TensorStepper {
  * last block) through `stepper`, and on the cpu kernel: params and every state buffer must agree.
  */
 export async function assertMatchesCpuKernel(family: KernelFamilyCase, makeStepper: (param: Param, plan: TensorPlan) => TensorStepper): Promise<void> {
-  const n = 9_500;
+  const n = family.length ?? 9_500;
   const normal = seededNormal(31);
   const init = Float32Array.from({ length: n }, normal);
   const grads = [1, 2, 3].map(() => Float32Array.from({ length: n }, (_, i) => normal() * (i % 5 === 0 ? 1 : 0.03)));
-  if (family.nonFinite) grads.forEach((g, k) => { g[17 * (k + 1)] = NaN; g[4000 + k] = Infinity; g[9000 - k] = -Infinity; });
+  if (family.nonFinite) grads.forEach((g, k) => { g[17 * (k + 1)] = NaN; g[(n >> 1) + k] = Infinity; g[n - 500 - k] = -Infinity; });
   const param = (): Param => (family.dtype === 'bf16'
     ? { data: toBf16(init), grad: family.bf16Grads ? new Uint16Array(n) : new Float32Array(n), dtype: 'bf16' }
     : { data: init.slice(), grad: new Float32Array(n) });

@@ -10,7 +10,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AdamW, PRESET_CATALOG, quantize, quantizeSigned, toBf16, type Param } from '../src/index.js';
-import { OnnxBackend } from '../src/backends/onnx/onnx-backend.js';
+import { graphConfigOf, OnnxBackend } from '../src/backends/onnx/onnx-backend.js';
+import { onnxGraphName } from '../src/backends/onnx/graph-signature.js';
+import { planTensor, validateVariant } from '../src/optim/variants.js';
 import { ONNX_GRAPHS } from '../src/backends/onnx/graphs.generated.js';
 import { quantizationThresholds, thresholdCode } from '../src/backends/quantization-tables.js';
 import { quantizationMaps } from '../src/backends/rule-runner.js';
@@ -78,6 +80,37 @@ describe('onnx backend', () => {
       const wrong = xs.filter((x) => !Number.isNaN(x) && thresholdCode(table, x) !== codeOf(x));
       assert.deepEqual(wrong, [], `${signed ? 'signed' : 'unsigned'} map: codes differ at ${wrong.slice(0, 5).join(', ')}`);
     }
+  });
+
+  it('every tensor plan the variant options can make has its ONNX graph (StableAdamW passes included)', () => {
+    let plans = 0;
+    for (const stateDtype of ['fp32', '8bit'] as const) {
+      for (const kahan of [undefined, false, true]) {
+        for (const stable of [false, true]) {
+          for (const amsgrad of [false, true]) {
+            for (const dtype of ['f32', 'bf16'] as const) {
+              // Under and over bitsandbytes' 4096 minimum: 8-bit options fall back to fp32 state below it.
+              for (const length of [3000, 9500]) {
+                let plan;
+                try {
+                  validateVariant('test', { stateDtype, kahan, stable }, 'decoupled', amsgrad);
+                  plan = planTensor('test', 'p', { stateDtype, kahan, stable }, dtype, length, amsgrad);
+                } catch {
+                  continue; // a refused combination: no graph needed
+                }
+                plans++;
+                const configs = [graphConfigOf(plan, amsgrad), ...(stable ? [graphConfigOf(plan, amsgrad, true)] : [])];
+                for (const config of configs) {
+                  const name = onnxGraphName(config);
+                  assert.ok(name in ONNX_GRAPHS, `${JSON.stringify({ stateDtype, kahan, stable, amsgrad, dtype, length })} needs graph '${name}'`);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    assert.ok(plans >= 20, `only ${plans} plans enumerated`);
   });
 
   it('in-place outputs are declared only where the graph reads the input before writing the output', () => {

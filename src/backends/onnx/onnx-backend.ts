@@ -71,11 +71,14 @@ function graphBytes(name: string): Uint8Array {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
-/** The graph a plan's step runs (or its StableAdamW RMS pass, with `rms`). */
-function graphConfigOf(plan: TensorPlan, amsgrad: boolean, rms = false): OnnxGraphConfig {
+/**
+ * The graph a plan's step runs (or its StableAdamW RMS pass, with `rms`). The RMS pass reads only g
+ * and v, so its graph depends on the moments' dtype alone, whatever the param's.
+ */
+export function graphConfigOf(plan: TensorPlan, amsgrad: boolean, rms = false): OnnxGraphConfig {
   return {
-    family: plan.family, paramBf16: plan.paramDtype === 'bf16', momentsBf16: plan.momentDtype === 'bf16',
-    kahan: plan.kahan, amsgrad: plan.family === 'adam' && amsgrad, rms,
+    family: plan.family, paramBf16: !rms && plan.paramDtype === 'bf16', momentsBf16: plan.momentDtype === 'bf16',
+    kahan: !rms && plan.kahan, amsgrad: plan.family === 'adam' && amsgrad, rms,
   };
 }
 
