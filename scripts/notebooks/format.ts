@@ -81,6 +81,8 @@ export interface GlossaryEntry {
   ko: string;
   avoid?: string[];
   note?: string;
+  /** The note in Korean, where it differs. */
+  noteKo?: string;
 }
 
 export function readGlossary(): GlossaryEntry[] {

@@ -1,12 +1,14 @@
 /**
  * The variant table's data, generated from the library: each PRESET_CATALOG entry is constructed over
  * a large and a small tensor and stepped once, and its defaults, options, state buffers and exact
- * stateBytes() are read back from the optimizer. The resident-memory measurement comes from the last
+ * stateBytes() are read back from the optimizer, and its checkpoint's tensors from the bytes that
+ * saveBytes() writes. The resident-memory measurement comes from the last
  * published `npm run bench:variants` (site/data/bench/variants.json).
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { BLOCK_SIZE, MIN_8BIT_SIZE, PRESET_CATALOG, toBf16, type AdamOptimizer, type Param, type PresetEquivalent } from '../../src/index.js';
+import { decodeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { seededNormal } from '../../test/helpers.js';
 
 /** One row of the variant table. */
@@ -22,7 +24,12 @@ export interface VariantRow {
   /** Resident-memory growth per param over the first step, from the published benchmark. */
   measured: { bytesPerParam: number; params: number; date: string; command: string } | null;
   equivalents: readonly PresetEquivalent[];
+  /** The checkpoint's tensors for the first param, and its metadata keys, read back from saveBytes(). */
+  checkpoint: { tensors: CheckpointTensor[]; metadataKeys: string[] };
 }
+
+/** A checkpoint tensor of param 0, its shape in terms of the param's length n (`[n]`, `[n/256]`, `[]`). */
+export interface CheckpointTensor { name: string; dtype: string; shape: string }
 
 const LARGE = 1 << 20;
 const SMALL = 1000;
@@ -43,6 +50,16 @@ function param(n: number, dtype: 'f32' | 'bf16', seed: number): Param {
   const grad = Float32Array.from({ length: n }, () => 0.01 * normal());
   if (dtype === 'f32') return { data: values, grad };
   return { data: toBf16(values), dtype: 'bf16', grad };
+}
+
+/** The tensors that a checkpoint of `opt` (made over one param of `n` elements) holds, from its bytes. */
+async function checkpointLayout(opt: AdamOptimizer, n: number): Promise<VariantRow['checkpoint']> {
+  const { tensors, metadata } = decodeSafetensors(await opt.saveBytes());
+  const dimension = (d: number): string => (d === n ? 'n' : d === Math.ceil(n / BLOCK_SIZE) ? `n/${BLOCK_SIZE}` : String(d));
+  return {
+    tensors: tensors.map(([name, t]) => ({ name, dtype: t.dtype, shape: `[${t.shape.map(dimension).join(', ')}]` })),
+    metadataKeys: Object.keys(metadata),
+  };
 }
 
 async function stepped(make: () => AdamOptimizer): Promise<AdamOptimizer> {
@@ -89,6 +106,7 @@ export async function variantData(benchFile: string): Promise<VariantData> {
       buffers,
       measured: measured && published ? { bytesPerParam: measured.rssGrowth / measured.n, params: measured.n, date: published.date, command: published.command } : null,
       equivalents: entry.equivalents,
+      checkpoint: await checkpointLayout(large, LARGE),
     });
     large.destroy();
     small.destroy();

@@ -9,13 +9,15 @@ interface Term {
   ko: string;
   avoid?: string[];
   note?: string;
+  /** The note in Korean, where it differs. */
+  noteKo?: string;
 }
 
 /** The glossary as a table. */
 export default function Glossary(): React.ReactElement {
   const s = useStrings({
-    en: { en: 'English', ko: 'Korean', avoid: 'Not used', note: 'Note' },
-    ko: { en: '영어', ko: '한국어', avoid: '쓰지 않는 표현', note: '메모' },
+    en: { en: 'English', ko: 'Korean', avoid: 'Not used', note: 'Note', korean: false },
+    ko: { en: '영어', ko: '한국어', avoid: '쓰지 않는 표현', note: '메모', korean: true },
   });
   return (
     <table className="data-table">
@@ -28,7 +30,7 @@ export default function Glossary(): React.ReactElement {
             <td>{term.en}</td>
             <td lang="ko">{term.ko}</td>
             <td lang="ko">{term.avoid?.join(', ')}</td>
-            <td>{term.note}</td>
+            <td>{(s.korean && term.noteKo) || term.note}</td>
           </tr>
         ))}
       </tbody>

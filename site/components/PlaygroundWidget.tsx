@@ -143,7 +143,7 @@ const STRINGS = {
   ko: {
     lr: '학습률 η', beta1: 'β1(모멘텀)', beta2: 'β2(2차 모멘트)', eps: 'ε', wd: '가중치 감쇠 λ', noise: '기울기 잡음 σ',
     mode: '가중치 감쇠 방식', adamw: 'AdamW(분리형)', adamL2: 'Adam + L2(결합형)',
-    variants: '변형', eightBit: '8비트 상태(AdamW8bit)', bf16: 'bf16 파라미터(Kahan 합산)', stable: 'StableAdamW 업데이트 클리핑',
+    variants: '변형', eightBit: '8비트 상태(AdamW8bit)', bf16: 'bf16 파라미터(Kahan 합산)', stable: 'StableAdamW 갱신 크기 제한',
     title: (steps: number) => `f(θ) = ½(θ₀ − 1.5)² + 8(θ₁ − 1)² 위의 ${steps} 스텝`,
     ran: '실행한 곳:', final: '', steps: '스텝 후',
     noGpu: '이 브라우저에는 WebGPU(navigator.gpu)가 없어 CPU 경로로 실행했습니다.',
