@@ -108,6 +108,7 @@ function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, S
   }
   return runs;
 }
+
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
 const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
 
