@@ -4,16 +4,21 @@
  * @module
  */
 import type { AdamOptimizer } from './optim/adam-optimizer.js';
-import { fail, showValue } from './util/errors.js';
+import { fail, refuseUnknownKeys, showValue } from './util/errors.js';
 
 /** Maps the scheduler's step count (0 before the first `scheduler.step()`) to a multiplier of the base lr. */
 export type LrMultiplier = (step: number) => number;
 
-function checkSteps(owner: string, values: Record<string, number>): void {
+function checkSteps(owner: string, values: { warmupSteps: number; totalSteps?: number }): void {
   for (const [name, value] of Object.entries(values)) {
     if (!(Number.isInteger(value) && value >= 0)) {
       fail(RangeError, owner, name, `${showValue(value)} is invalid`, `${name} must be an integer >= 0`);
     }
+  }
+  const { warmupSteps, totalSteps } = values;
+  // Most often the two arguments swapped; the schedule would never leave its warmup.
+  if (totalSteps !== undefined && warmupSteps > totalSteps) {
+    fail(RangeError, owner, 'warmupSteps', `${warmupSteps} exceeds totalSteps = ${totalSteps}`, 'pass (warmupSteps, totalSteps), with warmupSteps <= totalSteps');
   }
 }
 
@@ -48,7 +53,11 @@ export function cosineWithWarmupSchedule(
   options: { cycles?: number; minLrRatio?: number } = {},
 ): LrMultiplier {
   checkSteps('cosineWithWarmupSchedule', { warmupSteps, totalSteps });
+  refuseUnknownKeys('cosineWithWarmupSchedule', 'options', options, ['cycles', 'minLrRatio'], { num_cycles: "transformers' num_cycles is 'cycles' here" });
   const cycles = options.cycles ?? 0.5;
+  if (!(typeof cycles === 'number' && Number.isFinite(cycles) && cycles > 0)) {
+    fail(RangeError, 'cosineWithWarmupSchedule', 'cycles', `${showValue(cycles)} is invalid`, 'cycles must be a finite number > 0 (0.5: one half period)');
+  }
   const minLrRatio = options.minLrRatio ?? 0;
   if (!(minLrRatio >= 0 && minLrRatio <= 1)) {
     fail(RangeError, 'cosineWithWarmupSchedule', 'minLrRatio', `${showValue(minLrRatio)} is invalid`, 'minLrRatio must be in [0, 1]');
@@ -71,6 +80,12 @@ export class LRScheduler {
   private readonly baseLrs: number[];
 
   constructor(private readonly optimizer: AdamOptimizer, private readonly multiplier: LrMultiplier) {
+    if (!Array.isArray((optimizer as Partial<AdamOptimizer> | null)?.paramGroups)) {
+      fail(TypeError, 'LRScheduler', 'optimizer', `got ${showValue(optimizer)}`, 'pass an adamw-lab optimizer (AdamW, AdamW8bit, …)');
+    }
+    if (typeof multiplier !== 'function') {
+      fail(TypeError, 'LRScheduler', 'multiplier', `got ${showValue(multiplier)}`, 'pass a schedule such as cosineWithWarmupSchedule(warmupSteps, totalSteps)');
+    }
     this.baseLrs = optimizer.paramGroups.map((g) => g.lr);
     this.apply();
   }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  AdamW, clipGradNorm, constantSchedule, constantWithWarmupSchedule, cosineWithWarmupSchedule, linearWithWarmupSchedule, LRScheduler,
+  AdamW, clipGradNorm, constantSchedule, constantWithWarmupSchedule, cosineWithWarmupSchedule, linearWithWarmupSchedule, LRScheduler, toBf16,
 } from '../src/index.js';
 import { makeParam, seededNormal } from './helpers.js';
 
@@ -31,6 +31,20 @@ describe('learning-rate schedules (transformers get_*_schedule_with_warmup)', ()
     assert.throws(() => cosineWithWarmupSchedule(-1, 10), /cosineWithWarmupSchedule: warmupSteps: -1 is invalid; warmupSteps must be an integer >= 0/);
     assert.throws(() => linearWithWarmupSchedule(1, 2.5), /totalSteps: 2.5 is invalid/);
     assert.throws(() => cosineWithWarmupSchedule(1, 10, { minLrRatio: 2 }), /minLrRatio: 2 is invalid/);
+    // Swapped arguments: a warmup longer than the run.
+    assert.throws(() => linearWithWarmupSchedule(10_000, 100), /linearWithWarmupSchedule: warmupSteps: 10000 exceeds totalSteps = 100; pass \(warmupSteps, totalSteps\)/);
+    assert.throws(() => cosineWithWarmupSchedule(1, 10, { cycles: 0 }), /cycles: 0 is invalid; cycles must be a finite number > 0/);
+    assert.throws(() => cosineWithWarmupSchedule(1, 10, { num_cycles: 1 } as object), /cosineWithWarmupSchedule: options: unknown option 'num_cycles'; transformers' num_cycles is 'cycles' here/);
+  });
+  it('LRScheduler refuses what is not an optimizer or a schedule', () => {
+    const opt = new AdamW([makeParam([1, 2], 'plain')]);
+    assert.throws(() => new LRScheduler(opt, 0.5 as unknown as () => number), /LRScheduler: multiplier: got 0.5; pass a schedule such as cosineWithWarmupSchedule/);
+    assert.throws(() => new LRScheduler({} as AdamW, constantSchedule()), /LRScheduler: optimizer: got Object; pass an adamw-lab optimizer/);
+  });
+  it('toBf16 refuses a rounding mode or option it does not have', () => {
+    assert.throws(() => toBf16([1.5], { rounding: 'up' } as never), /toBf16: options: rounding = "up" is not supported; rounding must be 'nearest' or 'stochastic'/);
+    assert.throws(() => toBf16([1.5], { round: 'stochastic' } as object), /toBf16: options: unknown option 'round'; allowed: rounding, random/);
+    assert.throws(() => toBf16([1.5], { random: () => 0.5 }), /random = function is not used; random is a \(\) => number in \[0, 1\), for rounding 'stochastic' only/);
   });
   it('LRScheduler drives each group from its own base lr, and step 0 of a warmup leaves params unchanged', async () => {
     const a = makeParam([1, -1], 'arena');

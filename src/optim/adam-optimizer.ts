@@ -15,8 +15,8 @@ import type { AdamHyperparameters } from '../rules/adam.js';
 import type {
   AnyParam, GroupOptions, OptimizerOptions, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
-import { describeParam, fail, showValue } from '../util/errors.js';
-import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateKeys, validateParam } from './validate.js';
+import { describeParam, fail, refuseUnknownKeys, showValue } from '../util/errors.js';
+import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
@@ -121,7 +121,7 @@ export class AdamOptimizer {
     if (typeof options !== 'object' || options === null) {
       fail(TypeError, owner, 'options', `${showValue(options)} is not an options object`, 'pass an object such as { lr: 1e-3 }');
     }
-    validateKeys(owner, 'options', options, OPTION_KEYS);
+    refuseUnknownKeys(owner, 'options', options, OPTION_KEYS);
     validateGroupOptions(owner, 'options', options);
     const defaults = { ...variant.defaults };
     for (const key of GROUP_KEYS) {
@@ -453,7 +453,7 @@ export class AdamOptimizer {
     if (typeof group !== 'object' || group === null || !Array.isArray(group.params) || group.params.length === 0) {
       fail(TypeError, owner, `param group ${g}`, `got ${showValue(group)}`, 'a group is { params: Param[] (non-empty), lr?, betas?, … }');
     }
-    validateKeys(owner, `param group ${g}`, group, ['params', ...GROUP_KEYS], NOT_PER_GROUP);
+    refuseUnknownKeys(owner, `param group ${g}`, group, ['params', ...GROUP_KEYS], NOT_PER_GROUP);
     validateGroupOptions(owner, `param group ${g}`, group);
     group.params.forEach((param, k) => {
       const index = firstIndex + k;

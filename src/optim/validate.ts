@@ -2,21 +2,6 @@
 import type { AnyParam, GpuBufferLike, GpuParam, GroupOptions } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
 
-/**
- * Throw on a key that is not in `allowed`, so a misspelled option (PyTorch's `weight_decay`, say) is
- * refused rather than silently ignored. `elsewhere` names keys that belong to another object.
- */
-export function validateKeys(owner: string, where: string, object: object, allowed: readonly string[], elsewhere: Record<string, string> = {}): void {
-  for (const key of Object.keys(object)) {
-    if (allowed.includes(key)) continue;
-    const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-    const hint = key in elsewhere ? elsewhere[key]!
-      : camel !== key && allowed.includes(camel) ? `did you mean '${camel}'? options are camelCase`
-        : `allowed: ${allowed.join(', ')}`;
-    fail(TypeError, owner, where, `unknown option '${key}'`, hint);
-  }
-}
-
 /** Throw unless every hyperparameter present in `group` is in its allowed range. */
 export function validateGroupOptions(owner: string, where: string, group: GroupOptions): void {
   const { lr, betas, eps, weightDecay, amsgrad, maximize } = group;

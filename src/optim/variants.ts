@@ -8,8 +8,7 @@
  */
 import { BLOCK_SIZE, MIN_8BIT_SIZE } from '../rules/blockwise8bit.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
-import { fail } from '../util/errors.js';
-import { validateKeys } from './validate.js';
+import { fail, refuseUnknownKeys } from '../util/errors.js';
 
 /** Storage type of a state buffer. bf16 buffers are Uint16Arrays of bit patterns. */
 export type BufferDtype = 'f32' | 'bf16' | 'u8';
@@ -101,7 +100,7 @@ export function validateVariant(
     fail(Error, owner, where, 'paged with stable (StableAdamW) is not supported', "StableAdamW's per-tensor RMS needs the whole tensor's state at once");
   }
   if (typeof v.paged === 'object' && v.paged !== null) {
-    validateKeys(owner, 'options.paged', v.paged, ['budgetBytes', 'pageBytes', 'directory']);
+    refuseUnknownKeys(owner, 'options.paged', v.paged, ['budgetBytes', 'pageBytes', 'directory']);
     const { budgetBytes, pageBytes } = v.paged;
     for (const [key, value] of [['paged.budgetBytes', budgetBytes], ['paged.pageBytes', pageBytes]] as const) {
       if (value !== undefined && !(Number.isInteger(value) && value > 0)) fail(RangeError, owner, where, `${key} = ${String(value)} is invalid`, `${key} must be a positive integer`);

@@ -3,6 +3,7 @@
  * significand. Arrays of bf16 are Uint16Arrays of bit patterns.
  * @module
  */
+import { fail, refuseUnknownKeys, showValue } from '../util/errors.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -51,6 +52,13 @@ export interface Bf16RoundingOptions {
 
 /** Convert float values to bf16 bit patterns. */
 export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions = {}, out = new Uint16Array(values.length)): Uint16Array {
+  refuseUnknownKeys('toBf16', 'options', options, ['rounding', 'random']);
+  if (options.rounding !== undefined && options.rounding !== 'nearest' && options.rounding !== 'stochastic') {
+    fail(TypeError, 'toBf16', 'options', `rounding = ${showValue(options.rounding)} is not supported`, "rounding must be 'nearest' or 'stochastic'");
+  }
+  if (options.random !== undefined && (typeof options.random !== 'function' || options.rounding !== 'stochastic')) {
+    fail(TypeError, 'toBf16', 'options', `random = ${showValue(options.random)} is not used`, "random is a () => number in [0, 1), for rounding 'stochastic' only");
+  }
   if (options.rounding === 'stochastic') {
     const random = options.random ?? Math.random;
     for (let i = 0; i < values.length; i++) out[i] = floatToBf16Stochastic(values[i]!, random);

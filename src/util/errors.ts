@@ -29,3 +29,18 @@ export function fail(
 ): never {
   throw new ErrorType(`${owner}: ${where}: ${problem}; ${allowed}`);
 }
+
+/**
+ * Throw on a key that is not in `allowed`, so a misspelled option (PyTorch's `weight_decay`, say) is
+ * refused rather than silently ignored. `elsewhere` names keys that belong to another object.
+ */
+export function refuseUnknownKeys(owner: string, where: string, object: object, allowed: readonly string[], elsewhere: Record<string, string> = {}): void {
+  for (const key of Object.keys(object)) {
+    if (allowed.includes(key)) continue;
+    const camel = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    const hint = key in elsewhere ? elsewhere[key]!
+      : camel !== key && allowed.includes(camel) ? `did you mean '${camel}'? options are camelCase`
+        : `allowed: ${allowed.join(', ')}`;
+    fail(TypeError, owner, where, `unknown option '${key}'`, hint);
+  }
+}
