@@ -56,6 +56,7 @@ describe('bad hyperparameters are refused at construction', () => {
     ['threads 0', { threads: 0 }, ['AdamW', 'threads = 0', 'integer >= 1']],
     ['threads with a backend that has none', { backend: 'js', threads: 2 }, ['AdamW', "threads is set with backend 'js'", "backend 'cpu'"]],
     ['threads with onnx', { backend: 'onnx', threads: 1 }, ['AdamW', "threads is set with backend 'onnx'", "backend 'cpu'"]],
+    ['executionProviders without onnx', { executionProviders: ['cpu'] }, ['AdamW', "executionProviders is set with backend 'cpu'", "belongs to backend 'onnx'"]],
   ];
   for (const [name, options, fragments] of cases) {
     it(name, () => throwsNaming(() => new AdamW(params(1, 3), options), fragments));

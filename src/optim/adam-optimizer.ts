@@ -59,6 +59,8 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
 
 const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
+/** Options that only one backend uses: set with another backend, they are refused rather than ignored. */
+const BACKEND_OF_OPTION = { executionProviders: 'onnx', device: 'webgpu', threads: 'cpu' } as const;
 const OPTIMIZER_KEYS = ['backend', 'executionProviders', 'device', 'threads'] as const;
 const OPTION_KEYS: readonly string[] = [...GROUP_KEYS, ...VARIANT_KEYS, ...OPTIMIZER_KEYS];
 // Every key of OptimizerOptions is listed above (a compile error otherwise), so none is refused as unknown.
@@ -74,7 +76,6 @@ function createBackend(owner: string, options: OptimizerOptions): Backend | null
   const backend = options.backend ?? 'cpu';
   const providers = options.executionProviders;
   if (providers !== undefined) {
-    if (backend !== 'onnx') fail(Error, owner, 'options', `executionProviders is set with backend '${String(backend)}'`, "execution providers belong to backend 'onnx'; drop one of them");
     if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !(EXECUTION_PROVIDERS as readonly unknown[]).includes(p))) {
       fail(TypeError, owner, 'options', `executionProviders = ${showValue(providers)} is invalid`, `list one or more of ${EXECUTION_PROVIDERS.map((p) => `'${p}'`).join(', ')}`);
     }
@@ -134,14 +135,14 @@ export class AdamOptimizer {
     if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
       fail(RangeError, owner, 'options', `threads = ${showValue(options.threads)} is invalid`, 'threads must be an integer >= 1');
     }
-    if (options.threads !== undefined && (options.backend ?? 'cpu') !== 'cpu') {
-      fail(Error, owner, 'options', `threads is set with backend '${String(options.backend)}'`, "threads belong to backend 'cpu' (its WebAssembly workers); drop one of them");
+    const backend = options.backend ?? 'cpu';
+    for (const [key, owning] of Object.entries(BACKEND_OF_OPTION)) {
+      if (options[key as keyof typeof BACKEND_OF_OPTION] !== undefined && backend !== owning) {
+        fail(Error, owner, 'options', `${key} is set with backend '${String(backend)}'`, `${key} belongs to backend '${owning}'; drop one of them`);
+      }
     }
     // Paged state lives in host pages, so GPUBuffer params (validateParam) are refused with it.
-    this.backendName = String(options.backend ?? 'cpu') + (variantOptions.paged ? ' (paged)' : '');
-    if (options.device !== undefined && options.backend !== 'webgpu') {
-      fail(Error, owner, 'options', `device is set with backend '${String(options.backend ?? 'cpu')}'`, "a GPUDevice belongs to backend 'webgpu'; drop one of them");
-    }
+    this.backendName = String(backend) + (variantOptions.paged ? ' (paged)' : '');
     this.defaults = defaults;
     this.variantOptions = variantOptions;
     if (!Array.isArray(params) || params.length === 0) {
