@@ -353,19 +353,15 @@ export class WebGpuStore implements StateStore {
         continue;
       }
       const key = state.gpuParam ? `gpu param ${groups.size}` : arenaKey(state.plan);
-      groups.set(key, [...(groups.get(key) ?? []), state]);
+      const members = groups.get(key);
+      if (members) members.push(state);
+      else groups.set(key, [state]);
     }
     const encoder = device.createCommandEncoder();
-    const moved: Array<{ state: GpuState; from: Arena; firstUnit: number }> = [];
-    const made: Arena[] = [];
-    for (const members of groups.values()) {
-      let units = 0;
-      for (const state of members) {
-        if (state.arena) moved.push({ state, from: state.arena, firstUnit: state.firstUnit });
-        units += unitsOf(state.length);
-      }
-      made.push(this.makeArena(members, units));
-    }
+    // Where each placed state was, before makeArena gives it its new place.
+    const moved = [...groups.values()].flat().filter((state) => state.arena)
+      .map((state) => ({ state, from: state.arena!, firstUnit: state.firstUnit }));
+    const made = [...groups.values()].map((members) => this.makeArena(members));
     // Copy each moved state from its old place to its new one.
     for (const { state, from, firstUnit } of moved) {
       for (const spec of state.plan.buffers) {
@@ -387,7 +383,7 @@ export class WebGpuStore implements StateStore {
   }
 
   /** An arena for `members` (in layout order), its buffers zeroed, its lookup written. */
-  private makeArena(members: GpuState[], units: number): Arena {
+  private makeArena(members: GpuState[]): Arena {
     const { device, tables } = this.kernels!;
     const plan = members[0]!.plan;
     const kernel = KERNEL_OF[plan.family];
@@ -397,6 +393,7 @@ export class WebGpuStore implements StateStore {
       owned.push(b);
       return b;
     };
+    const units = members.reduce((sum, member) => sum + unitsOf(member.length), 0);
     const elements = units * UNIT;
     const state: Record<string, GPUBuffer> = {};
     let reduction: GPUBuffer | undefined;
