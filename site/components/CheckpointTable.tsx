@@ -2,16 +2,17 @@
 // (scripts/site/variant-data.ts), so the table cannot drift from the format.
 import React from 'react';
 import { variantData } from './data';
-import { useStrings } from './locale';
+import { PARAM_DTYPE_NAMES, useStrings } from './locale';
 
 const STRINGS = {
-  en: { preset: 'Preset', tensors: 'Tensors of param i (n elements)', metadata: 'Metadata keys of every checkpoint:', params: { f32: 'fp32 params', bf16: 'bf16 params' } },
-  ko: { preset: '프리셋', tensors: '파라미터 i(원소 n개)의 텐서', metadata: '모든 체크포인트의 메타데이터 키:', params: { f32: 'fp32 파라미터', bf16: 'bf16 파라미터' } },
+  en: { preset: 'Preset', tensors: 'Tensors of param i (n elements)', metadata: 'Metadata keys of every checkpoint:' },
+  ko: { preset: '프리셋', tensors: '파라미터 i(원소 n개)의 텐서', metadata: '모든 체크포인트의 메타데이터 키:' },
 };
 
 /** One row per preset: the tensor names, safetensors dtypes and shapes of one param's state. */
 export default function CheckpointTable(): React.ReactElement {
   const s = useStrings(STRINGS);
+  const paramDtypes = useStrings(PARAM_DTYPE_NAMES);
   const { rows } = variantData;
   return (
     <>
@@ -22,7 +23,7 @@ export default function CheckpointTable(): React.ReactElement {
         <tbody>
           {rows.map((row) => (
             <tr key={row.label} data-preset={row.label}>
-              <td><code>{row.className}</code><br /><small>{s.params[row.paramDtype]}</small></td>
+              <td><code>{row.className}</code><br /><small>{paramDtypes[row.paramDtype]}</small></td>
               <td className="code-list">
                 {row.checkpoint.tensors.map((t) => (
                   <div key={t.name}>

@@ -2,7 +2,7 @@
 // the optimizer itself (scripts/site/variant-data.ts) or from the published bench:variants run.
 import React from 'react';
 import { variantData } from './data';
-import { useStrings } from './locale';
+import { PARAM_DTYPE_NAMES, useStrings } from './locale';
 
 const STRINGS = {
   en: {
@@ -13,7 +13,6 @@ const STRINGS = {
     stores: 'What it stores',
     defaults: 'Defaults',
     meets: 'Where users meet it',
-    params: { f32: 'fp32 params', bf16: 'bf16 params' },
     perBlock: (b: number) => `one per ${b} params`,
     none: 'not measured',
   },
@@ -25,7 +24,6 @@ const STRINGS = {
     stores: '저장하는 것',
     defaults: '기본값',
     meets: '사용되는 곳',
-    params: { f32: 'fp32 파라미터', bf16: 'bf16 파라미터' },
     perBlock: (b: number) => `파라미터 ${b}개마다 하나`,
     none: '측정 안 됨',
   },
@@ -36,6 +34,7 @@ const fmt = (x: number, digits = 3): string => Number(x.toFixed(digits)).toStrin
 /** Every preset: exact and measured state bytes, buffers, defaults, options and where users meet it. */
 export default function VariantTable(): React.ReactElement {
   const s = useStrings(STRINGS);
+  const paramDtypes = useStrings(PARAM_DTYPE_NAMES);
   const { rows, min8bitElements, blockSize } = variantData;
   return (
     <table className="data-table">
@@ -55,7 +54,7 @@ export default function VariantTable(): React.ReactElement {
             <td>
               <code>{row.className}</code>
               <br />
-              <small>{s.params[row.paramDtype]}</small>
+              <small>{paramDtypes[row.paramDtype]}</small>
               <br />
               <small>
                 {[`stateDtype '${row.options.stateDtype}'`, row.options.paged && 'paged', row.options.kahan && 'kahan', row.options.stable && 'stable'].filter(Boolean).join(' · ')}

@@ -13,6 +13,12 @@ export function useStrings<T>(strings: Record<Locale, T>): T {
   return strings[useLocale()];
 }
 
+/** How the tables name a preset's param dtype. */
+export const PARAM_DTYPE_NAMES: Record<Locale, Record<'f32' | 'bf16', string>> = {
+  en: { f32: 'fp32 params', bf16: 'bf16 params' },
+  ko: { f32: 'fp32 파라미터', bf16: 'bf16 파라미터' },
+};
+
 /** Bytes in decimal units (GB = 1e9), as the seeds' "1B params need 8 GB" counts them. */
 export function formatDecimalBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
