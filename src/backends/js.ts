@@ -7,10 +7,8 @@ export function plainBuffer<D extends BufferDtype>(dtype: D, length: number): Bu
   return new ARRAY_TYPES[dtype](length) as BufferOf<D>;
 }
 
-/** `backend: 'js'`: the readable reference rules of src/rules/ over plain typed arrays. */
-export class JsBackend implements Backend {
-  readonly description = 'js (TypeScript reference rules, float64 arithmetic, 1 thread)';
-
+/** The state memory of backends whose buffers are plain host arrays ('js', 'onnx', paged 'webgpu'). */
+export abstract class HostArrayBackend implements Pick<Backend, 'allocate' | 'allocateAll' | 'release'> {
   allocate<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
     return plainBuffer(dtype, length);
   }
@@ -19,9 +17,14 @@ export class JsBackend implements Backend {
     return specs.map((s) => plainBuffer(s.dtype, s.length));
   }
 
-  release(_buffer: StateBuffer): void {
+  release(): void {
     // Plain arrays are reclaimed by the garbage collector.
   }
+}
+
+/** `backend: 'js'`: the readable reference rules of src/rules/ over plain typed arrays. */
+export class JsBackend extends HostArrayBackend implements Backend {
+  readonly description = 'js (TypeScript reference rules, float64 arithmetic, 1 thread)';
 
   step(tasks: readonly UpdateTask[]): Promise<void> {
     for (const task of tasks) runWithRules(task);

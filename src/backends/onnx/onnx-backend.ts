@@ -16,10 +16,10 @@ import { adamStepScalars } from '../../rules/adam.js';
 import { fromBf16 } from '../../rules/bf16.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
-import type { BufferDtype, StateBuffer, TensorPlan } from '../../optim/variants.js';
+import type { StateBuffer, TensorPlan } from '../../optim/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';
 import type { Backend, UpdateTask } from '../backend.js';
-import { plainBuffer } from '../js.js';
+import { HostArrayBackend } from '../js.js';
 import { onnxGraphName, type OnnxGraphConfig, type OnnxTensorSpec } from './graph-signature.js';
 import { ONNX_GRAPHS } from './graphs.generated.js';
 import { loadOrt, type Ort } from './runtime.js';
@@ -100,7 +100,8 @@ function storageOf(task: UpdateTask, name: string): StateBuffer {
 const matches = (storage: StateBuffer, spec: OnnxTensorSpec): boolean =>
   spec.type === 'float' ? storage instanceof Float32Array : storage instanceof Uint8Array;
 
-export class OnnxBackend implements Backend {
+/** `backend: 'onnx'`: the fused step graphs of kernels/onnx/ on ONNX Runtime, over host arrays. */
+export class OnnxBackend extends HostArrayBackend implements Backend {
   /** The execution provider the sessions run on, once the first session exists. */
   provider: string | undefined;
   /** Providers tried and why they failed, for the description. */
@@ -119,6 +120,7 @@ export class OnnxBackend implements Backend {
   private readonly executionProviders: readonly OnnxExecutionProvider[];
 
   constructor(private readonly owner: string, options: { windowElements?: number; executionProviders?: readonly OnnxExecutionProvider[] } = {}) {
+    super();
     this.windowElements = options.windowElements ?? WINDOW_ELEMENTS;
     this.executionProviders = options.executionProviders ?? EXECUTION_PROVIDERS;
     if (this.windowElements % BLOCK_SIZE !== 0) throw new RangeError(`${owner}: backend 'onnx': windowElements must be a multiple of ${BLOCK_SIZE}`);
@@ -128,18 +130,6 @@ export class OnnxBackend implements Backend {
     return this.provider
       ? `onnx (onnxruntime-node, ${this.provider} execution provider${this.unavailable.length ? `; unavailable: ${this.unavailable.join(', ')}` : ''})`
       : 'onnx (onnxruntime-node; the execution provider is chosen at the first step)';
-  }
-
-  allocate<D extends BufferDtype>(dtype: D, length: number) {
-    return plainBuffer(dtype, length);
-  }
-
-  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>): StateBuffer[] {
-    return specs.map((s) => plainBuffer(s.dtype, s.length));
-  }
-
-  release(): void {
-    // Plain arrays are reclaimed by the garbage collector; sessions by dispose().
   }
 
   async step(tasks: readonly UpdateTask[]): Promise<void> {

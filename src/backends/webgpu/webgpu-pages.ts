@@ -9,9 +9,9 @@
  * @module
  */
 import type { Backend, UpdateTask } from '../backend.js';
-import { plainBuffer } from '../js.js';
+import { HostArrayBackend, plainBuffer } from '../js.js';
 import type { StoredState } from '../../optim/state-store.js';
-import { pagePlan, type BufferDtype, type BufferOf, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
+import { pagePlan, type TensorPlan } from '../../optim/variants.js';
 import { arenaKey, WebGpuStore, type WebGpuStoreOptions } from './webgpu-store.js';
 
 /** The device frame of one update kernel: a state of the largest page seen so far. */
@@ -20,11 +20,12 @@ interface Frame {
   length: number;
 }
 
-export class WebGpuPageBackend implements Backend {
+export class WebGpuPageBackend extends HostArrayBackend implements Backend {
   private readonly store: WebGpuStore;
   private readonly frames = new Map<string, Frame>();
 
   constructor(owner: string, options: WebGpuStoreOptions = {}) {
+    super();
     this.store = new WebGpuStore(owner, options);
   }
 
@@ -35,19 +36,6 @@ export class WebGpuPageBackend implements Backend {
   /** GPU buffers alive now (the frames, their uniforms, staging). */
   get liveBuffers(): number {
     return this.store.liveBuffers;
-  }
-
-  /** Host pages: the paged store's frames are host memory. */
-  allocate<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
-    return plainBuffer(dtype, length);
-  }
-
-  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>): StateBuffer[] {
-    return specs.map((s) => plainBuffer(s.dtype, s.length));
-  }
-
-  release(): void {
-    // Host pages are garbage-collected.
   }
 
   async step(tasks: readonly UpdateTask[]): Promise<void> {
