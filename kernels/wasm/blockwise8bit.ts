@@ -40,11 +40,11 @@ export const QUANTIZATION_TABLE_BYTES: usize = 1024 + 65536 * 4;
 
 /** Map values of the 4 codes at codes + i, as f32x4 (a gather: wasm SIMD has none, so one lane load each). */
 @inline function gatherMap(table: usize, codes: usize, i: usize): v128 {
-  const c = load<u32>(codes + i);
-  let out = v128.load32_zero(table + (<usize>(c & 0xff) << 2));
-  out = v128.load32_lane(table + (<usize>((c >>> 8) & 0xff) << 2), out, 1);
-  out = v128.load32_lane(table + (<usize>((c >>> 16) & 0xff) << 2), out, 2);
-  return v128.load32_lane(table + (<usize>(c >>> 24) << 2), out, 3);
+  // Byte loads, not shifts of one u32 load: the loads have ports to spare, the ALUs do not.
+  let out = v128.load32_zero(table + (<usize>load<u8>(codes + i) << 2));
+  out = v128.load32_lane(table + (<usize>load<u8>(codes + i + 1) << 2), out, 1);
+  out = v128.load32_lane(table + (<usize>load<u8>(codes + i + 2) << 2), out, 2);
+  return v128.load32_lane(table + (<usize>load<u8>(codes + i + 3) << 2), out, 3);
 }
 
 /** The four 32-bit values at table + offsets[lane]. */
@@ -56,21 +56,43 @@ export const QUANTIZATION_TABLE_BYTES: usize = 1024 + 65536 * 4;
   return v128.load32_lane(table + <usize>(<u32>(high >>> 32)), out, 3);
 }
 
+/** Byte offsets of x's buckets in a table's entries: (bits >> 16) · 4. */
+@inline function bucketOffsets(x: v128): v128 {
+  return v128.and(i32x4.shr_u(x, 14), i32x4.splat(0x3fffc));
+}
+
 /**
- * Four codes packed little-endian into a u32, as quantizeWithTable lane by lane: the entries are
- * gathered, and the compare is vector ops. `signed`: x may be negative (m; v never is).
+ * quantizeWithTable for four m (xm, signed) and four v (xv) at once: codes of m in bytes 0–3, of v
+ * in bytes 4–7. The compare runs on 16-bit lanes (only those holding a 32-bit lane's low half
+ * count), and code = low code + (position > last) is computed as low + 1 + (−1 where position ≤ last).
  */
-@inline function quantizeVec(table: usize, x: v128, signed: bool): u32 {
-  // The entries of x's buckets: byte offset = (bits >> 16) · 4.
-  const entries = gather32(table + QUANTIZATION_ENTRIES_OFFSET, i32x4.shl(i32x4.shr_u(x, 16), 2));
-  // Position in the bucket, in value order: the low 16 bits, complemented where x is negative.
-  const bits = signed ? v128.xor(x, i32x4.shr_s(x, 31)) : x;
-  const positions = i32x4.shr_u(i32x4.shl(bits, 16), 16);
-  const last = i32x4.shr_u(i32x4.shl(entries, 16), 16);
-  // code + (position > last): the comparison mask is −1 where true.
-  const codes = i32x4.sub(i32x4.shr_u(entries, 16), i32x4.gt_s(positions, last));
-  const bytes = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(codes, codes), i16x8.splat(0));
-  return <u32>i32x4.extract_lane(bytes, 0);
+@inline function quantizePair(signedTable: usize, unsignedTable: usize, xm: v128, xv: v128): v128 {
+  const entriesM = gather32(signedTable + QUANTIZATION_ENTRIES_OFFSET, bucketOffsets(xm));
+  const entriesV = gather32(unsignedTable + QUANTIZATION_ENTRIES_OFFSET, bucketOffsets(xv));
+  // Position in the bucket, in value order: the low 16 bits, complemented where m is negative (v never is).
+  const stayM = i16x8.le_u(v128.xor(xm, i32x4.shr_s(xm, 31)), entriesM);
+  const stayV = i16x8.le_u(xv, entriesV);
+  // Into 16-bit lanes (m's four, then v's): the low codes, and −1 where x stays on the low code.
+  const low = i16x8.narrow_i32x4_u(i32x4.shr_u(entriesM, 16), i32x4.shr_u(entriesV, 16));
+  const lowHalf = i32x4.splat(0xffff);
+  const stay = i16x8.narrow_i32x4_u(v128.and(stayM, lowHalf), v128.and(stayV, lowHalf));
+  const codes = i16x8.add(i16x8.add(low, stay), i16x8.splat(1));
+  return i8x16.narrow_i16x8_u(codes, codes);
+}
+
+/** The end of the whole vectors of the block at `start` (start itself when the block is past `count`). */
+@inline function wholeVectorsOf(start: usize, count: usize): usize {
+  return start < count ? start + ((min<usize>(start + 256, count) - start) & ~(<usize>3)) : start;
+}
+
+/** Whether g[start..end) (end − start a multiple of 4) is all finite: g − g is 0 there, NaN elsewhere. */
+@inline function allFinite(g: usize, start: usize, end: usize, gradBf16: bool): bool {
+  let nonFinite = i32x4.splat(0);
+  for (let i = start; i < end; i += 4) {
+    const gi = loadVec(g, i, gradBf16);
+    nonFinite = v128.or(nonFinite, f32x4.sub(gi, gi));
+  }
+  return !v128.any_true(nonFinite);
 }
 
 /**
@@ -129,43 +151,22 @@ function blocksWithFlags(
 ): void {
   const count = <usize>n;
   const vSign = f32x4.splat(gradSign), vBeta1 = f32x4.splat(beta1), vOmb1 = f32x4.splat(oneMinusBeta1);
-  const vBeta2 = f32x4.splat(beta2), vOmb2 = f32x4.splat(oneMinusBeta2), vZero = f32x4.splat(0);
+  const vBeta2 = f32x4.splat(beta2), vOmb2 = f32x4.splat(oneMinusBeta2);
   const vDecay = f32x4.splat(decay), vStep = f32x4.splat(stepSize), vInvSqrtBc2 = f32x4.splat(invSqrtBc2), vEps = f32x4.splat(eps);
   const s1 = scratch, s2 = scratch + 1024;
+  let finite = allFinite(g, 0, wholeVectorsOf(0, count), gradBf16);
   for (let start: usize = 0, block: usize = 0; start < count; start += 256, block++) {
     const end = min<usize>(start + 256, count);
-    const vectorEnd = start + ((end - start) & ~(<usize>3));
+    const wholeVectors = wholeVectorsOf(start, count);
+    // A block with a non-finite gradient (rare: an overflowed loss) goes element by element, which
+    // gives those elements m = v = 0 and keeps their θ; the vector pass needs no masks.
+    const vectorEnd = finite ? wholeVectors : start;
     const a1 = load<f32>(absmax1 + (block << 2));
     const a2 = load<f32>(absmax2 + (block << 2));
     const vA1 = f32x4.splat(a1), vA2 = f32x4.splat(a2);
-    let max1 = vZero, max2 = vZero;
-    for (let i = start; i < vectorEnd; i += 4) {
-      const gi = f32x4.mul(loadVec(g, i, gradBf16), vSign);
-      const finite = f32x4.eq(f32x4.sub(gi, gi), vZero);
-      // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
-      const m = v128.and(f32x4.add(f32x4.mul(f32x4.mul(gatherMap(signedTable, codes1, i), vA1), vBeta1), f32x4.mul(vOmb1, gi)), finite);
-      const v = v128.and(f32x4.add(f32x4.mul(f32x4.mul(gatherMap(unsignedTable, codes2, i), vA2), vBeta2), f32x4.mul(f32x4.mul(vOmb2, gi), gi)), finite);
-      v128.store(s1 + ((i - start) << 2), m);
-      v128.store(s2 + ((i - start) << 2), v);
-      // |m| and |v| are never NaN here, so the one-instruction pmax serves.
-      max1 = f32x4.pmax(max1, f32x4.abs(m));
-      max2 = f32x4.pmax(max2, f32x4.abs(v));
-      // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε)
-      const theta = loadVec(p, i, paramBf16);
-      const decayed = f32x4.mul(theta, vDecay);
-      const step = f32x4.mul(vStep, f32x4.div(m, f32x4.add(f32x4.mul(f32x4.sqrt(v), vInvSqrtBc2), vEps)));
-      if (kahan) {
-        const c = roundedVec(f32x4.sub(f32x4.add(loadVec(shift, i, paramBf16), f32x4.sub(decayed, theta)), step), paramBf16);
-        // Elements with a non-finite gradient keep θ and shift as they were.
-        const next = v128.bitselect(roundedVec(f32x4.add(theta, c), paramBf16), theta, finite);
-        storeVec(p, i, next, paramBf16);
-        storeVec(shift, i, v128.bitselect(f32x4.add(c, f32x4.sub(theta, next)), loadVec(shift, i, paramBf16), finite), paramBf16);
-      } else {
-        storeVec(p, i, v128.bitselect(f32x4.sub(decayed, step), theta, finite), paramBf16);
-      }
-    }
-    let new1 = max<f32>(max<f32>(f32x4.extract_lane(max1, 0), f32x4.extract_lane(max1, 1)), max<f32>(f32x4.extract_lane(max1, 2), f32x4.extract_lane(max1, 3)));
-    let new2 = max<f32>(max<f32>(f32x4.extract_lane(max2, 0), f32x4.extract_lane(max2, 1)), max<f32>(f32x4.extract_lane(max2, 2), f32x4.extract_lane(max2, 3)));
+    const maxima = firstPass(p, g, codes1, codes2, shift, start, vectorEnd, signedTable, unsignedTable, paramBf16, gradBf16, kahan,
+      vSign, vA1, vA2, vBeta1, vOmb1, vBeta2, vOmb2, vDecay, vStep, vInvSqrtBc2, vEps, s1, s2);
+    let new1 = f32x4.extract_lane(maxima, 0), new2 = f32x4.extract_lane(maxima, 1);
     for (let i = vectorEnd; i < end; i++) {
       const s = moments(g, codes1, codes2, signedTable, unsignedTable, i, gradBf16, a1, a2, gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2);
       const m = f32x4.extract_lane(s, 0), v = f32x4.extract_lane(s, 1);
@@ -191,19 +192,83 @@ function blocksWithFlags(
     // A block of zeros keeps x = 0 (every code then dequantizes to 0 anyway).
     const inv1: f32 = new1 > 0 ? 1 / new1 : 1, inv2: f32 = new2 > 0 ? 1 / new2 : 1;
     const vInv1 = f32x4.splat(inv1), vInv2 = f32x4.splat(inv2);
-    for (let i = start; i < vectorEnd; i += 4) {
-      const m = v128.load(s1 + ((i - start) << 2));
-      const v = v128.load(s2 + ((i - start) << 2));
-      store<u32>(codes1 + i, quantizeVec(signedTable, f32x4.mul(m, vInv1), true));
-      store<u32>(codes2 + i, quantizeVec(unsignedTable, f32x4.mul(v, vInv2), false));
+    // Pass 2 also checks the next block's gradients (the loop has room: it does no division), in
+    // one loop when the two blocks have as many whole vectors, as all but the last one or two do.
+    const nextStart = start + 256, nextWholeVectors = wholeVectorsOf(nextStart, count);
+    if (nextWholeVectors - nextStart == wholeVectors - start) {
+      finite = !v128.any_true(secondPass(codes1, codes2, signedTable, unsignedTable, start, wholeVectors, vInv1, vInv2, s1, s2, g, gradBf16, true));
+    } else {
+      secondPass(codes1, codes2, signedTable, unsignedTable, start, wholeVectors, vInv1, vInv2, s1, s2, g, gradBf16, false);
+      finite = allFinite(g, nextStart, nextWholeVectors, gradBf16);
     }
-    for (let i = vectorEnd; i < end; i++) {
+    for (let i = wholeVectors; i < end; i++) {
       const m = load<f32>(s1 + ((i - start) << 2));
       const v = load<f32>(s2 + ((i - start) << 2));
       store<u8>(codes1 + i, <u8>quantizeWithTable(signedTable, m * inv1));
       store<u8>(codes2 + i, <u8>quantizeWithTable(unsignedTable, v * inv2));
     }
   }
+}
+
+/**
+ * Pass 1 over whole vectors of one block whose gradients are all finite: dequantize and update m and
+ * v into s1 and s2, step the params, and return the new absmax of m and v in lanes 0 and 1.
+ */
+@inline function firstPass(
+  p: usize, g: usize, codes1: usize, codes2: usize, shift: usize, start: usize, vectorEnd: usize,
+  signedTable: usize, unsignedTable: usize, paramBf16: bool, gradBf16: bool, kahan: bool,
+  vSign: v128, vA1: v128, vA2: v128, vBeta1: v128, vOmb1: v128, vBeta2: v128, vOmb2: v128,
+  vDecay: v128, vStep: v128, vInvSqrtBc2: v128, vEps: v128, s1: usize, s2: usize,
+): v128 {
+  let max1 = f32x4.splat(0), max2 = f32x4.splat(0);
+  for (let i = start; i < vectorEnd; i += 4) {
+    const gi = f32x4.mul(loadVec(g, i, gradBf16), vSign);
+    // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
+    const m = f32x4.add(f32x4.mul(f32x4.mul(gatherMap(signedTable, codes1, i), vA1), vBeta1), f32x4.mul(vOmb1, gi));
+    const v = f32x4.add(f32x4.mul(f32x4.mul(gatherMap(unsignedTable, codes2, i), vA2), vBeta2), f32x4.mul(f32x4.mul(vOmb2, gi), gi));
+    v128.store(s1 + ((i - start) << 2), m);
+    v128.store(s2 + ((i - start) << 2), v);
+    // |m| is never NaN here, so the one-instruction pmax serves; v is never negative.
+    max1 = f32x4.pmax(max1, f32x4.abs(m));
+    max2 = f32x4.pmax(max2, v);
+    // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε)
+    const theta = loadVec(p, i, paramBf16);
+    const decayed = f32x4.mul(theta, vDecay);
+    const step = f32x4.mul(vStep, f32x4.div(m, f32x4.add(f32x4.mul(f32x4.sqrt(v), vInvSqrtBc2), vEps)));
+    if (kahan) {
+      const c = roundedVec(f32x4.sub(f32x4.add(loadVec(shift, i, paramBf16), f32x4.sub(decayed, theta)), step), paramBf16);
+      const next = storeVec(p, i, f32x4.add(theta, c), paramBf16);
+      storeVec(shift, i, f32x4.add(c, f32x4.sub(theta, next)), paramBf16);
+    } else {
+      storeVec(p, i, f32x4.sub(decayed, step), paramBf16);
+    }
+  }
+  // lanes 0 and 1: the largest lane of max1 and of max2
+  const halves = f32x4.pmax(v128.shuffle<f32>(max1, max2, 0, 1, 4, 5), v128.shuffle<f32>(max1, max2, 2, 3, 6, 7));
+  return f32x4.pmax(v128.shuffle<f32>(halves, halves, 0, 2, 0, 2), v128.shuffle<f32>(halves, halves, 1, 3, 1, 3));
+}
+
+/**
+ * Pass 2 over whole vectors: requantize the block's m and v from s1 and s2. With `checkNext`, also
+ * returns g − g over the next block's gradients, which is nonzero where one is not finite.
+ */
+@inline function secondPass(
+  codes1: usize, codes2: usize, signedTable: usize, unsignedTable: usize, start: usize, wholeVectors: usize,
+  vInv1: v128, vInv2: v128, s1: usize, s2: usize, g: usize, gradBf16: bool, checkNext: bool,
+): v128 {
+  let nonFinite = i32x4.splat(0);
+  for (let i = start; i < wholeVectors; i += 4) {
+    const m = v128.load(s1 + ((i - start) << 2));
+    const v = v128.load(s2 + ((i - start) << 2));
+    const codes = quantizePair(signedTable, unsignedTable, f32x4.mul(m, vInv1), f32x4.mul(v, vInv2));
+    v128.store32_lane(codes1 + i, codes, 0);
+    v128.store32_lane(codes2 + i, codes, 1);
+    if (checkNext) {
+      const next = loadVec(g, i + 256, gradBf16);
+      nonFinite = v128.or(nonFinite, f32x4.sub(next, next));
+    }
+  }
+  return nonFinite;
 }
 
 /** StableAdamW's pass for 8-bit state: Σ g²/max(v/(1−β2^t), ε²) over the updated v, without writing. */
