@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  AdamW, AdamW8bit, AdamW8bitKahan, Adam, StableAdamW, adamReferenceStep, bf16ToFloat, floatToBf16, fromBf16, toBf16,
+  AdamW, AdamW8bit, AdamW8bitKahan, Adam, StableAdamW, adamReferenceStep, bf16ToFloat, createParam, floatToBf16, fromBf16, releaseParam, toBf16,
   type BackendName, type OptimizerOptions, type Param,
 } from '../src/index.js';
+import type { WasmBackend } from '../src/backends/cpu/wasm-backend.js';
 import { seededNormal } from './helpers.js';
 
 const BACKENDS: BackendName[] = ['cpu', 'js'];
@@ -15,6 +16,59 @@ const BACKENDS: BackendName[] = ['cpu', 'js'];
 function bf16Param(values: ArrayLike<number>, grad?: ArrayLike<number>): Param & { data: Uint16Array } {
   return { data: toBf16(values), dtype: 'bf16', grad: grad ? Float32Array.from(grad) : new Float32Array(values.length) };
 }
+
+describe('AdamW8bit: the wasm kernel split across 2 threads, against the readable rules (backend js)', () => {
+  // 300,001 elements: 2 threads (each range from a block boundary), a partial last block, and a
+  // tail that is not a whole vector. Non-finite gradients land in scattered blocks, the first and
+  // the last, so those blocks take the element-wise path while their neighbours take the vector one.
+  // The rules compute in float64 and round when they store, so the two may differ by an ulp, and an
+  // ulp of absmax can move a value that sits on a code boundary to the next code: hence the budgets.
+  const n = 300_001;
+  for (const hp of [{ weightDecay: 0.01, maximize: false }, { weightDecay: 0.1, maximize: true }]) {
+    it(`three steps, maximize ${hp.maximize}: θ kept exactly where g is not finite; params, codes and absmax within budget`, async () => {
+      const normal = seededNormal(41);
+      const init = Float32Array.from({ length: n }, () => normal());
+      const grads = [1, 2, 3].map((t) => {
+        const g = Float32Array.from({ length: n }, () => normal() * 10 ** (normal() - 2));
+        for (let i = 17 * t; i < n; i += 10_007 * t) g[i] = [NaN, Infinity, -Infinity][i % 3]!;
+        g[n - 1] = NaN;
+        return g;
+      });
+      const cpuParam = createParam(init);
+      const jsParam = { data: init.slice(), grad: new Float32Array(n) };
+      const cpu = new AdamW8bit([cpuParam], { lr: 1e-3, ...hp, threads: 2 });
+      const js = new AdamW8bit([jsParam], { lr: 1e-3, ...hp, backend: 'js' });
+      for (const g of grads) {
+        const before = cpuParam.data.slice();
+        cpuParam.grad.set(g);
+        jsParam.grad.set(g);
+        await cpu.step();
+        await js.step();
+        const nonFinite = [...g.keys()].filter((i) => !Number.isFinite(g[i]));
+        assert.ok(nonFinite.length > 10);
+        for (const i of nonFinite) assert.equal(cpuParam.data[i], before[i], `θ[${i}] moved with g = ${g[i]}`);
+      }
+      assert.equal((cpu as unknown as { backend: WasmBackend }).backend.lastStepThreads, 2);
+      let paramsMoved = 0;
+      for (let i = 0; i < n; i++) {
+        if (cpuParam.data[i] !== init[i]) paramsMoved++;
+        assert.ok(Math.abs(cpuParam.data[i]! - jsParam.data[i]!) <= 1e-4 * Math.max(1, Math.abs(jsParam.data[i]!)), `θ[${i}]: ${cpuParam.data[i]} vs ${jsParam.data[i]}`);
+      }
+      assert.ok(paramsMoved > 0.99 * n);
+      const ours = cpu.stateDict().state[0]!, theirs = js.stateDict().state[0]!;
+      for (const name of ['state1', 'state2'] as const) {
+        const differing = [...ours[name]!.keys()].filter((i) => ours[name]![i] !== theirs[name]![i]);
+        assert.ok(differing.length <= n / 10_000, `${name}: ${differing.length} codes differ`);
+        for (const i of differing) assert.equal(Math.abs(ours[name]![i]! - theirs[name]![i]!), 1, `${name}[${i}]`);
+      }
+      for (const name of ['absmax1', 'absmax2'] as const) {
+        ours[name]!.forEach((x, i) => assert.ok(Math.abs(x - theirs[name]![i]!) <= 1e-6 * theirs[name]![i]!, `${name}[${i}]: ${x} vs ${theirs[name]![i]}`));
+      }
+      cpu.destroy();
+      releaseParam(cpuParam);
+    });
+  }
+});
 
 for (const backend of BACKENDS) {
   describe(`AdamW8bit (${backend})`, () => {
