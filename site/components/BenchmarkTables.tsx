@@ -23,7 +23,7 @@ const STRINGS = {
     torchNote: (v: string, t: number) => `PyTorch ${v}, torch.optim.AdamW on ${t} threads, same machine and run`,
     preset: 'Preset',
     bytes: 'Bytes moved/param',
-    ratio: (t: string, r: number) => `8-bit step / fp32 step, ${t} thread(s): ${r.toFixed(2)}× (median over rounds in which the two steps alternate)`,
+    ratio: (t: string, r: number) => `8-bit step / fp32 step, ${t} thread(s): ${r.toFixed(2)}×`,
   },
   ko: {
     ran: '실행',
@@ -43,7 +43,7 @@ const STRINGS = {
     torchNote: (v: string, t: number) => `PyTorch ${v}, torch.optim.AdamW, ${t} 스레드, 같은 머신·같은 실행`,
     preset: '프리셋',
     bytes: '파라미터당 이동 바이트',
-    ratio: (t: string, r: number) => `8비트 스텝 / fp32 스텝, ${t} 스레드: ${r.toFixed(2)}배 (두 스텝을 번갈아 돌린 라운드별 비율의 중앙값)`,
+    ratio: (t: string, r: number) => `8비트 스텝 / fp32 스텝, ${t} 스레드: ${r.toFixed(2)}배`,
   },
 };
 
