@@ -17,7 +17,7 @@ function bf16Param(values: ArrayLike<number>, grad?: ArrayLike<number>): Param &
   return { data: toBf16(values), dtype: 'bf16', grad: grad ? Float32Array.from(grad) : new Float32Array(values.length) };
 }
 
-describe('AdamW8bit: the wasm kernel split across 2 threads, against the readable rules (backend js)', () => {
+describe('AdamW8bit and AdamW8bitKahan: the wasm kernel, split across threads or staged, against the readable rules (backend js)', () => {
   // 300,001 elements: 2 threads (each range from a block boundary), a partial last block, and a
   // tail that is not a whole vector. Non-finite gradients land in scattered blocks, the first and
   // the last, so those blocks take the element-wise path while their neighbours take the vector one.
@@ -68,6 +68,39 @@ describe('AdamW8bit: the wasm kernel split across 2 threads, against the readabl
       releaseParam(cpuParam);
     });
   }
+  it('AdamW8bitKahan on bf16 params (staged on the calling thread), 20,003 elements: θ and shift kept bit for bit where g is not finite; θ + shift within budget', async () => {
+    const len = 20_003;
+    const normal = seededNormal(43);
+    const init = Float32Array.from({ length: len }, () => normal());
+    const make = (): Param & { data: Uint16Array } => bf16Param(init);
+    const cpuParam = make(), jsParam = make();
+    const cpu = new AdamW8bitKahan([cpuParam], { lr: 1e-2, weightDecay: 0.1 });
+    const js = new AdamW8bitKahan([jsParam], { lr: 1e-2, weightDecay: 0.1, backend: 'js' });
+    for (const t of [1, 2, 3]) {
+      const g = Float32Array.from({ length: len }, () => normal() * 10 ** (normal() - 2));
+      for (let i = 5 * t; i < len; i += 1_999 * t) g[i] = [NaN, Infinity, -Infinity][i % 3]!;
+      g[len - 1] = NaN;
+      const before = cpuParam.data.slice(), shiftBefore = t > 1 ? cpu.stateDict().state[0]!.shift!.slice() : new Uint16Array(len);
+      (cpuParam.grad as Float32Array).set(g);
+      (jsParam.grad as Float32Array).set(g);
+      await cpu.step();
+      await js.step();
+      const shift = cpu.stateDict().state[0]!.shift!;
+      const nonFinite = [...g.keys()].filter((i) => !Number.isFinite(g[i]));
+      for (const i of nonFinite) {
+        assert.equal(cpuParam.data[i], before[i], `θ[${i}] moved with g = ${g[i]}`);
+        assert.equal(shift[i], shiftBefore[i], `shift[${i}] moved with g = ${g[i]}`);
+      }
+    }
+    const ours = cpu.stateDict().state[0]!.shift!, theirs = js.stateDict().state[0]!.shift!;
+    let moved = 0;
+    for (let i = 0; i < len; i++) {
+      const a = bf16ToFloat(cpuParam.data[i]!) + bf16ToFloat(ours[i]!), b = bf16ToFloat(jsParam.data[i]!) + bf16ToFloat(theirs[i]!);
+      if (cpuParam.data[i] !== floatToBf16(init[i]!)) moved++;
+      assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `θ + shift [${i}]: ${a} vs ${b}`);
+    }
+    assert.ok(moved > 0.9 * len, `${moved} of ${len} bf16 weights moved`);
+  });
 });
 
 for (const backend of BACKENDS) {
