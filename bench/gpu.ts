@@ -33,6 +33,15 @@ const CASES: Array<{ preset: string; options: VariantOptions; dtype: 'f32' | 'bf
   { preset: 'AdamW on bf16 params (Kahan)', options: {}, dtype: 'bf16' },
 ];
 
+/** AdamW8bit's kernel time over AdamW (fp32)'s, for each size that has both. */
+function eightBitOverFp32(rows: ReadonlyArray<{ preset: string; n: number; kernelMedianS: number }>): Array<[number, number]> {
+  const at = (preset: string, n: number): number | undefined => rows.find((r) => r.preset === preset && r.n === n)?.kernelMedianS;
+  return [...new Set(rows.map((r) => r.n))].flatMap((n) => {
+    const fp32 = at('AdamW (fp32)', n), eight = at('AdamW8bit', n);
+    return fp32 && eight ? [[n, eight / fp32] as [number, number]] : [];
+  });
+}
+
 function makeParam(n: number, dtype: 'f32' | 'bf16'): Param {
   const normal = seededNormal(n);
   const values = Float32Array.from({ length: n }, normal);
@@ -120,6 +129,10 @@ async function main(): Promise<void> {
     }
   }
 
+  // The variants issue's speed goal: the 8-bit step within 2× of the fp32 step at 16M params.
+  const ratios = eightBitOverFp32(webgpu);
+  for (const [n, ratio] of ratios) console.log(`8-bit step / fp32 step, WebGPU, GPUBuffer params, ${label(n)}: ${ratio.toFixed(2)}x (goal at 16M: within 2x)`);
+
   // ONNX Runtime on its CPU provider, and on the first GPU provider that runs (CUDA, else WebGPU).
   const onnxSizes = sizes.filter((n) => n <= 1 << 24);
   const onnx: Array<{ provider: string; preset: string; n: number; medianS: number; bytesAcrossPerParam: number }> = [];
@@ -160,7 +173,7 @@ async function main(): Promise<void> {
   mkdirSync(BENCH_RESULTS_DIR, { recursive: true });
   writeFileSync(join(BENCH_RESULTS_DIR, 'gpu.json'), `${JSON.stringify({
     command: `npm run bench:gpu${sizesArg ? ` -- ${sizesArg}` : ''}`, date: new Date().toISOString(), adapter, swiftshader,
-    cpu: cpus()[0]?.model ?? 'unknown', node: process.version, copyBytesPerSecond: copy, webgpu, onnx, torch,
+    cpu: cpus()[0]?.model ?? 'unknown', node: process.version, copyBytesPerSecond: copy, webgpu, eightBitOverFp32: ratios, onnx, torch,
   }, null, 2)}\n`);
   console.log(`\nwrote ${join('site', 'data', 'bench', 'gpu.json')}`);
 }

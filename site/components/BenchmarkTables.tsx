@@ -209,6 +209,7 @@ const GPU_STRINGS = {
     params: 'Params',
     median: 'Median step',
     torchMissing: 'PyTorch fused AdamW: not measured',
+    ratio: (n: string, r: number) => `8-bit step / fp32 step, GPUBuffer params, ${n}: ${r.toFixed(2)}× (the goal: within 2× at 16M)`,
   },
   ko: {
     swiftshader: '이 실행에는 GPU가 없었습니다. WebGPU 어댑터가 CPU용 Vulkan 드라이버인 SwiftShader였으므로, 아래 수치는 2코어 CPU가 GPU를 흉내 낸 결과이며 벤치마크가 돈다는 것만 보여 줍니다. GPU 머신에서 npm run bench:gpu는 파라미터 1M·16M·256M과 같은 GPU의 PyTorch fused AdamW를 측정합니다.',
@@ -224,6 +225,7 @@ const GPU_STRINGS = {
     params: '파라미터 수',
     median: '스텝 중앙값',
     torchMissing: 'PyTorch fused AdamW: 측정하지 않음',
+    ratio: (n: string, r: number) => `8비트 스텝 / fp32 스텝, GPUBuffer 파라미터, ${n}: ${r.toFixed(2)}배 (목표: 16M에서 2배 이내)`,
   },
 };
 
@@ -265,6 +267,11 @@ export function GpuBenchmark(): React.ReactElement {
           ))}
         </tbody>
       </table>
+      <ul>
+        {b.eightBitOverFp32.map(([n, r]) => (
+          <li key={n}>{s.ratio(label(n), r)}</li>
+        ))}
+      </ul>
       <table className="data-table">
         <thead>
           <tr>

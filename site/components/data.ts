@@ -45,6 +45,8 @@ export interface GpuBench {
   node: string;
   copyBytesPerSecond: number;
   webgpu: { preset: string; n: number; bytesPerParam: number; kernelMedianS: number; kernelGBps: number; ratioToCopy: number; hostStepMedianS: number }[];
+  /** [params, AdamW8bit's kernel median / AdamW (fp32)'s] for each size that has both. */
+  eightBitOverFp32: [number, number][];
   onnx: { provider: string; preset: string; n: number; medianS: number; bytesAcrossPerParam: number }[];
   torch: { torch: string; device: string; copy_bytes_per_s: number; results: { n: number; median_s: number }[] } | { unavailable: string };
   command: string;
