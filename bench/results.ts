@@ -10,14 +10,17 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** Wall time of one (awaited) call of `fn`, in seconds. */
+export async function secondsOf(fn: () => unknown): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 /** Median wall time of `fn` in seconds over `reps` calls, after `warmup` calls; the machines are noisy, so never a mean. */
 export async function timeMedian(fn: () => unknown, reps: number, warmup = 2): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
+  for (let i = 0; i < reps; i++) times.push(await secondsOf(fn));
   return median(times);
 }

@@ -9,10 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
-import { AdamW, AdamW8bit, PRESET_CATALOG, createParam, releaseParam, type AdamOptimizer, type Param } from '../src/index.js';
+import { AdamW, AdamW8bit, PRESET_CATALOG, createParam, releaseParam, type Param } from '../src/index.js';
 import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { seededNormal } from '../test/helpers.js';
-import { BENCH_RESULTS_DIR, median, timeMedian } from './results.js';
+import { BENCH_RESULTS_DIR, median, secondsOf, timeMedian } from './results.js';
 
 const N = 1 << 24;
 
@@ -41,14 +41,9 @@ function benchParam(): Param {
 async function pairedStepSeconds(threads: number, rounds = 21, warmup = 2): Promise<{ fp32: number; eight: number; ratio: number }> {
   const params = [benchParam(), benchParam()];
   const fp32 = new AdamW([params[0]!], { threads }), eight = new AdamW8bit([params[1]!], { threads });
-  const time = async (opt: AdamOptimizer): Promise<number> => {
-    const t0 = process.hrtime.bigint();
-    await opt.step();
-    return Number(process.hrtime.bigint() - t0) / 1e9;
-  };
   const fp32Times: number[] = [], eightTimes: number[] = [];
   for (let round = 0; round < warmup + rounds; round++) {
-    const a = await time(fp32), b = await time(eight);
+    const a = await secondsOf(() => fp32.step()), b = await secondsOf(() => eight.step());
     if (round >= warmup) { fp32Times.push(a); eightTimes.push(b); }
   }
   fp32.destroy();

@@ -17,6 +17,19 @@ function bf16Param(values: ArrayLike<number>, grad?: ArrayLike<number>): Param &
   return { data: toBf16(values), dtype: 'bf16', grad: grad ? Float32Array.from(grad) : new Float32Array(values.length) };
 }
 
+/**
+ * A seeded gradient with magnitudes across decades, NaN, +Infinity or −Infinity at first, first +
+ * stride, …, and NaN at the last element (a scalar tail when length is not a multiple of 4).
+ */
+function gradientWithNonFinite(normal: () => number, length: number, first: number, stride: number): Float32Array {
+  const g = Float32Array.from({ length }, () => normal() * 10 ** (normal() - 2));
+  for (let i = first; i < length; i += stride) g[i] = [NaN, Infinity, -Infinity][i % 3]!;
+  g[length - 1] = NaN;
+  return g;
+}
+
+const nonFiniteIndices = (g: Float32Array): number[] => [...g.keys()].filter((i) => !Number.isFinite(g[i]));
+
 describe('AdamW8bit and AdamW8bitKahan: the wasm kernel, split across threads or staged, against the readable rules (backend js)', () => {
   // 300,001 elements: 2 threads (each range from a block boundary), a partial last block, and a
   // tail that is not a whole vector. Non-finite gradients land in scattered blocks, the first and
@@ -28,12 +41,7 @@ describe('AdamW8bit and AdamW8bitKahan: the wasm kernel, split across threads or
     it(`three steps, maximize ${hp.maximize}: θ kept exactly where g is not finite; params, codes and absmax within budget`, async () => {
       const normal = seededNormal(41);
       const init = Float32Array.from({ length: n }, () => normal());
-      const grads = [1, 2, 3].map((t) => {
-        const g = Float32Array.from({ length: n }, () => normal() * 10 ** (normal() - 2));
-        for (let i = 17 * t; i < n; i += 10_007 * t) g[i] = [NaN, Infinity, -Infinity][i % 3]!;
-        g[n - 1] = NaN;
-        return g;
-      });
+      const grads = [1, 2, 3].map((t) => gradientWithNonFinite(normal, n, 17 * t, 10_007 * t));
       const cpuParam = createParam(init);
       const jsParam = { data: init.slice(), grad: new Float32Array(n) };
       const cpu = new AdamW8bit([cpuParam], { lr: 1e-3, ...hp, threads: 2 });
@@ -44,7 +52,7 @@ describe('AdamW8bit and AdamW8bitKahan: the wasm kernel, split across threads or
         jsParam.grad.set(g);
         await cpu.step();
         await js.step();
-        const nonFinite = [...g.keys()].filter((i) => !Number.isFinite(g[i]));
+        const nonFinite = nonFiniteIndices(g);
         assert.ok(nonFinite.length > 10);
         for (const i of nonFinite) assert.equal(cpuParam.data[i], before[i], `θ[${i}] moved with g = ${g[i]}`);
       }
@@ -77,17 +85,14 @@ describe('AdamW8bit and AdamW8bitKahan: the wasm kernel, split across threads or
     const cpu = new AdamW8bitKahan([cpuParam], { lr: 1e-2, weightDecay: 0.1 });
     const js = new AdamW8bitKahan([jsParam], { lr: 1e-2, weightDecay: 0.1, backend: 'js' });
     for (const t of [1, 2, 3]) {
-      const g = Float32Array.from({ length: len }, () => normal() * 10 ** (normal() - 2));
-      for (let i = 5 * t; i < len; i += 1_999 * t) g[i] = [NaN, Infinity, -Infinity][i % 3]!;
-      g[len - 1] = NaN;
+      const g = gradientWithNonFinite(normal, len, 5 * t, 1_999 * t);
       const before = cpuParam.data.slice(), shiftBefore = t > 1 ? cpu.stateDict().state[0]!.shift!.slice() : new Uint16Array(len);
       (cpuParam.grad as Float32Array).set(g);
       (jsParam.grad as Float32Array).set(g);
       await cpu.step();
       await js.step();
       const shift = cpu.stateDict().state[0]!.shift!;
-      const nonFinite = [...g.keys()].filter((i) => !Number.isFinite(g[i]));
-      for (const i of nonFinite) {
+      for (const i of nonFiniteIndices(g)) {
         assert.equal(cpuParam.data[i], before[i], `θ[${i}] moved with g = ${g[i]}`);
         assert.equal(shift[i], shiftBefore[i], `shift[${i}] moved with g = ${g[i]}`);
       }

@@ -85,13 +85,16 @@ export const QUANTIZATION_TABLE_BYTES: usize = 1024 + 65536 * 4;
   return start < count ? start + ((min<usize>(start + 256, count) - start) & ~(<usize>3)) : start;
 }
 
-/** Whether g[start..end) (end − start a multiple of 4) is all finite: g − g is 0 there, NaN elsewhere. */
+/** `nonFinite` with g[i..i+4) folded in: g − g is 0 where g is finite and NaN elsewhere, so any bit set marks one. */
+@inline function withNonFinite(nonFinite: v128, g: usize, i: usize, gradBf16: bool): v128 {
+  const gi = loadVec(g, i, gradBf16);
+  return v128.or(nonFinite, f32x4.sub(gi, gi));
+}
+
+/** Whether g[start..end) (end − start a multiple of 4) is all finite. */
 @inline function allFinite(g: usize, start: usize, end: usize, gradBf16: bool): bool {
   let nonFinite = i32x4.splat(0);
-  for (let i = start; i < end; i += 4) {
-    const gi = loadVec(g, i, gradBf16);
-    nonFinite = v128.or(nonFinite, f32x4.sub(gi, gi));
-  }
+  for (let i = start; i < end; i += 4) nonFinite = withNonFinite(nonFinite, g, i, gradBf16);
   return !v128.any_true(nonFinite);
 }
 
@@ -250,7 +253,7 @@ function blocksWithFlags(
 
 /**
  * Pass 2 over whole vectors: requantize the block's m and v from s1 and s2. With `checkNext`, also
- * returns g − g over the next block's gradients, which is nonzero where one is not finite.
+ * folds in the next block's gradients (withNonFinite) and returns the result: nonzero if one is not finite.
  */
 @inline function secondPass(
   codes1: usize, codes2: usize, signedTable: usize, unsignedTable: usize, start: usize, wholeVectors: usize,
@@ -263,10 +266,7 @@ function blocksWithFlags(
     const codes = quantizePair(signedTable, unsignedTable, f32x4.mul(m, vInv1), f32x4.mul(v, vInv2));
     v128.store32_lane(codes1 + i, codes, 0);
     v128.store32_lane(codes2 + i, codes, 1);
-    if (checkNext) {
-      const next = loadVec(g, i + 256, gradBf16);
-      nonFinite = v128.or(nonFinite, f32x4.sub(next, next));
-    }
+    if (checkNext) nonFinite = withNonFinite(nonFinite, g, i + 256, gradBf16);
   }
   return nonFinite;
 }
