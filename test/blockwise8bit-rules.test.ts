@@ -1,4 +1,4 @@
-/** 8-bit blockwise state (bitsandbytes) against ALGORITHMS.md §2, and its error budget against fp32 AdamW. */
+/** 8-bit blockwise state (bitsandbytes) against the oracles listed in docs/algorithms.mdx, and its error budget against fp32 AdamW. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {

@@ -1,4 +1,4 @@
-/** bf16 conversions, optimi's Kahan AdamW and StableAdamW reference rules against ALGORITHMS.md §4–§5. */
+/** bf16 conversions, optimi's Kahan AdamW and StableAdamW reference rules against the oracles listed in docs/algorithms.mdx. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

@@ -2,7 +2,7 @@
  * The docs site in a real browser: Debian's chromium driven by playwright-core, against the built
  * site (build/site, from `npm run build` / `npm run site:build`) served by `docusaurus serve`.
  * Checks both locales, math, the language switch, notebook pages, the generated tables, the memory
- * planner against the seeds' numbers, the playground running the library, and that no page logs a
+ * planner against the 100M-param example (400 MB of fp32 weights, 800 MB of AdamW state), the playground running the library, and that no page logs a
  * console error. Screenshots go to build/screenshots/ for a person to look at.
  */
 import { after, before, describe, it } from 'node:test';
@@ -136,7 +136,7 @@ describe('docs site in chromium', () => {
     await page.close();
   });
 
-  it("the memory planner reproduces the seeds' 100M-param example and shards state with ZeRO-1", async () => {
+  it('the memory planner: 100M params, 400 MB of weights and 800 MB of AdamW state; ZeRO-1 shards the state', async () => {
     const page = await open('/memory-planner', 'memory-planner');
     const planner = page.getByTestId('memory-planner');
     await planner.getByRole('button', { name: '100M' }).click();

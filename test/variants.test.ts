@@ -299,7 +299,7 @@ describe('unsupported combinations are refused, never ignored', () => {
   });
 });
 
-describe('state bytes per param for every preset (the seeds: AdamW 8|θ|, 8-bit about 2|θ|)', () => {
+describe('state bytes per param for every preset (AdamW 8|θ|, 8-bit about 2|θ|)', () => {
   it('AdamW 8, AdamW8bit 2 + 8/256, StableAdamW 8, bf16 AdamW 6, AdamW8bitKahan 4 + 8/256', async () => {
     const n = 1 << 16;
     const fp32 = (): Param => ({ data: new Float32Array(n), grad: new Float32Array(n).fill(0.01) });
