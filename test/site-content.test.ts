@@ -56,12 +56,12 @@ describe('site sources', () => {
   });
 
   it('the file check reads links relative to the page and names the line', () => {
-    const page = 'See [the table](./variants.mdx), [nothing](./nothing.mdx), `docs/missing.mdx`, `README.md`, PyTorch `torch/optim/adamw.py`, `optimi/adam.py` and the seeds\' numbers.';
+    const page = 'See [the table](./variants.mdx), [nothing](./nothing.mdx), `docs/missing.mdx`, `README.md`, `optimi/adam.py`, PyTorch `torch/optim/adamw.py` and\noptimi `optimi/utils.py`; the seeds\' numbers.';
     assert.deepEqual(namedFileProblems('docs/x.mdx', `title\n${page}`, EN_DOCS), [
-      'docs/x.mdx line 2: names `./nothing.mdx`, which is not in the repo (an upstream file? name its repository before it on the same line)',
       'docs/x.mdx line 2: names `docs/missing.mdx`, which is not in the repo',
       'docs/x.mdx line 2: names `optimi/adam.py`, which is not in the repo (an upstream file? name its repository before it on the same line)',
-      'docs/x.mdx line 2: "seeds\'" points readers at material outside the repo',
+      'docs/x.mdx line 2: names `./nothing.mdx`, which is not in the repo (an upstream file? name its repository before it on the same line)',
+      'docs/x.mdx line 3: "the seeds" points readers at material outside the repo',
     ]);
     assert.deepEqual(controlCharacterProblems('docs/x.mdx', 'a\n$\u0009heta$'), ['docs/x.mdx line 2 col 2: control character U+0009 in "$\\theta$"']);
   });

@@ -127,8 +127,9 @@ export function proseNumberProblems(file: string, nb: Notebook): string[] {
 
 /**
  * Repositories whose files prose may name. A path is theirs, not ours, when one of these names
- * appears before it on the same line (`bitsandbytes \`bitsandbytes/functional.py\``, `diffusion-pipe
- * (\`train.py\`)`). Paths under our own top-level folders are always ours and must exist.
+ * appears before it on the same line, or on the line before when the path's line continues a wrapped
+ * sentence (`bitsandbytes \`bitsandbytes/functional.py\``, `diffusion-pipe (\`train.py\`)`). Paths
+ * under our own top-level folders are always ours and must exist.
  */
 export const UPSTREAM_REPOSITORIES = ['PyTorch', 'torch', 'bitsandbytes', 'optimi', 'diffusion-pipe', 'sd-scripts', 'DiffSynth-Studio', 'transformers', 'diffusers', 'optax', 'Optax', 'tfjs', 'TensorFlow.js', 'tslab', 'Docusaurus'];
 const OWN_FOLDERS = ['src', 'kernels', 'test', 'scripts', 'bench', 'notebooks', 'docs', 'site', 'examples', 'i18n', '.ci'];
@@ -138,14 +139,17 @@ const FILE_EXTENSION = /\.(md|mdx|ts|tsx|js|mjs|cjs|py|json|ipynb|cu|wgsl|onnx|t
 const OWN_PATH = new RegExp(`^(${OWN_FOLDERS.map((f) => f.replace('.', '\\.')).join('|')})/`);
 
 /** Words that point readers at material they do not have. Random seeds are fine. */
-const OUTSIDE_MATERIAL = /ALGORITHMS\.md|(?<![\w-])shared\/|seed documents?|\bthe seeds\b(?!\s*\d)|\bseeds'|시드 문서/gi;
+const OUTSIDE_MATERIAL = /ALGORITHMS\.md(?!x)|(?<![\w-])shared\/|seed documents?|\bthe seeds\b(?!\s*\d)|\bseeds'|시드 문서/gi;
 
 interface NamedPath { path: string; line: number; upstream: boolean; folders: string[] }
 
 /** Path-like tokens: whole code spans and relative link targets. */
 function namedPaths(text: string): NamedPath[] {
   const found: NamedPath[] = [];
-  text.split('\n').forEach((line, i) => {
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    // A wrapped sentence goes on from the line before; a list item, table row or heading starts afresh.
+    const previous = i > 0 && !/^\s*([-*|#]|\d+\.)/.test(line) ? lines[i - 1]! : '';
     const candidates = [
       ...[...line.matchAll(/`([^`\s]+)`/g)].map((m) => ({ token: m[1]!, at: m.index, link: false })),
       ...[...line.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)].map((m) => ({ token: m[1]!, at: m.index, link: true })),
@@ -154,10 +158,10 @@ function namedPaths(text: string): NamedPath[] {
       if (/^[a-z]+:/i.test(token) || token.includes('=') || token.startsWith('/') || token.startsWith('~') || token.startsWith('$')) continue; // URL, site route, system path
       if (!link && !(OWN_PATH.test(token) || FILE_EXTENSION.test(token.replace(/[),.:;]+$/, '')))) continue;
       if (!link && GENERATED.test(token)) continue;
-      const before = line.slice(0, at);
+      const before = `${previous}\n${line.slice(0, at)}`;
       const upstream = !OWN_PATH.test(token) && !link && UPSTREAM_REPOSITORIES.some((name) => new RegExp(`(?<![\\w/-])${name.replace(/[.]/g, '\\.')}(?![\\w/-])`).test(before));
       // A bare file name may sit in a folder of ours named earlier on the line (`src/optim/`: `paging.ts`).
-      const folders = [...before.matchAll(/`([^`\s]+\/)`/g)].map((m) => m[1]!).filter((f) => OWN_PATH.test(f));
+      const folders = [...line.slice(0, at).matchAll(/`([^`\s]+\/)`/g)].map((m) => m[1]!).filter((f) => OWN_PATH.test(f));
       found.push({ path: link ? token : token.replace(/[),.:;]+$/, ''), line: i + 1, upstream, folders });
     }
   });
