@@ -232,7 +232,9 @@ const decodeEntities = (s: string): string => s.replace(/&lt;/g, '<').replace(/&
  * failing, writes `<span class="katex-error" title="ParseError: …">TeX</span>`. Returns "TeX — error".
  */
 export function katexErrors(html: string): string[] {
-  return [...html.matchAll(/<span class="katex-error"(?: title="([^"]*)")?[^>]*>([\s\S]*?)<\/span>/g)].map((m) => `${decodeEntities(m[2]!)} — ${decodeEntities(m[1] ?? 'no message')}`);
+  // Attribute order depends on the renderer (KaTeX's own markup, or React's), so read the title apart.
+  return [...html.matchAll(/<span([^>]*\sclass="(?:[^"]*\s)?katex-error(?:\s[^"]*)?"[^>]*)>([^<]*)<\/span>/g)]
+    .map((m) => `${decodeEntities(m[2]!)} — ${decodeEntities(/\stitle="([^"]*)"/.exec(m[1]!)?.[1] ?? 'no message')}`);
 }
 
 /** Read a built page. */
