@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import katex from 'katex';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { notebookFiles } from '../scripts/notebooks/format.js';
 import { pageOf } from '../scripts/site/notebooks-to-mdx.js';
@@ -66,9 +67,13 @@ describe('docs site: every built page', () => {
 
   it('the scan finds a KaTeX error span and names its TeX and message', () => {
     const html = '<p>x <span class="katex-error" title="ParseError: KaTeX parse error: Undefined control sequence: \\heta" style="color:#cc0000">$\\heta &lt; 1$</span></p>';
-    assert.deepEqual(katexErrors(html), ['$\\heta < 1$ — ParseError: KaTeX parse error: Undefined control sequence: \\heta']);
-    assert.deepEqual(katexErrors('<span style="color:#cc0000" class="katex-error" title="ParseError: x">\\frac{</span>'), ['\\frac{ — ParseError: x']);
+    assert.deepEqual(katexErrors(html), ['"$\\\\heta < 1$" — ParseError: KaTeX parse error: Undefined control sequence: \\heta']);
+    assert.deepEqual(katexErrors('<span style="color:#cc0000" class="katex-error" title="ParseError: x">\\frac{</span>'), ['"\\\\frac{" — ParseError: x']);
     assert.deepEqual(katexErrors('<span class="katex">ok</span>'), []);
+    // KaTeX's own markup for TeX it cannot parse, as rehype-katex writes it into the page.
+    const [error, ...rest] = katexErrors(katex.renderToString('x = \\frac{a', { throwOnError: false }));
+    assert.equal(rest.length, 0);
+    assert.match(error!, /^"x = \\\\frac\{a" — ParseError: KaTeX parse error/);
   });
 });
 

@@ -13,6 +13,7 @@ import { REPO_ROOT, sourceText, type Notebook } from '../notebooks/format';
 // Control characters
 
 /** U+0000–U+001F except the newline, and U+007F. A `\t` or `\b` in a non-raw Python string eats a LaTeX backslash. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u0009\u000b-\u001f\u007f]/g;
 
 /** Every control character in `text`, as `where line L col C: U+XXXX`. */
@@ -229,12 +230,13 @@ const decodeEntities = (s: string): string => s.replace(/&lt;/g, '<').replace(/&
 
 /**
  * KaTeX's error spans in a rendered page: rehype-katex renders at build time and, rather than
- * failing, writes `<span class="katex-error" title="ParseError: …">TeX</span>`. Returns "TeX — error".
+ * failing, writes `<span class="katex-error" title="ParseError: …">TeX</span>`. Returns `"TeX" — error`,
+ * the TeX as a JSON string so that a control character in it shows.
  */
 export function katexErrors(html: string): string[] {
   // Attribute order depends on the renderer (KaTeX's own markup, or React's), so read the title apart.
   return [...html.matchAll(/<span([^>]*\sclass="(?:[^"]*\s)?katex-error(?:\s[^"]*)?"[^>]*)>([^<]*)<\/span>/g)]
-    .map((m) => `${decodeEntities(m[2]!)} — ${decodeEntities(/\stitle="([^"]*)"/.exec(m[1]!)?.[1] ?? 'no message')}`);
+    .map((m) => `${JSON.stringify(decodeEntities(m[2]!))} — ${decodeEntities(/\stitle="([^"]*)"/.exec(m[1]!)?.[1] ?? 'no message')}`);
 }
 
 /** Read a built page. */
