@@ -14,7 +14,7 @@ const sidebars: SidebarsConfig = {
       type: 'category',
       label: 'Variants and configs',
       collapsed: false,
-      items: ['variants', 'configs', 'memory-planner'],
+      items: ['variants', 'configs', 'algorithms', 'memory-planner'],
     },
     {
       type: 'category',

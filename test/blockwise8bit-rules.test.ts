@@ -1,4 +1,4 @@
-/** 8-bit blockwise state (bitsandbytes) against ALGORITHMS.md §2, and its error budget against fp32 AdamW. */
+/** 8-bit blockwise state (bitsandbytes) against the oracles listed in docs/algorithms.mdx, and its error budget against fp32 AdamW. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -91,7 +91,7 @@ describe('quantize / dequantize oracles', () => {
   });
 });
 
-describe('8-bit AdamW step (§2 trajectory)', () => {
+describe('8-bit AdamW step (a three-step trajectory against fp32 AdamW)', () => {
   it('n = 4096, three steps: step 1 equals fp32 AdamW, absmax and codes as given, p[0] = 0.99856228 after step 3', () => {
     assert.equal(MIN_8BIT_SIZE, 4096);
     const n = 4096;

@@ -60,8 +60,8 @@ export interface TorchCase {
 }
 
 /**
- * The PyTorch trajectories. The repo carries a copy (so a clone tests without the steering repo);
- * test/oracles.test.ts checks it is byte-identical to ../shared/reference/ when that is present.
+ * The PyTorch trajectories (test/oracles/torch-adamw.json, torch.optim in float64). In CI,
+ * test/oracles.test.ts also checks the file against the copy it was taken from, when one sits beside the clone.
  */
 export function torchCases(): TorchCase[] {
   return (JSON.parse(readFileSync(join(REPO_ROOT, 'test/oracles/torch-adamw.json'), 'utf8')) as { cases: TorchCase[] }).cases;

@@ -1,6 +1,7 @@
 /**
  * The notebooks: bilingual form (every prose cell a Korean/English pair, none empty), the glossary,
- * no committed outputs, execution of every notebook through tslab (their cells assert what they
+ * no committed outputs, no control characters, display math, Exercises and References in both
+ * languages, every decimal number in prose asserted by a code cell, no named file that is missing, execution of every notebook through tslab (their cells assert what they
  * derive), and one notebook through real Jupyter with the registered tslab kernel.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +13,9 @@ import { describe, it } from 'node:test';
 import {
   EXECUTED_DIR, formProblems, glossaryProblems, notebookFiles, readGlossary, readNotebook, type Notebook,
 } from '../scripts/notebooks/format.js';
+import {
+  notebookControlCharacterProblems, notebookNamedFileProblems, notebookSectionProblems, proseNumberProblems,
+} from '../scripts/site/prose-checks.js';
 import { REPO_ROOT } from './helpers.js';
 
 const files = notebookFiles();
@@ -33,6 +37,18 @@ describe('notebook form', () => {
     it(`${file}: prose follows the glossary`, () => {
       assert.deepEqual(glossaryProblems(file, readNotebook(file), glossary), []);
     });
+    it(`${file}: no control characters in any cell`, () => {
+      assert.deepEqual(notebookControlCharacterProblems(file, readNotebook(file)), []);
+    });
+    it(`${file}: display math, Exercises and References in both languages; solutions folded`, () => {
+      assert.deepEqual(notebookSectionProblems(file, readNotebook(file)), []);
+    });
+    it(`${file}: every decimal number in prose before the exercises appears in a code cell`, () => {
+      assert.deepEqual(proseNumberProblems(file, readNotebook(file)), []);
+    });
+    it(`${file}: every file it names exists; nothing points outside the repo`, () => {
+      assert.deepEqual(notebookNamedFileProblems(file, readNotebook(file)), []);
+    });
   }
   it('the checks catch an unpaired cell, an empty cell, a missing lang, committed outputs and glossary departures', () => {
     const bad = notebook([['markdown', '# 제목', 'ko'], ['code', 'x', undefined], ['markdown', '', 'en'], ['markdown', 'no language', undefined]]);
@@ -49,6 +65,66 @@ describe('notebook form', () => {
     assert.match(glossaryIssues, /"그래디언트" departs from the glossary; write "기울기"/);
     assert.match(glossaryIssues, /"러닝 레이트" departs from the glossary; write "학습률"/);
     assert.match(glossaryIssues, /says "weight decay" but the Korean cell lacks the glossary's "가중치 감쇠"/);
+  });
+
+  it('the glossary catches each avoided spelling of the terms chosen for words used two ways', () => {
+    const cases: Array<[string, string]> = [
+      ['8-bit 상태를 씁니다', '8비트'], ['웜업 스텝', '워밍업'], ['전체 미세 조정', '전체 파인튜닝'], ['미세 조정', '전체 파인튜닝'],
+      ['재부호화합니다', '재양자화'], ['치우침이 있습니다', '편향'], ['중간값은 float64', '중간 계산'], ['한 번의 통과로', '단일 패스'],
+      ['위쪽 16비트', '상위 16비트'], ['고리(ring)를 이룹니다', '링 버퍼'], ['10진 자릿수(decade)', '10배 구간'],
+      ['정상적이라 가정하면', '정상성'], ['GPU에 사는 모델', '상주'],
+    ];
+    for (const [korean, chosen] of cases) {
+      const issues = glossaryProblems('terms.ipynb', notebook([['markdown', korean, 'ko'], ['markdown', 'text', 'en']]), glossary).join('\n');
+      assert.ok(issues.includes(`write "${chosen}"`), `${korean}: ${issues || 'not caught'}`);
+    }
+    // Identifiers, code and the chosen spellings are not caught.
+    const fine = notebook([['markdown', '`AdamW8bit`의 8비트 상태, 워밍업, 링 버퍼, 알고리즘, 중앙값, GPU에 상주하는 가중치', 'ko'], ['markdown', 'text', 'en']]);
+    assert.deepEqual(glossaryProblems('fine.ipynb', fine, glossary), []);
+    // An English term without its Korean term in the pair is caught.
+    const pair = notebook([['markdown', '상태는 메모리에 있습니다', 'ko'], ['markdown', 'The 8-bit state is resident.', 'en']]);
+    const pairIssues = glossaryProblems('pair.ipynb', pair, glossary).join('\n');
+    assert.match(pairIssues, /says "8-bit" but the Korean cell lacks the glossary's "8비트"/);
+    assert.match(pairIssues, /says "resident" but the Korean cell lacks the glossary's "상주"/);
+  });
+
+  it('the checks catch control characters, missing sections, unfolded solutions, unasserted numbers and missing files', () => {
+    const bad = notebook([
+      ['markdown', '# 제목\n\n$|c| \u0007pprox 10^{-3}$, 학습률 0.0526, 7.15e-7, 정수 1000, 버전 0.16.47, arXiv:2304.13013', 'ko'],
+      ['markdown', '# Title\n\n$\theta$ moves by 0.0526 and 1e-3; see `src/rules/nothing.ts`, [the spec](../ALGORITHMS.md) and the seed documents', 'en'],
+      ['code', 'const x = 0.0526; // see `test/missing.test.ts`', undefined],
+      ['markdown', '## 연습 문제\n\n1. 0.125를 구하세요.\n\n<details>\n<summary>풀이</summary>\n답\n</details>', 'ko'],
+      ['markdown', '## Exercises\n\n1. Find 0.125.\n\n<details>\n<summary>Answer</summary>\n\nIt is $1/8$.\n\n</details>\n\n<details>', 'en'],
+    ]);
+    const control = notebookControlCharacterProblems('bad.ipynb', bad).join('\n');
+    assert.match(control, /bad\.ipynb cell 1 line 3 col 6: control character U\+0007/);
+    assert.match(control, /bad\.ipynb cell 2 line 3 col 2: control character U\+0009/);
+    const sections = notebookSectionProblems('bad.ipynb', bad).join('\n');
+    assert.match(sections, /no display math \(\$\$ … \$\$\) in the ko prose/);
+    assert.match(sections, /no display math \(\$\$ … \$\$\) in the en prose/);
+    assert.match(sections, /no ko cell with the line "## 참고 문헌"/);
+    assert.match(sections, /no en cell with the line "## References"/);
+    assert.doesNotMatch(sections, /"## 연습 문제"|"## Exercises"/);
+    assert.match(sections, /cell 4: 1 <details>, 1 <\/details>, 0 folded/);
+    assert.match(sections, /cell 5: 2 <details>, 1 <\/details>, 1 folded/);
+    assert.match(sections, /cell 5: <summary>Answer<\/summary>, expected <summary>Solution<\/summary>/);
+    const numbers = proseNumberProblems('bad.ipynb', bad);
+    assert.deepEqual(numbers, [
+      'bad.ipynb cell 1 (ko): 7.15e-7 is stated in prose but appears in no code cell',
+      'bad.ipynb cell 2 (en): 1e-3 is stated in prose but appears in no code cell',
+    ]);
+    const files = notebookNamedFileProblems('bad.ipynb', bad).join('\n');
+    assert.match(files, /cell 2 line 3: names `src\/rules\/nothing\.ts`, which is not in the repo/);
+    assert.match(files, /cell 2 line 3: names `\.\.\/ALGORITHMS\.md`/);
+    assert.match(files, /cell 2 line 3: "ALGORITHMS\.md" points readers at material outside the repo/);
+    assert.match(files, /cell 2 line 3: "seed documents" points readers at material outside the repo/);
+    assert.match(files, /cell 3 line 1: names `test\/missing\.test\.ts`/);
+    // An upstream file named after its repository, an existing file of ours and random seeds pass.
+    const good = notebook([
+      ['markdown', '# T\n\nbitsandbytes `bitsandbytes/functional.py`, diffusion-pipe (`optimizers/adamw_8bit.py`, `train.py`), `src/rules/adam.ts`, [알고리즘과 출처](../docs/variants.mdx), the seeds 1 and 2 of `seededRandom`', 'ko'],
+      ['markdown', '# T', 'en'],
+    ]);
+    assert.deepEqual(notebookNamedFileProblems('good.ipynb', good), []);
   });
 });
 

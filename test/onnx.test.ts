@@ -1,7 +1,7 @@
 /**
  * backend 'onnx': each update family's fused step as an ONNX graph generated from TypeScript, run by
- * onnxruntime-node (here on the CPU execution provider: no CUDA on CI). PyTorch trajectories, the §1
- * bit pattern, every family against the cpu kernel over windows with a padded last 8-bit block, the
+ * onnxruntime-node (here on the CPU execution provider: no CUDA on CI). PyTorch trajectories, the AdamW
+ * fp32 bit pattern (0x3F7FBDCF), every family against the cpu kernel over windows with a padded last 8-bit block, the
  * quantization thresholds against bitsandbytes' dQuantize, in-place outputs, sessions released by
  * destroy() (counted), and graphs equal to a fresh generation.
  */

@@ -1,4 +1,4 @@
-/** bf16 conversions, optimi's Kahan AdamW and StableAdamW reference rules against ALGORITHMS.md §4–§5. */
+/** bf16 conversions, optimi's Kahan AdamW and StableAdamW reference rules against the oracles listed in docs/algorithms.mdx. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -54,7 +54,7 @@ describe('bf16 conversions', () => {
   });
 });
 
-describe('optimi AdamW (§4)', () => {
+describe('optimi AdamW', () => {
   it('debiased beta is 0 at t = 1 and tends to β', () => {
     assert.ok(debiasedBeta(0.9, 1) === 0); // (β − β)/(β − 1) is −0
     assert.ok(Math.abs(debiasedBeta(0.9, 2) - 0.9 / 1.9) < 1e-15);
@@ -105,7 +105,7 @@ describe('optimi AdamW (§4)', () => {
   });
 });
 
-describe('StableAdamW (§5)', () => {
+describe('StableAdamW (optimi)', () => {
   it('g = 0.1 then 1.0: rms 1 then 1.403742187, lr_t = 7.1238153e-4, and the decay uses lr_t', () => {
     const hp = { ...OPTIMI, stable: true };
     const p = Float64Array.of(1), m = new Float64Array(1), v = new Float64Array(1);

@@ -1,4 +1,4 @@
-/** The numeric oracles of ALGORITHMS.md §1, on the float64 reference and on every CPU path. */
+/** PyTorch AdamW/Adam oracles (listed in docs/algorithms.mdx), on the float64 reference and on every CPU path. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -57,7 +57,7 @@ const CASES: Array<{ name: string; hp: Partial<AdamHyperparameters>; options: Op
   { name: 'maximize, g = 0.5', hp: { maximize: true }, options: { maximize: true }, grads: [0.5], expected: [1.00098999998] },
 ];
 
-describe('ALGORITHMS.md §1 oracles', () => {
+describe('PyTorch AdamW and Adam oracles', () => {
   for (const c of CASES) {
     it(`${c.name}: float64 reference`, () => {
       // The 9-digit oracles are printed to 9 digits; compare at that precision.
@@ -106,7 +106,8 @@ describe('ALGORITHMS.md §1 oracles', () => {
     }
   });
 
-  it("the repo's copy of the PyTorch trajectories equals ../shared/reference", { skip: !sharedReferenceExists() && 'no ../shared beside this clone' }, () => {
+  // CI plumbing: where the project's CI keeps the trajectories' source beside the clone, the copy here must match it.
+  it("test/oracles/torch-adamw.json equals the CI copy it was taken from", { skip: !sharedReferenceExists() && 'no CI copy beside this clone (a reader\'s clone tests with test/oracles/ alone)' }, () => {
     assert.equal(readFileSync(`${REPO_ROOT}/test/oracles/torch-adamw.json`, 'utf8'), readFileSync(SHARED_REFERENCE, 'utf8'));
   });
 });

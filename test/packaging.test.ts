@@ -15,7 +15,7 @@ const p = { data: new Float32Array([1]), grad: new Float32Array([0.5]) };
 const opt = new AdamW([p]);
 await opt.step();
 console.log(new Uint32Array(p.data.buffer)[0].toString(16));`;
-const EXPECTED = '3f7fbdcf'; // ALGORITHMS.md §1: g = 0.5 -> fp32 bits 0x3F7FBDCF
+const EXPECTED = '3f7fbdcf'; // PyTorch AdamW, one step from p = 1 with g = 0.5 (test/oracles.test.ts): fp32 bits 0x3F7FBDCF
 
 function node(args: string[], cwd: string): string {
   return execFileSync(process.execPath, args, { cwd, encoding: 'utf8' }).trim();

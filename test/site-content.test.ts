@@ -1,7 +1,8 @@
 /**
  * The site's sources, without a browser: every English page has a Korean page, Korean prose on the
- * site follows the same glossary as the notebooks, and the notebook → MDX converter keeps MDX from
- * reading outputs and prose as JSX or expressions.
+ * site follows the same glossary as the notebooks, no page, README or glossary carries a control
+ * character or names a file that is not in the repo (or material outside it), and the notebook → MDX
+ * converter keeps MDX from reading outputs and prose as JSX or expressions.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,10 +10,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeProse, fence, notebookToMdx } from '../scripts/site/notebooks-to-mdx.js';
 import { readGlossary } from '../scripts/notebooks/format.js';
+import { controlCharacterProblems, EN_DOCS, KO_DOCS, namedFileProblems, repoPath, writtenPages } from '../scripts/site/prose-checks.js';
 import { REPO_ROOT } from './helpers.js';
 
-const EN_DOCS = join(REPO_ROOT, 'docs');
-const KO_DOCS = join(REPO_ROOT, 'i18n', 'ko', 'docusaurus-plugin-content-docs', 'current');
 const mdx = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.mdx')).sort();
 
 describe('site sources', () => {
@@ -36,12 +36,47 @@ describe('site sources', () => {
     }
     assert.deepEqual(problems, []);
   });
+
+  const readerFacing = [...writtenPages(), join(REPO_ROOT, 'README.md'), join(REPO_ROOT, 'docs', 'glossary.json')];
+  it('no control characters in the docs pages (both locales), README.md or the glossary', () => {
+    assert.ok(readerFacing.length >= 20, `${readerFacing.length} files`);
+    assert.deepEqual(readerFacing.flatMap((f) => controlCharacterProblems(repoPath(f), readFileSync(f, 'utf8'))), []);
+  });
+
+  it('every file the docs pages (both locales) and README.md name exists; none points outside the repo', () => {
+    assert.deepEqual(readerFacing.flatMap((f) => namedFileProblems(repoPath(f), readFileSync(f, 'utf8'), join(f, '..'))), []);
+  });
+
+  it('no comment in the library, the site components or the build scripts points outside the repo', () => {
+    const sources = (dir: string): string[] => readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.(ts|tsx|mjs)$/.test(f) && !f.endsWith('prose-checks.ts')).map((f) => join(REPO_ROOT, dir, f));
+    const files = [...sources('src'), ...sources('site/components'), ...sources('scripts'), ...sources('kernels'), ...sources('bench'), ...sources('examples')];
+    const problems = files.flatMap((f) => namedFileProblems(repoPath(f), readFileSync(f, 'utf8')).filter((p) => p.includes('points readers at material outside')));
+    assert.deepEqual(problems, []);
+  });
+
+  it('the file check reads links relative to the page and names the line', () => {
+    const page = 'See [the table](./variants.mdx), [nothing](./nothing.mdx), `docs/missing.mdx`, `README.md`, `optimi/adam.py`, PyTorch `torch/optim/adamw.py` and\noptimi `optimi/utils.py`; the seeds\' numbers.';
+    assert.deepEqual(namedFileProblems('docs/x.mdx', `title\n${page}`, EN_DOCS), [
+      'docs/x.mdx line 2: names `docs/missing.mdx`, which is not in the repo',
+      'docs/x.mdx line 2: names `optimi/adam.py`, which is not in the repo (an upstream file? name its repository before it on the same line)',
+      'docs/x.mdx line 2: names `./nothing.mdx`, which is not in the repo (an upstream file? name its repository before it on the same line)',
+      'docs/x.mdx line 3: "the seeds" points readers at material outside the repo',
+    ]);
+    assert.deepEqual(controlCharacterProblems('docs/x.mdx', 'a\n$\u0009heta$'), ['docs/x.mdx line 2 col 2: control character U+0009 in "$\\theta$"']);
+  });
 });
 
 describe('notebook → MDX converter', () => {
   it('escapes braces and angle brackets in prose, but not inside math or code', () => {
     const prose = 'A set {a, b} and x < y, with $\\{x_i\\}_{i<n}$ and `f({x})` and\n\n$$\n\\frac{a}{b} < 1\n$$';
     assert.equal(escapeProse(prose), 'A set \\{a, b\\} and x \\< y, with $\\{x_i\\}_{i<n}$ and `f({x})` and\n\n$$\n\\frac{a}{b} < 1\n$$');
+  });
+
+  it("passes the solution-folding tags through and escapes every other tag", () => {
+    const exercise = '1. Find $x<1$.\n\n<details>\n<summary>Solution</summary>\n\n$x = 1/2$ since a < b and <b>{x}</b>.\n\n</details>\n\n<detailsx> <div>';
+    assert.equal(escapeProse(exercise), '1. Find $x<1$.\n\n<details>\n<summary>Solution</summary>\n\n$x = 1/2$ since a \\< b and \\<b>\\{x\\}\\</b>.\n\n</details>\n\n\\<detailsx> \\<div>');
+    assert.ok(escapeProse('<details>\n<summary>풀이</summary>\n\n답\n\n</details>').startsWith('<details>\n<summary>풀이</summary>'));
   });
 
   it('fences outputs with more backticks than they contain', () => {

@@ -2,16 +2,20 @@
  * The docs site in a real browser: Debian's chromium driven by playwright-core, against the built
  * site (build/site, from `npm run build` / `npm run site:build`) served by `docusaurus serve`.
  * Checks both locales, math, the language switch, notebook pages, the generated tables, the memory
- * planner against the seeds' numbers, the playground running the library, and that no page logs a
+ * planner against the 100M-param example (400 MB of fp32 weights, 800 MB of AdamW state), the playground running the library, and that no page logs a
  * console error. Screenshots go to build/screenshots/ for a person to look at.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import katex from 'katex';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { notebookFiles } from '../scripts/notebooks/format.js';
+import { pageOf } from '../scripts/site/notebooks-to-mdx.js';
+import { htmlFiles, katexErrors, writtenPages } from '../scripts/site/prose-checks.js';
 import { REPO_ROOT } from './helpers.js';
 
 const SITE = join(REPO_ROOT, 'build', 'site');
@@ -43,6 +47,35 @@ async function waitForServer(url: string, child: ChildProcess): Promise<void> {
 }
 
 const missing = !existsSync(join(SITE, 'index.html')) ? 'build/site is missing: run npm run build (or npm run site:build)' : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install chromium` : '';
+
+describe('docs site: every built page', () => {
+  // rehype-katex renders math at build time; TeX it cannot parse becomes a red
+  // <span class="katex-error"> in the static HTML instead of failing the build, so every page is read.
+  it('no KaTeX error on any page of either locale', { skip: !existsSync(join(SITE, 'index.html')) && 'build/site is missing: run npm run build (or npm run site:build)' }, () => {
+    const pages = htmlFiles(SITE);
+    const korean = pages.filter((p) => p.startsWith(join(SITE, 'ko') + '/'));
+    // Both locales, every notebook and every written page in each (the API reference adds more).
+    for (const file of notebookFiles()) {
+      const { slug } = pageOf(file);
+      for (const dir of [SITE, join(SITE, 'ko')]) assert.ok(existsSync(join(dir, 'notebooks', slug, 'index.html')), `${dir}/notebooks/${slug} was not built`);
+    }
+    const perLocale = notebookFiles().length + writtenPages().length / 2;
+    assert.ok(korean.length >= perLocale && pages.length - korean.length >= perLocale, `${pages.length} pages scanned, ${korean.length} Korean: fewer than ${perLocale} per locale`);
+    const errors = pages.flatMap((p) => katexErrors(readFileSync(p, 'utf8')).map((e) => `${p.slice(SITE.length)}: ${e}`));
+    assert.deepEqual(errors, [], `${errors.length} KaTeX errors in ${pages.length} pages`);
+  });
+
+  it('the scan finds a KaTeX error span and names its TeX and message', () => {
+    const html = '<p>x <span class="katex-error" title="ParseError: KaTeX parse error: Undefined control sequence: \\heta" style="color:#cc0000">$\\heta &lt; 1$</span></p>';
+    assert.deepEqual(katexErrors(html), ['"$\\\\heta < 1$" — ParseError: KaTeX parse error: Undefined control sequence: \\heta']);
+    assert.deepEqual(katexErrors('<span style="color:#cc0000" class="katex-error" title="ParseError: x">\\frac{</span>'), ['"\\\\frac{" — ParseError: x']);
+    assert.deepEqual(katexErrors('<span class="katex">ok</span>'), []);
+    // KaTeX's own markup for TeX it cannot parse, as rehype-katex writes it into the page.
+    const [error, ...rest] = katexErrors(katex.renderToString('x = \\frac{a', { throwOnError: false }));
+    assert.equal(rest.length, 0);
+    assert.match(error!, /^"x = \\\\frac\{a" — ParseError: KaTeX parse error/);
+  });
+});
 
 describe('docs site in chromium', () => {
   let server: ChildProcess;
@@ -136,7 +169,7 @@ describe('docs site in chromium', () => {
     await page.close();
   });
 
-  it("the memory planner reproduces the seeds' 100M-param example and shards state with ZeRO-1", async () => {
+  it('the memory planner: 100M params, 400 MB of weights and 800 MB of AdamW state; ZeRO-1 shards the state', async () => {
     const page = await open('/memory-planner', 'memory-planner');
     const planner = page.getByTestId('memory-planner');
     await planner.getByRole('button', { name: '100M' }).click();

@@ -1,6 +1,6 @@
 /**
- * The variants through the public API, on every CPU backend: AdamW8bit (§2), bf16 AdamW with Kahan
- * summation (§4), StableAdamW (§5), AdamW8bitKahan (§6), refused combinations, and state bytes.
+ * The variants through the public API, on every CPU backend: AdamW8bit (bitsandbytes), bf16 AdamW with Kahan
+ * summation (optimi), StableAdamW (optimi), AdamW8bitKahan (diffusion-pipe, as intended), refused combinations, and state bytes.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -110,7 +110,7 @@ describe('AdamW8bit and AdamW8bitKahan: the wasm kernel, split across threads or
 
 for (const backend of BACKENDS) {
   describe(`AdamW8bit (${backend})`, () => {
-    it('§2 trajectory: step 1 equals fp32 AdamW, codes 148 and 255, p[0] = 0.99856228 after step 3', async () => {
+    it('three-step trajectory: step 1 equals fp32 AdamW, codes 148 and 255, p[0] = 0.99856228 after step 3', async () => {
       const n = 4096;
       const p = { data: new Float32Array(n).fill(1), grad: new Float32Array(n) };
       const opt = new AdamW8bit([p], { lr: 1e-3, weightDecay: 0, backend });
@@ -142,7 +142,7 @@ for (const backend of BACKENDS) {
 
   describe(`bf16 params: AdamW uses Kahan summation by default, as optimi (${backend})`, () => {
     const hp: OptimizerOptions = { lr: 1e-4, weightDecay: 0, betas: [0.9, 0.99], eps: 1e-6, backend };
-    it('§4: g = 1, lr 1e-4: plain bf16 stalls at 1.0; Kahan matches the oracle bit patterns at steps 19, 20, 100', async () => {
+    it('optimi oracle: g = 1, lr 1e-4: plain bf16 stalls at 1.0; Kahan matches the oracle bit patterns at steps 19, 20, 100', async () => {
       const plain = bf16Param([1], [1]);
       const kahan = bf16Param([1], [1]);
       const optPlain = new AdamW([plain], { ...hp, kahan: false });
@@ -203,7 +203,7 @@ for (const backend of BACKENDS) {
   });
 
   describe(`StableAdamW (${backend})`, () => {
-    it('§5: g = 0.1 then 1.0 -> p = 0.99899001, then 0.99840921 (rms 1.403742187, lr_t and the decay scaled)', async () => {
+    it('optimi oracle: g = 0.1 then 1.0 -> p = 0.99899001, then 0.99840921 (rms 1.403742187, lr_t and the decay scaled)', async () => {
       const p = { data: Float32Array.of(1), grad: Float32Array.of(0.1) };
       const opt = new StableAdamW([p], { lr: 1e-3, backend });
       await opt.step();
@@ -299,7 +299,7 @@ describe('unsupported combinations are refused, never ignored', () => {
   });
 });
 
-describe('state bytes per param for every preset (the seeds: AdamW 8|θ|, 8-bit about 2|θ|)', () => {
+describe('state bytes per param for every preset (AdamW 8|θ|, 8-bit about 2|θ|)', () => {
   it('AdamW 8, AdamW8bit 2 + 8/256, StableAdamW 8, bf16 AdamW 6, AdamW8bitKahan 4 + 8/256', async () => {
     const n = 1 << 16;
     const fp32 = (): Param => ({ data: new Float32Array(n), grad: new Float32Array(n).fill(0.01) });

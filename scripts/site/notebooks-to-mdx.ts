@@ -6,7 +6,9 @@
  * MDX parses a bare `{` as a JavaScript expression and `<` as JSX, so:
  * - code and text outputs go into code fences (longer than any backtick run inside them);
  * - SVG plots are written as files and referenced as images, never inlined;
- * - in prose, `{`, `}` and `<` outside math and code are backslash-escaped.
+ * - in prose, `{`, `}` and `<` outside math and code are backslash-escaped, except the four tags
+ *   that fold an exercise's solution (`<details>`, `<summary>`, and their closing tags), which MDX
+ *   renders as a collapsible block.
  * @module
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,8 +41,8 @@ export function fence(body: string, info: string): string {
   return `${marks}${info}\n${body.replace(/\n+$/, '')}\n${marks}`;
 }
 
-/** Math, code spans and fenced code pass through untouched; everything else is MDX-escaped. */
-const PROTECTED = /(`{3,}[\s\S]*?`{3,}|\$\$[\s\S]*?\$\$|\$[^$\n]+\$|`[^`\n]+`)/;
+/** Math, code spans, fenced code and the solution-folding tags pass through untouched; everything else is MDX-escaped. */
+const PROTECTED = /(`{3,}[\s\S]*?`{3,}|\$\$[\s\S]*?\$\$|\$[^$\n]+\$|`[^`\n]+`|<\/?details>|<\/?summary>)/;
 
 /** Escape the characters MDX would read as expressions or JSX, outside math and code. */
 export function escapeProse(markdown: string): string {

@@ -19,8 +19,8 @@ const STRINGS = {
   ko: {
     preset: '프리셋',
     exact: '파라미터당 상태 바이트(정확값)',
-    small: (n: number) => `${n}개 미만 원소의 텐서`,
-    measured: '측정값(상주 메모리 증가/파라미터)',
+    small: (n: number) => `원소가 ${n}개 미만인 텐서`,
+    measured: '측정값(파라미터당 상주 메모리 증가)',
     stores: '저장하는 것',
     defaults: '기본값',
     meets: '사용되는 곳',

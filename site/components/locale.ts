@@ -19,7 +19,7 @@ export const PARAM_DTYPE_NAMES: Record<Locale, Record<'f32' | 'bf16', string>> =
   ko: { f32: 'fp32 파라미터', bf16: 'bf16 파라미터' },
 };
 
-/** Bytes in decimal units (GB = 1e9), as the seeds' "1B params need 8 GB" counts them. */
+/** Bytes in decimal units (GB = 1e9), so that "1B params need 8 GB" of AdamW state. */
 export function formatDecimalBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
   let value = bytes;

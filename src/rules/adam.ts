@@ -3,7 +3,8 @@
  * kernel (WebAssembly SIMD, WGSL, ONNX) is tested against: run on Float64Array buffers it is the
  * float64 oracle; run on Float32Array buffers it is the readable `backend: 'js'` path.
  *
- * Source: PyTorch `torch/optim/adam.py` and `adamw.py` (single-tensor path), see ALGORITHMS.md §1.
+ * Source: PyTorch `torch/optim/adam.py` and `adamw.py` (single-tensor path); the
+ * docs' Algorithms and sources page (`docs/algorithms.mdx`) writes the update out and lists its oracles.
  *
  * @module
  */

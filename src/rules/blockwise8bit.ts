@@ -1,7 +1,7 @@
 /**
  * 8-bit blockwise optimizer state, as bitsandbytes stores it for AdamW8bit, written to be read
  * (bitsandbytes `functional.py` create_dynamic_map, `csrc/kernels.cu` dQuantize and the blockwise
- * 8-bit Adam kernel; ALGORITHMS.md §2).
+ * 8-bit Adam kernel; the docs' Algorithms and sources page, `docs/algorithms.mdx`).
  *
  * Each of m and v is kept as one uint8 code per element into a 256-entry map, plus one float32
  * absmax per block of 256 elements: value = map[code]·absmax[block]. That is 2 + 8/256 ≈ 2.03 bytes
@@ -133,8 +133,8 @@ const exact = (x: number): number => x;
  *
  * With a `shift` buffer this is AdamW8bitKahan (diffusion-pipe) as intended: the whole change of θ —
  * the Adam step and the decay −η_t·λ·θ — is added to `shift`, θ moves by what its dtype can hold
- * (`storeParam`), and `shift` keeps the rest. diffusion-pipe's code differs in three ways (ALGORITHMS.md
- * §6): it decays `shift` instead of θ, so the weights are never decayed; its `stabilize` reads the raw
+ * (`storeParam`), and `shift` keeps the rest. diffusion-pipe's code
+ * (`optimizers/adamw_8bit.py`) differs in three ways: it decays `shift` instead of θ, so the weights are never decayed; its `stabilize` reads the raw
  * 8-bit codes of state2 as if they were v, before the update; and it reads config keys that
  * bitsandbytes 0.50 removed.
  */

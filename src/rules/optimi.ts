@@ -1,7 +1,7 @@
 /**
  * optimi's AdamW and StableAdamW, written to be read: the float64 (or simulated-bf16) reference for
  * the Kahan-summation and update-clipping variants. Source: optimi `optimi/adam.py`,
- * `optimi/stableadamw.py` (ALGORITHMS.md §4, §5).
+ * `optimi/stableadamw.py` (both written out in `docs/algorithms.mdx`).
  *
  * optimi stores *debiased* moments. With the debiased beta $\hat\beta(\beta, t) = (\beta^t - \beta)/(\beta^t - 1)$
  * (0 at t = 1), $m \leftarrow \hat\beta_1 m + (1-\hat\beta_1) g$ holds $\hat m_t$ directly, and the
