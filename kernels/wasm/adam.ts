@@ -2,7 +2,7 @@
 // Built by scripts/build-wasm.mjs into a WebAssembly SIMD module that src/backends/cpu/ embeds.
 //
 // One pass per element: each of p, g, m, v (and v_max with amsgrad) is read once and written once,
-// so an fp32 step moves 28 bytes per parameter (32 with amsgrad) and is limited by memory bandwidth.
+// so an fp32 step moves 28 bytes per parameter (36 with amsgrad: v_max is read and written) and is limited by memory bandwidth.
 // The operation order copies PyTorch's single-tensor fp32 path (torch/optim/adamw.py), with one
 // exception: √v is multiplied by 1/√(1 − β2^t) (computed once in float64) where PyTorch divides by
 // √(1 − β2^t). Two divisions and a square root per element made the kernel compute-bound (16M params,
