@@ -52,7 +52,8 @@ export interface Bf16RoundingOptions {
 
 /** Convert float values to bf16 bit patterns. */
 export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions = {}, out?: Uint16Array): Uint16Array {
-  if (!(ArrayBuffer.isView(values) || Array.isArray(values))) {
+  const given: unknown = values; // checked as unknown, so the narrowing leaves `values` typed
+  if (!(ArrayBuffer.isView(given) || Array.isArray(given))) {
     fail(TypeError, 'toBf16', 'values', `${showValue(values)} is not an array of numbers`, 'pass a Float32Array, Float64Array or number[]');
   }
   if (typeof options !== 'object' || options === null) {
