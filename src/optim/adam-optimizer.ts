@@ -420,7 +420,9 @@ export class AdamOptimizer {
       if (typeof path !== 'string' || path === '') {
         fail(TypeError, this.variant.name, 'save()', `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
       }
-      await writeFileAtomic(path, await this.encode());
+      const bytes = await this.encode();
+      await writeFileAtomic(path, bytes).catch((error: Error) =>
+        fail(Error, this.variant.name, `save(${JSON.stringify(path)})`, `the file cannot be written (${error.message})`, 'pass a path in a writable directory'));
     });
   }
 
@@ -433,7 +435,8 @@ export class AdamOptimizer {
       if (typeof path !== 'string' || path === '') {
         fail(TypeError, this.variant.name, 'load()', `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
       }
-      const bytes = await readFileBytes(path);
+      const bytes = await readFileBytes(path).catch((error: Error) =>
+        fail(Error, this.variant.name, `load(${JSON.stringify(path)})`, `the file cannot be read (${error.message})`, 'pass the path of a checkpoint that save() wrote'));
       this.replaceState(await decodeCheckpoint(bytes, this, this.variant.name, JSON.stringify(path)), 'loadStateDict');
     });
   }
