@@ -4,7 +4,7 @@
  * @module
  */
 import type { Param } from './types.js';
-import { describeParam, fail, showValue } from './util/errors.js';
+import { describeParam, fail, refuseUnknownKeys, showValue } from './util/errors.js';
 
 /** Options of {@link clipGradNorm}. */
 export interface ClipGradNormOptions {
@@ -24,6 +24,16 @@ export interface ClipGradNormOptions {
  */
 export function clipGradNorm(params: Param[], maxNorm: number, options: ClipGradNormOptions = {}): number {
   const owner = 'clipGradNorm';
+  if (!Array.isArray(params)) {
+    fail(TypeError, owner, 'params', `${showValue(params)} is not an array`, 'pass an array of params { data, grad }');
+  }
+  if (typeof options !== 'object' || options === null) {
+    fail(TypeError, owner, 'options', `${showValue(options)} is not an options object`, 'pass { normType?, errorIfNonfinite? } or nothing');
+  }
+  refuseUnknownKeys(owner, 'options', options, ['normType', 'errorIfNonfinite'], { error_if_nonfinite: "PyTorch's error_if_nonfinite is 'errorIfNonfinite' here", norm_type: "PyTorch's norm_type is 'normType' here" });
+  if (options.errorIfNonfinite !== undefined && typeof options.errorIfNonfinite !== 'boolean') {
+    fail(TypeError, owner, 'errorIfNonfinite', `${showValue(options.errorIfNonfinite)} is invalid`, 'errorIfNonfinite must be true or false');
+  }
   const normType = options.normType ?? 2;
   if (!(typeof maxNorm === 'number' && maxNorm >= 0)) {
     fail(RangeError, owner, 'maxNorm', `${showValue(maxNorm)} is invalid`, 'maxNorm must be a number >= 0');
@@ -33,11 +43,13 @@ export function clipGradNorm(params: Param[], maxNorm: number, options: ClipGrad
   }
   const grads: Float32Array[] = [];
   params.forEach((p, i) => {
-    if (p.grad === null || p.grad === undefined) return;
-    if (!(p.grad instanceof Float32Array)) {
-      fail(TypeError, owner, describeParam(i, p.name), `grad is ${showValue(p.grad)}`, 'grad must be a Float32Array or null');
+    if (typeof p !== 'object' || p === null) fail(TypeError, owner, `param ${i}`, `${showValue(p)} is not a param`, 'a param is an object { data, grad }');
+    const grad: unknown = p.grad; // read once: the grad checked is the grad scaled
+    if (grad === null || grad === undefined) return;
+    if (!(grad instanceof Float32Array)) {
+      fail(TypeError, owner, describeParam(i, p.name), `grad is ${showValue(grad)}`, 'grad must be a Float32Array or null');
     }
-    grads.push(p.grad);
+    grads.push(grad);
   });
   let total = 0;
   for (const g of grads) {

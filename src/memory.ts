@@ -19,9 +19,16 @@ import { fail, showValue } from './util/errors.js';
  * adamw-lab's shared memory. Fill `grad` in place (do not replace the array) to keep the fast path.
  */
 export function createParam(values: number | ArrayLike<number>, name?: string): Fp32Param {
-  const length = typeof values === 'number' ? values : values?.length;
-  if (!(Number.isInteger(length) && length >= 0)) {
+  const given: unknown = values;
+  const numbers = (ArrayBuffer.isView(given) && !(given instanceof DataView) && !(given instanceof BigInt64Array || given instanceof BigUint64Array))
+    || (Array.isArray(given) && Array.from(given, (x: unknown, i) => i in given && typeof x === 'number').every(Boolean));
+  const length = typeof values === 'number' ? values : numbers ? values.length : NaN;
+  // Checked before anything is allocated, so a refusal leaves adamw-lab's memory as it was.
+  if (!(Number.isSafeInteger(length) && length >= 0)) {
     fail(TypeError, 'createParam', 'values', `${showValue(values)} is invalid`, 'pass a length (integer >= 0) or an array of numbers');
+  }
+  if (name !== undefined && typeof name !== 'string') {
+    fail(TypeError, 'createParam', 'name', `${showValue(name)} is invalid`, 'name must be a string (or left out)');
   }
   const data = allocateInArena(length);
   if (typeof values !== 'number') data.set(values);

@@ -53,13 +53,16 @@ export function cosineWithWarmupSchedule(
   options: { cycles?: number; minLrRatio?: number } = {},
 ): LrMultiplier {
   checkSteps('cosineWithWarmupSchedule', { warmupSteps, totalSteps });
+  if (typeof options !== 'object' || options === null) {
+    fail(TypeError, 'cosineWithWarmupSchedule', 'options', `${showValue(options)} is not an options object`, 'pass { cycles?, minLrRatio? } or nothing');
+  }
   refuseUnknownKeys('cosineWithWarmupSchedule', 'options', options, ['cycles', 'minLrRatio'], { num_cycles: "transformers' num_cycles is 'cycles' here" });
   const cycles = options.cycles ?? 0.5;
   if (!(typeof cycles === 'number' && Number.isFinite(cycles) && cycles > 0)) {
     fail(RangeError, 'cosineWithWarmupSchedule', 'cycles', `${showValue(cycles)} is invalid`, 'cycles must be a finite number > 0 (0.5: one half period)');
   }
   const minLrRatio = options.minLrRatio ?? 0;
-  if (!(minLrRatio >= 0 && minLrRatio <= 1)) {
+  if (!(typeof minLrRatio === 'number' && minLrRatio >= 0 && minLrRatio <= 1)) {
     fail(RangeError, 'cosineWithWarmupSchedule', 'minLrRatio', `${showValue(minLrRatio)} is invalid`, 'minLrRatio must be in [0, 1]');
   }
   return (step) => {
@@ -102,7 +105,11 @@ export class LRScheduler {
   }
 
   private apply(): void {
-    const m = this.multiplier(this.stepCount);
+    const m: unknown = this.multiplier(this.stepCount);
+    // Checked before any group changes: a NaN lr would reach the params at the next step.
+    if (!(typeof m === 'number' && Number.isFinite(m) && m >= 0)) {
+      fail(RangeError, 'LRScheduler', 'multiplier', `returned ${showValue(m)} at step ${this.stepCount}`, 'the schedule must return a finite number >= 0');
+    }
     this.optimizer.paramGroups.forEach((g, i) => {
       g.lr = this.baseLrs[i]! * m;
     });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Adam, AdamW, type Param, type StateDict } from '../src/index.js';
+import { Adam, AdamW, clipGradNorm, constantSchedule, cosineWithWarmupSchedule, LRScheduler, toBf16, type Param, type StateDict } from '../src/index.js';
 import { adamState, CPU_PATHS, makeParam, seededNormal } from './helpers.js';
 
 function params(seed: number, ...lengths: number[]): Param[] {
@@ -224,5 +224,86 @@ describe('loadStateDict refuses a state dict that does not fit, and changes noth
     await opt.step();
     await fresh.step();
     ps.forEach((p, i) => assert.deepEqual(Array.from(copies[i]!.data), Array.from(p.data)));
+  });
+});
+
+describe('validation gaps: holes, strings, nulls and loose keys are refused, changing nothing', () => {
+  it('betas with a hole ([, 0.999] or [0.9, ,]) are refused, at construction, in a group and in loadStateDict', async () => {
+    // eslint-disable-next-line no-sparse-arrays -- the hole is the point
+    const holeFirst = [, 0.999] as unknown as [number, number];
+    const holeSecond = new Array(2) as [number, number];
+    holeSecond[0] = 0.9;
+    throwsNaming(() => new AdamW(params(20, 3), { betas: holeFirst }), ['AdamW', 'options', 'betas[0] = (a hole) is invalid', 'beta1 must be in [0, 1)']);
+    throwsNaming(() => new AdamW([{ params: params(20, 3), betas: holeSecond }]), ['AdamW', 'param group 0', 'betas[1] = (a hole)', 'beta2 must be in [0, 1)']);
+    const ps = params(20, 3);
+    const opt = new AdamW(ps);
+    await opt.step();
+    const sd = opt.stateDict();
+    const before = snapshot(ps, opt);
+    throwsNaming(() => opt.loadStateDict({ ...sd, paramGroups: [{ ...sd.paramGroups[0]!, betas: holeFirst }] }), ['AdamW', 'loadStateDict: param group 0', 'betas[0] = (a hole)']);
+    assert.equal(snapshot(ps, opt), before);
+  });
+
+  it('loadStateDict refuses arrays of strings, arrays with holes, null entries and groups, and keys that are not canonical indices', async () => {
+    const ps = params(21, 5, 3);
+    const opt = new AdamW(ps);
+    await opt.step();
+    const sd = opt.stateDict();
+    const before = snapshot(ps, opt);
+    const entry = sd.state[0]!;
+    const strings = Array.from(entry.exp_avg!, String) as unknown as Float32Array;
+    throwsNaming(() => opt.loadStateDict({ ...sd, state: { ...sd.state, 0: { ...entry, exp_avg: strings } } }),
+      ['AdamW', "loadStateDict: param 0 ('layer0.weight')", 'exp_avg is ["', 'Float32Array or array of length 5 (numbers)']);
+    const holes = new Array(5) as unknown as Float32Array;
+    throwsNaming(() => opt.loadStateDict({ ...sd, state: { ...sd.state, 0: { ...entry, exp_avg_sq: holes } } }), ['AdamW', 'param 0', 'exp_avg_sq is [', 'array of length 5']);
+    throwsNaming(() => opt.loadStateDict({ ...sd, state: { ...sd.state, 1: null } } as unknown as StateDict),
+      ['AdamW', "loadStateDict: param 1 ('layer1.weight')", 'its state is null', 'object { step, … }']);
+    throwsNaming(() => opt.loadStateDict({ ...sd, paramGroups: [null] } as unknown as StateDict), ['AdamW', 'loadStateDict: param group 0', 'is null', 'object']);
+    throwsNaming(() => opt.loadStateDict({ ...sd, state: 7 } as unknown as StateDict), ['AdamW', 'loadStateDict', 'state = 7 is invalid', 'object']);
+    for (const key of ['', '0x1', ' 1', '1.0', '01', '-0', '1e0']) {
+      throwsNaming(() => opt.loadStateDict({ ...sd, state: { [key]: sd.state[1] } } as unknown as StateDict),
+        ['AdamW', `state key ${JSON.stringify(key)}`, 'does not name a param', 'integers 0..1']);
+    }
+    assert.equal(snapshot(ps, opt), before);
+  });
+
+  it("toBf16 refuses a random() that returns NaN, 1 or a string, leaving the caller's out array alone", () => {
+    for (const value of [NaN, 1, -0.5, '0.5']) {
+      const out = Uint16Array.of(7, 7);
+      throwsNaming(() => toBf16([1.5, 2.5], { rounding: 'stochastic', random: () => value as number }, out),
+        ['toBf16', 'options.random', `returned ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`, 'a number in [0, 1)']);
+      assert.deepEqual(Array.from(out), [7, 7]);
+    }
+    throwsNaming(() => toBf16([1.5], null as never), ['toBf16', 'options', 'null is not an options object']);
+    throwsNaming(() => toBf16('abc' as never), ['toBf16', 'values', '"abc" is not an array of numbers']);
+  });
+
+  it('LRScheduler refuses a schedule that returns NaN before any lr changes; step() refuses a NaN lr set by hand', async () => {
+    const ps = params(22, 4);
+    const opt = new AdamW(ps, { lr: 1e-3 });
+    let multiplier = 1;
+    const scheduler = new LRScheduler(opt, () => multiplier);
+    multiplier = NaN;
+    throwsNaming(() => scheduler.step(), ['LRScheduler', 'multiplier', 'returned NaN at step 1', 'finite number >= 0']);
+    assert.equal(opt.paramGroups[0]!.lr, 1e-3);
+    opt.paramGroups[0]!.lr = NaN;
+    const before = snapshot(ps, opt);
+    await rejectsNaming(() => opt.step(), ['AdamW', 'param group 0', 'lr = NaN', 'finite number >= 0']);
+    assert.equal(snapshot(ps, opt), before);
+    throwsNaming(() => cosineWithWarmupSchedule(1, 10, { minLrRatio: '0.5' as never }), ['cosineWithWarmupSchedule', 'minLrRatio', '"0.5" is invalid', '[0, 1]']);
+    assert.equal(constantSchedule()(3), 1);
+  });
+
+  it('clipGradNorm and zeroGrad refuse malformed arguments, changing nothing', () => {
+    const ps = params(23, 4, 3);
+    const grads = ps.map((p) => Array.from(p.grad!));
+    throwsNaming(() => clipGradNorm(ps, 1, { error_if_nonfinite: true } as object), ['clipGradNorm', 'options', "unknown option 'error_if_nonfinite'", "'errorIfNonfinite'"]);
+    throwsNaming(() => clipGradNorm(ps, 1, { errorIfNonfinite: 'yes' as never }), ['clipGradNorm', 'errorIfNonfinite', '"yes" is invalid', 'true or false']);
+    throwsNaming(() => clipGradNorm([ps[0]!, null as never], 0.1), ['clipGradNorm', 'param 1', 'null is not a param']);
+    throwsNaming(() => clipGradNorm({} as never, 1), ['clipGradNorm', 'params', 'is not an array']);
+    const opt = new AdamW(ps);
+    throwsNaming(() => opt.zeroGrad({ set_to_none: true } as object), ['AdamW', 'zeroGrad()', "unknown option 'set_to_none'", "'setToNone'"]);
+    throwsNaming(() => opt.zeroGrad({ setToNone: 1 as never }), ['AdamW', 'zeroGrad()', 'setToNone = 1 is invalid', 'true or false']);
+    assert.deepEqual(ps.map((p) => Array.from(p.grad!)), grads);
   });
 });

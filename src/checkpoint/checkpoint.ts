@@ -56,7 +56,7 @@ function checksumRange(file: Uint8Array, headerEnd: number): [number, number] {
 }
 
 /** The checkpoint bytes of an optimizer's current state. */
-export async function encodeCheckpoint(optimizer: AdamOptimizer, optimizerName: string): Promise<Uint8Array> {
+export async function encodeCheckpoint(optimizer: Pick<AdamOptimizer, 'stateDictAsync' | 'variantOptions'>, optimizerName: string): Promise<Uint8Array> {
   const sd = await optimizer.stateDictAsync();
   const { signed, unsigned } = quantizationMaps();
   const tensors: Array<[string, SafetensorsTensor]> = [];

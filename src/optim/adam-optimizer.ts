@@ -16,7 +16,7 @@ import type {
   AnyParam, GroupOptions, OptimizerOptions, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
 import { describeParam, fail, refuseUnknownKeys, showValue } from '../util/errors.js';
-import { isGpuParam, paramDtype, paramLength, validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import { isGpuParam, paramDtype, paramLength, readParamOnce, validateGrad, validateGroupOptions, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
@@ -94,6 +94,19 @@ const ARRAY_NAME = { f32: 'Float32Array', bf16: 'Uint16Array (bf16 bits)', u8: '
 /**
  * The Adam family's optimizer. Use a preset ({@link AdamW}, {@link Adam}, {@link AdamW8bit}, …); this
  * class holds what they share.
+ *
+ * **One call at a time.** While a `step()`, `save()`, `saveBytes()`, `load()`, `loadBytes()` or
+ * `stateDictAsync()` is running (between the call and the settling of its promise), every other method
+ * that reads or changes the state or the params refuses at once, before touching anything: synchronous
+ * methods throw, asynchronous ones reject, with an error such as
+ * `AdamW: save(): called while step() is still running; await step() before calling save()`.
+ * Await each call before the next. The descriptive getters (`backendDescription`, `stateStorage`,
+ * `pagingStats`) always answer.
+ *
+ * **After `destroy()`** every such method refuses, naming the class; a second `destroy()` does nothing.
+ *
+ * **Params are read once per step.** `step()` reads each param's `data` and `grad` once, validates
+ * what it read and updates only that: replacing `p.grad` while a step runs does not change that step.
  */
 export class AdamOptimizer {
   /** The param groups, with every hyperparameter resolved. Changing `lr` here takes effect at the next step. */
@@ -113,7 +126,8 @@ export class AdamOptimizer {
   private readonly backend: Backend | null;
   private readonly store: StateStore;
   private readonly state = new Map<AnyParam, ParamState>();
-  private stepInFlight = false;
+  /** The call now running across an await (`'step()'`, `'save()'`, …), which every other call waits for. */
+  private running: string | undefined;
   private destroyed = false;
 
   constructor(variant: AdamVariant, params: AnyParam[] | ParamGroup[], options: OptimizerOptions = {}) {
@@ -179,6 +193,7 @@ export class AdamOptimizer {
 
   /** Add a param group, as torch's `add_param_group`; its params must not already be in the optimizer. */
   addParamGroup(group: ParamGroup): void {
+    this.enter('addParamGroup()');
     const seen = new Map<AnyParam, number>();
     let index = 0;
     for (const existing of this.paramGroups) for (const p of existing.params) seen.set(p, index++);
@@ -195,37 +210,35 @@ export class AdamOptimizer {
    */
   async step(): Promise<void> {
     const owner = this.variant.name;
-    if (this.destroyed) fail(Error, owner, 'step()', 'the optimizer was destroyed', 'create a new optimizer');
-    if (this.stepInFlight) {
-      fail(Error, owner, 'step()', 'called while the previous step() is still running', 'await each step() before the next');
-    }
-    const work: Array<{ param: AnyParam; group: ResolvedParamGroup; index: number }> = [];
+    this.enter('step()');
+    // Each param's data and grad are read once (readParamOnce); only what was read and validated goes on.
+    const work: Array<{ param: AnyParam; read: AnyParam; group: ResolvedParamGroup; index: number }> = [];
     let index = 0;
-    for (const group of this.paramGroups) {
+    for (const [g, group] of this.paramGroups.entries()) {
+      // paramGroups is public (a scheduler sets lr there): check what the step will use.
+      validateGroupOptions(owner, `param group ${g}`, group);
       for (const param of group.params) {
-        validateParam(owner, index, param, this.backendName);
-        validateGrad(owner, index, param);
+        const read = readParamOnce(param);
+        validateParam(owner, index, read, this.backendName);
+        validateGrad(owner, index, read);
         const state = this.state.get(param);
-        if (state && stateLength(state.stored.plan) !== paramLength(param)) {
-          fail(RangeError, owner, describeParam(index, param.name),
-            `data has length ${paramLength(param)} but its optimizer state has length ${stateLength(state.stored.plan)}`,
+        if (state && stateLength(state.stored.plan) !== paramLength(read)) {
+          fail(RangeError, owner, describeParam(index, read.name),
+            `data has length ${paramLength(read)} but its optimizer state has length ${stateLength(state.stored.plan)}`,
             'a param must keep its length; add a new param instead');
         }
-        if (param.grad) work.push({ param, group, index });
+        if (read.grad) work.push({ param, read, group, index });
         index++;
       }
     }
-    const storeWork = work.map(({ param, group, index: i }) => {
-      const state = this.stateFor(param, i, group.amsgrad);
-      return { state: state.stored, param, hp: this.hyperparameters(group), step: state.step + 1 };
-    });
-    this.stepInFlight = true;
-    try {
+    await this.exclusive('step()', async () => {
+      const storeWork = work.map(({ param, read, group, index: i }) => {
+        const state = this.stateFor(param, read, i, group.amsgrad);
+        return { state: state.stored, param: read, hp: this.hyperparameters(group), step: state.step + 1 };
+      });
       await this.store.run(storeWork);
-    } finally {
-      this.stepInFlight = false;
-    }
-    for (const { param } of work) this.state.get(param)!.step++;
+      for (const { param } of work) this.state.get(param)!.step++;
+    });
   }
 
   /**
@@ -234,6 +247,14 @@ export class AdamOptimizer {
    * `{ setToNone: true }` they are set to null, as PyTorch's default does.
    */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
+    this.enter('zeroGrad()');
+    if (typeof options !== 'object' || options === null) {
+      fail(TypeError, this.variant.name, 'zeroGrad()', `options = ${showValue(options)} is not an options object`, 'pass { setToNone?: boolean } or nothing');
+    }
+    refuseUnknownKeys(this.variant.name, 'zeroGrad()', options, ['setToNone']);
+    if (options.setToNone !== undefined && typeof options.setToNone !== 'boolean') {
+      fail(TypeError, this.variant.name, 'zeroGrad()', `setToNone = ${showValue(options.setToNone)} is invalid`, 'setToNone must be true or false');
+    }
     for (const group of this.paramGroups) {
       for (const param of group.params) {
         if (options.setToNone) param.grad = null;
@@ -249,6 +270,7 @@ export class AdamOptimizer {
    * the names of the library its variant comes from (see {@link ParamStateDict}).
    */
   stateDict(): StateDict {
+    this.enter('stateDict()');
     const state: Record<number, ParamStateDict> = {};
     this.forEachParam((param, index) => {
       const s = this.state.get(param);
@@ -258,7 +280,12 @@ export class AdamOptimizer {
   }
 
   /** {@link stateDict}, for every backend: with 'webgpu' it copies the state back from the GPU. */
-  async stateDictAsync(): Promise<StateDict> {
+  stateDictAsync(): Promise<StateDict> {
+    return this.exclusive('stateDictAsync()', () => this.readStateDict());
+  }
+
+  /** {@link stateDictAsync} without the one-call-at-a-time check, for the calls that already hold it. */
+  private async readStateDict(): Promise<StateDict> {
     const state: Record<number, ParamStateDict> = {};
     const reads: Array<Promise<void>> = [];
     this.forEachParam((param, index) => {
@@ -289,19 +316,32 @@ export class AdamOptimizer {
    * against this optimizer's params and variant first; on any mismatch it throws and changes nothing.
    */
   loadStateDict(stateDict: StateDict): void {
+    this.enter('loadStateDict()');
+    this.replaceState(stateDict, 'loadStateDict');
+  }
+
+  /** {@link loadStateDict} without the one-call-at-a-time check, for load() and loadBytes(), which hold it. */
+  private replaceState(stateDict: StateDict, where: string): void {
     const owner = this.variant.name;
-    const where = 'loadStateDict';
     if (typeof stateDict !== 'object' || stateDict === null || !Array.isArray(stateDict.paramGroups)) {
       fail(TypeError, owner, where, `got ${showValue(stateDict)}`, 'pass an object { state, paramGroups } from stateDict()');
     }
     const { paramGroups } = stateDict;
-    const savedState = stateDict.state ?? {};
+    const savedState: unknown = stateDict.state ?? {};
+    if (typeof savedState !== 'object' || savedState === null) {
+      fail(TypeError, owner, where, `state = ${showValue(savedState)} is invalid`, 'state must be an object { [flat param index]: { step, … } }, as stateDict() gives');
+    }
     if (paramGroups.length !== this.paramGroups.length) {
       fail(RangeError, owner, where, `the state dict has ${paramGroups.length} param groups but the optimizer has ${this.paramGroups.length}`,
         'the optimizer must be built with the same groups as the one saved');
     }
     const params = this.paramGroups.flatMap((g) => g.params);
     const amsgradOf: boolean[] = [];
+    paramGroups.forEach((saved: unknown, g) => {
+      if (typeof saved !== 'object' || saved === null) {
+        fail(TypeError, owner, `${where}: param group ${g}`, `is ${showValue(saved)}`, 'each param group must be an object { params, lr, betas, … }, as stateDict() gives');
+      }
+    });
     paramGroups.forEach((saved, g) => {
       const ours = this.paramGroups[g]!;
       if (!Array.isArray(saved.params) || saved.params.length !== ours.params.length) {
@@ -314,14 +354,18 @@ export class AdamOptimizer {
     });
     validateVariant(owner, this.variantOptions, this.variant.weightDecayMode, amsgradOf.some(Boolean));
     const loaded = new Map<AnyParam, { step: number; plan: TensorPlan; values: Record<string, ArrayLike<number>> }>();
-    for (const [key, entry] of Object.entries(savedState)) {
-      const i = Number(key);
-      if (!Number.isInteger(i) || i < 0 || i >= params.length) {
-        fail(RangeError, owner, `${where}: state key ${showValue(key)}`, 'does not name a param', `keys must be flat param indices 0..${params.length - 1}`);
+    for (const [key, entry] of Object.entries(savedState as Record<string, ParamStateDict | null>)) {
+      // Only canonical indices ('0', '17'): Number() would also take '', '0x1', ' 1', '1.0' and '01'.
+      const i = /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : NaN;
+      if (!Number.isSafeInteger(i) || i >= params.length) {
+        fail(RangeError, owner, `${where}: state key ${showValue(key)}`, 'does not name a param', `keys must be flat param indices written as integers 0..${params.length - 1}`);
       }
       const param = params[i]!;
       const at = `${where}: ${describeParam(i, param.name)}`;
-      if (!(Number.isInteger(entry.step) && entry.step >= 0)) {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        fail(TypeError, owner, at, `its state is ${showValue(entry)}`, 'each param\'s state must be an object { step, … }, as stateDict() gives');
+      }
+      if (!(Number.isSafeInteger(entry.step) && entry.step >= 0)) {
         fail(RangeError, owner, at, `step = ${showValue(entry.step)} is invalid`, 'step must be an integer >= 0');
       }
       const plan = planTensor(owner, at, this.variantOptions, paramDtype(param), paramLength(param), amsgradOf[i]!);
@@ -341,10 +385,11 @@ export class AdamOptimizer {
         }
         const integer = spec.dtype !== 'f32';
         const typedOk = spec.dtype === 'f32' ? buffer instanceof Float32Array : spec.dtype === 'bf16' ? buffer instanceof Uint16Array : buffer instanceof Uint8Array;
-        const arrayOk = Array.isArray(buffer) && (!integer || buffer.every((x) => Number.isInteger(x) && x >= 0 && x < (spec.dtype === 'u8' ? 256 : 65536)));
+        const arrayOk = Array.isArray(buffer) && everyElement(buffer, integer ? (x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < (spec.dtype === 'u8' ? 256 : 65536) : (x) => typeof x === 'number');
         const length = typedOk || Array.isArray(buffer) ? (buffer as ArrayLike<number>).length : -1;
         if (!(typedOk || arrayOk) || length !== spec.length) {
-          fail(RangeError, owner, at, `${spec.name} is ${showValue(buffer)}`, `it must be a ${ARRAY_NAME[spec.dtype]} or array of length ${spec.length}`);
+          fail(RangeError, owner, at, `${spec.name} is ${showValue(buffer)}`,
+            `it must be a ${ARRAY_NAME[spec.dtype]} or array of length ${spec.length}${integer ? ` (integers in [0, ${spec.dtype === 'u8' ? 255 : 65535}])` : ' (numbers)'}`);
         }
         values[spec.name] = buffer as ArrayLike<number>;
       }
@@ -370,27 +415,73 @@ export class AdamOptimizer {
    * Write a checkpoint to `path` (Node): a safetensors file with PyTorch's tensor names, the
    * hyperparameters and a checksum. The write is atomic: a temporary file is renamed over `path`.
    */
-  async save(path: string): Promise<void> {
-    await writeFileAtomic(path, await this.saveBytes());
+  save(path: string): Promise<void> {
+    return this.exclusive('save()', async () => {
+      if (typeof path !== 'string' || path === '') {
+        fail(TypeError, this.variant.name, 'save()', `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
+      }
+      const bytes = await this.encode();
+      await writeFileAtomic(path, bytes).catch((error: Error) =>
+        fail(Error, this.variant.name, `save(${JSON.stringify(path)})`, `the file cannot be written (${error.message})`, 'pass a path in a writable directory'));
+    });
   }
 
   /**
    * Restore a checkpoint from `path` (Node). A truncated, altered or mismatched file throws a clear
    * error and leaves the optimizer unchanged.
    */
-  async load(path: string): Promise<void> {
-    const bytes = await readFileBytes(path);
-    this.loadStateDict(await decodeCheckpoint(bytes, this, this.variant.name, JSON.stringify(path)));
+  load(path: string): Promise<void> {
+    return this.exclusive('load()', async () => {
+      if (typeof path !== 'string' || path === '') {
+        fail(TypeError, this.variant.name, 'load()', `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
+      }
+      const bytes = await readFileBytes(path).catch((error: Error) =>
+        fail(Error, this.variant.name, `load(${JSON.stringify(path)})`, `the file cannot be read (${error.message})`, 'pass the path of a checkpoint that save() wrote'));
+      this.replaceState(await decodeCheckpoint(bytes, this, this.variant.name, JSON.stringify(path)), 'loadStateDict');
+    });
   }
 
   /** The checkpoint as bytes (for browsers, or any storage), the same bytes {@link save} writes. */
   saveBytes(): Promise<Uint8Array> {
-    return encodeCheckpoint(this, this.variant.name);
+    return this.exclusive('saveBytes()', () => this.encode());
   }
 
   /** Restore a checkpoint from bytes; checked like {@link load}. */
-  async loadBytes(bytes: Uint8Array): Promise<void> {
-    this.loadStateDict(await decodeCheckpoint(bytes, this, this.variant.name, 'bytes'));
+  loadBytes(bytes: Uint8Array): Promise<void> {
+    return this.exclusive('loadBytes()', async () => {
+      if (!(bytes instanceof Uint8Array)) {
+        fail(TypeError, this.variant.name, 'loadBytes()', `bytes = ${showValue(bytes)} is invalid`, 'pass the Uint8Array that saveBytes() gave');
+      }
+      this.replaceState(await decodeCheckpoint(bytes, this, this.variant.name, 'bytes'), 'loadStateDict');
+    });
+  }
+
+  /** The checkpoint's bytes; the caller holds the one-call-at-a-time check. */
+  private encode(): Promise<Uint8Array> {
+    return encodeCheckpoint({ variantOptions: this.variantOptions, stateDictAsync: () => this.readStateDict() }, this.variant.name);
+  }
+
+  /**
+   * Refuse, before anything is touched, a call made after destroy() or while another call is running
+   * (see the class's one-call-at-a-time rule).
+   */
+  private enter(method: string): void {
+    const owner = this.variant.name;
+    if (this.destroyed) fail(Error, owner, method, 'called after destroy()', 'the optimizer released its state; create a new optimizer');
+    if (this.running !== undefined) {
+      fail(Error, owner, method, `called while ${this.running} is still running`, `await ${this.running} before calling ${method} (one call at a time)`);
+    }
+  }
+
+  /** Run `body` as the one call in progress: every other call is refused until it settles. */
+  private async exclusive<T>(method: string, body: () => Promise<T>): Promise<T> {
+    this.enter(method);
+    this.running = method;
+    try {
+      return await body();
+    } finally {
+      this.running = undefined;
+    }
   }
 
   /**
@@ -398,14 +489,19 @@ export class AdamOptimizer {
    * step). For paged state, {@link pagingStats} tells how much of it is resident.
    */
   stateBytes(): number {
+    this.enter('stateBytes()');
     let bytes = 0;
     for (const s of this.state.values()) bytes += planBytes(s.stored.plan);
     return bytes;
   }
 
-  /** Release the state (and a paged store's spill file). The optimizer cannot step afterwards. */
+  /**
+   * Release the state (and a paged store's spill file). Every later call refuses, except destroy(),
+   * which does nothing. Refused while another call is running: await it first.
+   */
   destroy(): void {
     if (this.destroyed) return;
+    this.enter('destroy()');
     for (const s of this.state.values()) this.store.release(s.stored);
     this.state.clear();
     this.store.close();
@@ -431,17 +527,18 @@ export class AdamOptimizer {
     return planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), paramLength(param), amsgrad);
   }
 
-  private stateFor(param: AnyParam, index: number, amsgrad: boolean): ParamState {
+  /** `param`'s state (created on its first step), keyed by the caller's param, sized by what step() `read`. */
+  private stateFor(param: AnyParam, read: AnyParam, index: number, amsgrad: boolean): ParamState {
     let state = this.state.get(param);
-    const plan = this.plan(param, index, amsgrad);
+    const plan = this.plan(read, index, amsgrad);
     if (!state) {
-      state = { step: 0, stored: this.store.create(param, plan) };
+      state = { step: 0, stored: this.store.create(read, plan) };
       this.state.set(param, state);
     } else if (plan.buffers.length > state.stored.plan.buffers.length) {
       // amsgrad switched on after some steps: v_max starts from zero, as torch's lazily created buffer does.
       const values: Record<string, ArrayLike<number>> = { ...this.store.read(state.stored) };
       for (const spec of plan.buffers) values[spec.name] ??= new Float32Array(spec.length);
-      const stored = this.store.create(param, plan);
+      const stored = this.store.create(read, plan);
       this.store.write(stored, values);
       this.store.release(state.stored);
       state.stored = stored;
@@ -480,6 +577,12 @@ export class AdamOptimizer {
       maximize: group.maximize ?? d.maximize,
     };
   }
+}
+
+/** Whether every element of `array`, holes included (which `every` would skip), passes `ok`. */
+function everyElement(array: readonly unknown[], ok: (x: unknown) => boolean): boolean {
+  for (let i = 0; i < array.length; i++) if (!(i in array) || !ok(array[i])) return false;
+  return true;
 }
 
 /** Elements of the param a plan's state was made for. */

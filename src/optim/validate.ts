@@ -18,11 +18,13 @@ export function validateGroupOptions(owner: string, where: string, group: GroupO
     if (!Array.isArray(betas) || betas.length !== 2) {
       fail(TypeError, owner, where, `betas = ${showValue(betas)} is invalid`, 'betas must be a pair [beta1, beta2]');
     }
-    betas.forEach((beta, i) => {
+    // An index loop, not forEach: forEach skips the holes of a sparse array such as [, 0.999].
+    for (let i = 0; i < 2; i++) {
+      const beta: unknown = betas[i];
       if (!(typeof beta === 'number' && beta >= 0 && beta < 1)) {
-        fail(RangeError, owner, where, `betas[${i}] = ${showValue(beta)} is invalid`, `beta${i + 1} must be in [0, 1)`);
+        fail(RangeError, owner, where, `betas[${i}] = ${i in betas ? showValue(beta) : '(a hole)'} is invalid`, `beta${i + 1} must be in [0, 1)`);
       }
-    });
+    }
   }
   for (const [key, value] of [['amsgrad', amsgrad], ['maximize', maximize]] as const) {
     if (value !== undefined && typeof value !== 'boolean') {
@@ -102,6 +104,19 @@ export function validateParam(owner: string, index: number, param: AnyParam, bac
     fail(TypeError, owner, where, `data is ${showValue(param.data)}`,
       param.data instanceof Uint16Array ? "data must be a Float32Array, or set dtype: 'bf16' for a Uint16Array of bf16 bits" : 'data must be a Float32Array (or a GPUBuffer with backend \'webgpu\')');
   }
+}
+
+/**
+ * The param's fields, each read once: `step()` validates this copy and hands only it on, so a getter,
+ * or a `grad` replaced while a step runs, cannot put unchecked arrays in front of a kernel.
+ * Non-objects come back as they are, for {@link validateParam} to refuse.
+ */
+export function readParamOnce(param: AnyParam): AnyParam {
+  if (typeof param !== 'object' || param === null) return param;
+  const { name, dtype, data, grad } = param;
+  if (!isGpuBufferLike(data)) return { name, dtype, data, grad } as AnyParam;
+  const { length, gradDtype } = param as GpuParam;
+  return { name, dtype, data, grad, length, gradDtype } as GpuParam;
 }
 
 /** Throw unless `param`'s grad (when present) is of an allowed type and of the same length as its data. */

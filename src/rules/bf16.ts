@@ -51,7 +51,17 @@ export interface Bf16RoundingOptions {
 }
 
 /** Convert float values to bf16 bit patterns. */
-export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions = {}, out = new Uint16Array(values.length)): Uint16Array {
+export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions = {}, out?: Uint16Array): Uint16Array {
+  const given: unknown = values; // checked as unknown, so the narrowing leaves `values` typed
+  if (!(ArrayBuffer.isView(given) || Array.isArray(given))) {
+    fail(TypeError, 'toBf16', 'values', `${showValue(values)} is not an array of numbers`, 'pass a Float32Array, Float64Array or number[]');
+  }
+  if (typeof options !== 'object' || options === null) {
+    fail(TypeError, 'toBf16', 'options', `${showValue(options)} is not an options object`, "pass { rounding?: 'nearest' | 'stochastic', random? } or nothing");
+  }
+  if (out !== undefined && !(out instanceof Uint16Array && out.length === values.length)) {
+    fail(TypeError, 'toBf16', 'out', `${showValue(out)} is invalid`, `out must be a Uint16Array of the values' length, ${values.length}`);
+  }
   refuseUnknownKeys('toBf16', 'options', options, ['rounding', 'random']);
   if (options.rounding !== undefined && options.rounding !== 'nearest' && options.rounding !== 'stochastic') {
     fail(TypeError, 'toBf16', 'options', `rounding = ${showValue(options.rounding)} is not supported`, "rounding must be 'nearest' or 'stochastic'");
@@ -59,12 +69,23 @@ export function toBf16(values: ArrayLike<number>, options: Bf16RoundingOptions =
   if (options.random !== undefined && (typeof options.random !== 'function' || options.rounding !== 'stochastic')) {
     fail(TypeError, 'toBf16', 'options', `random = ${showValue(options.random)} is not used`, "random is a () => number in [0, 1), for rounding 'stochastic' only");
   }
+  // Into a fresh array first, so that a refused random() leaves the caller's `out` untouched.
+  const bits = new Uint16Array(values.length);
   if (options.rounding === 'stochastic') {
     const random = options.random ?? Math.random;
-    for (let i = 0; i < values.length; i++) out[i] = floatToBf16Stochastic(values[i]!, random);
+    const checkedRandom = (): number => {
+      const r: unknown = random();
+      if (!(typeof r === 'number' && r >= 0 && r < 1)) {
+        fail(RangeError, 'toBf16', 'options.random', `returned ${showValue(r)}`, 'random() must return a number in [0, 1)');
+      }
+      return r;
+    };
+    for (let i = 0; i < values.length; i++) bits[i] = floatToBf16Stochastic(values[i]!, checkedRandom);
   } else {
-    for (let i = 0; i < values.length; i++) out[i] = floatToBf16(values[i]!);
+    for (let i = 0; i < values.length; i++) bits[i] = floatToBf16(values[i]!);
   }
+  if (!out) return bits;
+  out.set(bits);
   return out;
 }
 

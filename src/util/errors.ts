@@ -5,12 +5,19 @@ export function describeParam(index: number, name?: string): string {
   return name ? `param ${index} ('${name}')` : `param ${index}`;
 }
 
+/** Elements of an array that a message shows. */
+const SHOWN_ELEMENTS = 8;
+
 /** A value shown in an error message: short, and unambiguous about its type. */
 export function showValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || value === undefined) return String(value);
   if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as ArrayLike<unknown>).length})`;
-  if (Array.isArray(value)) return `[${value.map(showValue).join(', ')}]`;
+  if (Array.isArray(value)) {
+    // Holes shown as holes; a long array by its first elements and its length.
+    const shown = Array.from({ length: Math.min(value.length, SHOWN_ELEMENTS) }, (_, i) => (i in value ? showValue(value[i]) : ''));
+    return `[${shown.join(', ')}${value.length > SHOWN_ELEMENTS ? `, … (${value.length} elements)` : ''}]`;
+  }
   if (typeof value === 'object') return (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   return typeof value;

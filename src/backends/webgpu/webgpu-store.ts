@@ -269,7 +269,8 @@ export class WebGpuStore implements StateStore {
       this.staging = this.buffer(device, stagingBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     }
     // Bind GpuParams' buffers first: a buffer that cannot be bound rejects before anything is queued.
-    for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, arena.members[0]!.gpuParam!);
+    // The buffers are those the step read and validated (w.param), not the caller's param read again.
+    for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, byState.get(arena.members[0]!)!.param as GpuParam);
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.dispatchesLastStep = 0;
@@ -524,7 +525,7 @@ export class WebGpuStore implements StateStore {
       const hp = w?.hp ?? { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
       const step = w?.step ?? 1;
       // 1: a host bf16 grad, uploaded to the start of its fp32 slot; 2: a caller's packed bf16 buffer.
-      const gradBf16 = !w ? 0 : member.gpuParam ? (gpuGradDtype(member.gpuParam) === 'bf16' ? 2 : 0) : w.param.grad instanceof Uint16Array ? 1 : 0;
+      const gradBf16 = !w ? 0 : member.gpuParam ? (gpuGradDtype(w.param as GpuParam) === 'bf16' ? 2 : 0) : w.param.grad instanceof Uint16Array ? 1 : 0;
       const at = k * segmentBytes(kernel);
       if (kernel === 'adam') {
         packSegment('adam', { ...adamStepScalars(hp, step), ...common, amsgrad: hp.amsgrad ? 1 : 0 }, view, at);
