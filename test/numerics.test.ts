@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import {
-  AdamW, AdamW8bit, AdamW8bitKahan, createParam, fromBf16, optimiReferenceStep, releaseParam, roundToBf16, StableAdamW, toBf16,
+  Adam, AdamW, AdamW8bit, AdamW8bitKahan, createParam, fromBf16, optimiReferenceStep, releaseParam, roundToBf16, StableAdamW, toBf16,
   type AdamOptimizer, type OptimizerOptions, type Param,
 } from '../src/index.js';
 import { needsWebGpuAdapter, seededNormal } from './helpers.js';
@@ -184,16 +184,21 @@ describe('StableAdamW, step 1 with one gradient of 1e20 among 0.01s (the issue\'
   }
 });
 
-/** One step of `opt` on a fresh param of 4099 seeded values whose grads 3, 600 and 4000 are NaN, +Inf and −Inf. */
+/** The elements that get the special gradients. */
+const NON_FINITE = [3, 600, 4000];
+
+/**
+ * One step of `opt` on a fresh param of 4099 seeded values whose grads 3, 600 and 4000 are `specials`
+ * (by default NaN, +Inf and −Inf), the others around 0.01.
+ */
 async function nonFiniteStep(
   make: (params: Param[], options: OptimizerOptions) => AdamOptimizer, bf16: boolean, options: OptimizerOptions,
+  specials: readonly number[] = [NaN, Infinity, -Infinity],
 ): Promise<{ before: Float64Array; after: Float64Array; state: Record<string, unknown> }> {
   const normal = seededNormal(9);
   const init = Float64Array.from({ length: 4099 }, () => normal());
   const grad = Float32Array.from({ length: 4099 }, () => 0.01 * normal());
-  grad[3] = NaN;
-  grad[600] = Infinity;
-  grad[4000] = -Infinity;
+  NON_FINITE.forEach((i, k) => (grad[i] = specials[k]!));
   const param: Param = bf16 ? { data: toBf16(init), grad, dtype: 'bf16' } : { data: Float32Array.from(init), grad };
   const values = (): Float64Array => Float64Array.from(bf16 ? fromBf16(param.data as Uint16Array) : (param.data as Float32Array));
   const before = values();
@@ -205,8 +210,6 @@ async function nonFiniteStep(
     opt.destroy();
   }
 }
-
-const NON_FINITE = [3, 600, 4000];
 
 /**
  * StableAdamW with non-finite gradients at step 2 of 2 (step 2's gradients 10× step 1's, so the RMS
@@ -235,16 +238,34 @@ function stableNonFiniteCase(bf16: boolean): { init: Float64Array; grads: Float6
 }
 const isFiniteElsewhere = (x: Float64Array): boolean => x.every((value, i) => NON_FINITE.includes(i) || Number.isFinite(value));
 
+describe('8-bit state, one step with ±3e38 among 0.01s (v overflows float32), on every backend', () => {
+  for (const column of Object.keys(COLUMNS) as Column[]) {
+    const { options, arena } = COLUMNS[column];
+    if (arena) continue;
+    it(`AdamW8bit on ${column}: those params only decay, θ·(1 − ηλ); their codes are 0 (m and v reset); every absmax is finite`, async (t) => {
+      if (!(await runsHere(t, column))) return;
+      const { before, after, state } = await nonFiniteStep((p, o) => new AdamW8bit(p, o), false, options, [3e38, -3e38, 3e38]);
+      const decay = Math.fround(1 - 1e-2 * 0.01);
+      for (const i of NON_FINITE) assert.equal(after[i], Math.fround(before[i]! * decay), `param ${i}`);
+      assert.ok(isFiniteElsewhere(after));
+      assert.ok((state.absmax1 as Float32Array).every(Number.isFinite) && (state.absmax2 as Float32Array).every(Number.isFinite));
+      for (const i of NON_FINITE) assert.deepEqual([(state.state1 as Uint8Array)[i], (state.state2 as Uint8Array)[i]], [127, 0]);
+    });
+  }
+});
+
 describe('what a non-finite gradient (NaN, +Inf, −Inf) does, per preset, on every backend', () => {
   for (const column of Object.keys(COLUMNS) as Column[]) {
     const { options, arena } = COLUMNS[column];
     if (arena) continue; // the same kernels as 'cpu'; threads need 2¹⁷ elements each
-    it(`AdamW (fp32 state) on ${column}: that element's param becomes NaN; every other param stays finite`, async (t) => {
-      if (!(await runsHere(t, column))) return;
-      const { after } = await nonFiniteStep((p, o) => new AdamW(p, o), false, options);
-      for (const i of NON_FINITE) assert.ok(Number.isNaN(after[i]!), `param ${i} is ${after[i]}`);
-      assert.ok(isFiniteElsewhere(after));
-    });
+    for (const [label, make] of [['AdamW', (p: Param[], o: OptimizerOptions) => new AdamW(p, o)], ['Adam', (p: Param[], o: OptimizerOptions) => new Adam(p, o)]] as const) {
+      it(`${label} (fp32 state) on ${column}: that element's param becomes NaN; every other param stays finite`, async (t) => {
+        if (!(await runsHere(t, column))) return;
+        const { after } = await nonFiniteStep(make, false, options);
+        for (const i of NON_FINITE) assert.ok(Number.isNaN(after[i]!), `param ${i} is ${after[i]}`);
+        assert.ok(isFiniteElsewhere(after));
+      });
+    }
     it(`AdamW on bf16 params (Kahan) on ${column}: that element's param becomes NaN; every other param stays finite`, async (t) => {
       if (!(await runsHere(t, column))) return;
       const { after } = await nonFiniteStep((p, o) => new AdamW(p, o), true, options);

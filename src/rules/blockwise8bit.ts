@@ -129,7 +129,8 @@ const exact = (x: number): number => x;
  * One AdamW step at step t with 8-bit blockwise state, in place. `signedMap` holds m, `unsignedMap` v.
  * Per block: dequantize, update the moments, take the new absmax, step the params, requantize.
  * A non-finite gradient resets that element's moments to 0 and leaves its param untouched, as
- * bitsandbytes does.
+ * bitsandbytes does. A finite gradient whose v overflows float32 also resets them (its param only
+ * decays), where bitsandbytes would make the block's absmax +∞ and the rest of the block NaN.
  *
  * With a `shift` buffer this is AdamW8bitKahan (diffusion-pipe) as intended: the whole change of θ —
  * the Adam step and the decay −η_t·λ·θ — is added to `shift`, θ moves by what its dtype can hold
