@@ -79,13 +79,14 @@ export interface Trajectory {
 /**
  * Step the preset's optimizer through `trajectory` with `options` (lr LR unless they say):
  * the effective weights after the last step and the final state of the param. `param` is where
- * the param lives (by default plain arrays holding `init`).
+ * the param lives (by default plain arrays holding `init`); `inspect` sees the optimizer after the last step.
  */
 export async function runTrajectory(
   { create, paramDtype }: PresetLike, options: OptimizerOptions, { init, grads }: Trajectory,
   param: Param = paramDtype === 'bf16'
     ? { data: toBf16(init), grad: new Float32Array(init.length), dtype: 'bf16' }
     : { data: Float32Array.from(init), grad: new Float32Array(init.length) },
+  inspect?: (opt: AdamOptimizer) => void,
 ): Promise<{ weights: Float64Array; state: Record<string, unknown> }> {
   const opt = create([param], { lr: LR, ...options });
   try {
@@ -93,6 +94,7 @@ export async function runTrajectory(
       (param.grad as Float32Array).set(g);
       await opt.step();
     }
+    inspect?.(opt);
     return { weights: await effectiveWeights(opt, param), state: (await opt.stateDictAsync()).state[0] as unknown as Record<string, unknown> };
   } finally {
     opt.destroy();
