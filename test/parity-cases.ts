@@ -9,8 +9,8 @@
  * carries); 8-bit state carries its quantization error into every step.
  */
 import {
-  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, fromBf16, optimiReferenceStep, PRESET_CATALOG, toBf16,
-  type AdamOptimizer, type OptimizerOptions, type Param, type PresetEntry,
+  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, fromBf16, optimiReferenceStep, PRESET_CATALOG, roundToBf16, toBf16,
+  type AdamOptimizer, type Blockwise8bitState, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
 import { quantizationMaps } from '../src/backends/rule-runner.js';
 import { planTensor } from '../src/optim/variants.js';
@@ -64,18 +64,38 @@ async function effectiveWeights(opt: AdamOptimizer, param: Param): Promise<Float
 
 /** Run `entry` on `backend`: the effective weights after STEPS steps, or the error it threw. */
 export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: number): Promise<Float64Array> {
-  const { init, grads } = problem(seed);
-  const bf16 = entry.paramDtype === 'bf16';
-  const param: Param = bf16
-    ? { data: toBf16(init), grad: new Float32Array(PARITY_LENGTH), dtype: 'bf16' }
-    : { data: Float32Array.from(init), grad: new Float32Array(PARITY_LENGTH) };
-  const opt = entry.create([param], { ...PARITY_BACKENDS[column], lr: LR });
+  return (await runTrajectory(entry, PARITY_BACKENDS[column], problem(seed))).weights;
+}
+
+/** What the runners need of a preset (a catalog entry, or a preset with options of its own). */
+export type PresetLike = Pick<PresetEntry, 'className' | 'create' | 'paramDtype'>;
+
+/** An initial param and the gradient of each step. */
+export interface Trajectory {
+  init: Float64Array;
+  grads: Float64Array[];
+}
+
+/**
+ * Step the preset's optimizer through `trajectory` with `options` (lr LR unless they say):
+ * the effective weights after the last step and the final state of the param. `param` is where
+ * the param lives (by default plain arrays holding `init`); `inspect` sees the optimizer after the last step.
+ */
+export async function runTrajectory(
+  { create, paramDtype }: PresetLike, options: OptimizerOptions, { init, grads }: Trajectory,
+  param: Param = paramDtype === 'bf16'
+    ? { data: toBf16(init), grad: new Float32Array(init.length), dtype: 'bf16' }
+    : { data: Float32Array.from(init), grad: new Float32Array(init.length) },
+  inspect?: (opt: AdamOptimizer) => void,
+): Promise<{ weights: Float64Array; state: Record<string, unknown> }> {
+  const opt = create([param], { lr: LR, ...options });
   try {
     for (const g of grads) {
       (param.grad as Float32Array).set(g);
       await opt.step();
     }
-    return await effectiveWeights(opt, param);
+    inspect?.(opt);
+    return { weights: await effectiveWeights(opt, param), state: (await opt.stateDictAsync()).state[0] as unknown as Record<string, unknown> };
   } finally {
     opt.destroy();
   }
@@ -83,32 +103,51 @@ export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: 
 
 /** The float64 run of the same preset with the readable rules: the oracle. */
 export function float64Reference(entry: PresetEntry, seed: number): { start: Float64Array; end: Float64Array } {
-  const { init, grads } = problem(seed);
-  const placeholder: Param = entry.paramDtype === 'bf16'
-    ? { data: new Uint16Array(PARITY_LENGTH), grad: null, dtype: 'bf16' }
-    : { data: new Float32Array(PARITY_LENGTH), grad: null };
-  const opt = entry.create([placeholder], { backend: 'js', lr: LR });
+  return rulesReference(entry, problem(seed));
+}
+
+/**
+ * The readable rules run through `trajectory` with the preset's hyperparameters (lr LR) in
+ * float64 arithmetic. With `storedAs: 'dtype'` each value is rounded where a buffer stores it (the
+ * fp32 grad, the param and its state in fp32 or bf16, as the backends do), so a moment overflows to
+ * +∞ exactly where a stored one would; by default nothing is rounded. `start` and `end` are the effective weights (θ + shift).
+ */
+export function rulesReference(
+  { className, create, paramDtype }: PresetLike, { init, grads }: Trajectory, storedAs: 'float64' | 'dtype' = 'float64',
+): { start: Float64Array; end: Float64Array; eightBit: Blockwise8bitState } {
+  const n = init.length;
+  const placeholder: Param = paramDtype === 'bf16'
+    ? { data: new Uint16Array(n), grad: null, dtype: 'bf16' }
+    : { data: new Float32Array(n), grad: null };
+  const opt = create([placeholder], { backend: 'js', lr: LR });
   const group = opt.paramGroups[0]!;
-  const plan = planTensor('parity', 'param 0', opt.variantOptions, entry.paramDtype, PARITY_LENGTH, false);
+  const plan = planTensor('parity', 'param 0', opt.variantOptions, paramDtype, n, false);
   opt.destroy();
+  const round = (dtype: 'f32' | 'bf16'): ((x: number) => number) => (storedAs === 'float64' ? (x) => x : dtype === 'bf16' ? roundToBf16 : Math.fround);
   // The rule sees the params as stored at the start (bf16 params start rounded).
-  const start = entry.paramDtype === 'bf16' ? Float64Array.from(fromBf16(toBf16(init))) : Float64Array.from(init, Math.fround);
+  const start = paramDtype === 'bf16' ? Float64Array.from(fromBf16(toBf16(init))) : Float64Array.from(init, Math.fround);
   const theta = start.slice();
   const hp = { lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay };
-  const m = new Float64Array(PARITY_LENGTH), v = new Float64Array(PARITY_LENGTH);
-  const eightBit = createBlockwise8bitState(PARITY_LENGTH);
-  grads.forEach((g, k) => {
+  const m = new Float64Array(n), v = new Float64Array(n);
+  // Kahan's compensation (optimi) or shift (AdamW8bitKahan), only where the rounded run has one.
+  const compensation = storedAs === 'dtype' && plan.kahan ? new Float64Array(n) : undefined;
+  const eightBit = createBlockwise8bitState(n);
+  grads.forEach((exact, k) => {
     const t = k + 1;
+    // The grad buffer is float32 too.
+    const g = storedAs === 'dtype' ? Float64Array.from(exact, Math.fround) : exact;
     if (plan.family === 'adam') {
-      adamReferenceStep({ ...hp, amsgrad: false, maximize: false, weightDecayMode: entry.className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v);
+      adamReferenceStep({ ...hp, amsgrad: false, maximize: false, weightDecayMode: className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v);
     } else if (plan.family === 'optimi') {
-      optimiReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: false, stable: plan.stable }, t, theta, g, m, v);
+      optimiReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: compensation !== undefined, stable: plan.stable }, t, theta, g, m, v,
+        compensation, round(paramDtype), round(plan.momentDtype));
     } else {
       const { signed, unsigned } = quantizationMaps();
-      adam8bitReferenceStep({ ...hp, stable: plan.stable }, t, theta, g, eightBit, signed, unsigned);
+      adam8bitReferenceStep({ ...hp, stable: plan.stable }, t, theta, g, eightBit, signed, unsigned, compensation, round(paramDtype));
     }
   });
-  return { start, end: theta };
+  const weights = (x: Float64Array): Float64Array => (compensation ? x.map((value, i) => value + compensation[i]!) : x);
+  return { start, end: weights(theta), eightBit };
 }
 
 /** max |θ − θ₆₄| / max |θ₆₄ − θ₀|. */

@@ -103,10 +103,14 @@ function optimiSecondMoment(b: StepGraph, g: string, expAvgSq: string, momentsBf
   return b.rounded(b.add(b.mul(beta2Hat, expAvgSq), b.mul(b.mul(oneMinusBeta2Hat, g), g)), momentsBf16, output);
 }
 
-/** StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or window), as `rms_sum`; `live` masks out padding and non-finite g. */
+/**
+ * StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or window), as `rms_sum`; `live` masks out padding
+ * and non-finite g. Each term is (g/√max(v̂, ε²))², which cannot overflow; v̂ = +∞ gives 0 (src/rules/optimi.ts).
+ */
 function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
   const eps = b.scalarInput<OptimiStepScalars & Adam8bitStepScalars>('eps');
-  const terms = b.div(b.mul(g, g), b.max(vHat, b.mul(eps, eps)));
+  const ratio = b.div(g, b.sqrt(b.max(vHat, b.mul(eps, eps))));
+  const terms = b.mul(ratio, ratio);
   b.op('ReduceSum', [live ? b.where(live, terms, b.scalar(0)) : terms], { keepdims: 1 }, 'rms_sum');
   b.output('rms_sum', 'float', [1]);
 }
@@ -211,8 +215,13 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
     rmsSum(b, g, b.div(v, b.scalarInput<Adam8bitStepScalars>('biasCorrection2')), live);
     return b;
   }
-  const m = dequantizedMoment(b, 1, g, live);
-  const v = dequantizedMoment(b, 2, g, live);
+  // Where v overflowed float32 (a huge finite g), m and v reset to 0 and θ only decays (the step is
+  // 0/(0 + ε)), so the block's absmax stays finite (src/rules/blockwise8bit.ts).
+  const mNew = dequantizedMoment(b, 1, g, live);
+  const vNew = dequantizedMoment(b, 2, g, live);
+  const fits = b.op('Not', [b.op('IsInf', [vNew])]);
+  const m = b.where(fits, mNew, b.scalar(0));
+  const v = b.where(fits, vNew, b.scalar(0));
   const param = b.elements('param');
   const shift = c.kahan ? b.elements('shift') : '';
   const s = b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>);

@@ -190,6 +190,21 @@ function blocksWithFlags(
         }
       }
     }
+    if (new2 == Infinity) {
+      // Rare: a v overflowed float32. Its m and v reset to 0 (its θ, stepped by m/∞ = 0, only decayed)
+      // and the absmax is taken without it, so the block stays finite (src/rules/blockwise8bit.ts).
+      new1 = 0;
+      new2 = 0;
+      for (let i = start; i < end; i++) {
+        const at = (i - start) << 2;
+        if (load<f32>(s2 + at) == Infinity) {
+          store<f32>(s1 + at, 0);
+          store<f32>(s2 + at, 0);
+        }
+        new1 = max<f32>(new1, abs<f32>(load<f32>(s1 + at)));
+        new2 = max<f32>(new2, load<f32>(s2 + at));
+      }
+    }
     store<f32>(absmax1 + (block << 2), new1);
     store<f32>(absmax2 + (block << 2), new2);
     // A block of zeros keeps x = 0 (every code then dequantizes to 0 anyway).

@@ -65,7 +65,12 @@
   return x;
 }
 
-/** StableAdamW's per-element term g²/max(v̂, ε²), summed in float64 over a tensor for its RMS. */
+/**
+ * StableAdamW's per-element term g²/max(v̂, ε²), summed in float64 over a tensor for its RMS.
+ * Computed as (g/√max(v̂, ε²))², which cannot overflow (g² would for |g| > 1.8e19); v̂ = +∞ gives 0
+ * (src/rules/optimi.ts stabilizationTerm).
+ */
 @inline export function stabilizationTerm(g: f32, vHat: f32, epsSquared: f32): f64 {
-  return <f64>((g * g) / max<f32>(vHat, epsSquared));
+  const ratio = g / sqrt<f32>(max<f32>(vHat, epsSquared));
+  return <f64>(ratio * ratio);
 }

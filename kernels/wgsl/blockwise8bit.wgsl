@@ -102,11 +102,16 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let live = isFinite(gi) & (index < vec4<u32>(s.count));
   let absmaxBlock = window.firstUnit + unit;
   // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
-  let m = select(vec4<f32>(0.0), dequantize(codes1[q], SIGNED_VALUES) * absmax[absmaxBlock] * s.beta1 + s.oneMinusBeta1 * gi, live);
-  let v = select(vec4<f32>(0.0), dequantize(codes2[q], UNSIGNED_VALUES) * absmax[window.arenaUnits + absmaxBlock] * s.beta2 + (s.oneMinusBeta2 * gi) * gi, live);
+  let mNew = select(vec4<f32>(0.0), dequantize(codes1[q], SIGNED_VALUES) * absmax[absmaxBlock] * s.beta1 + s.oneMinusBeta1 * gi, live);
+  let vNew = select(vec4<f32>(0.0), dequantize(codes2[q], UNSIGNED_VALUES) * absmax[window.arenaUnits + absmaxBlock] * s.beta2 + (s.oneMinusBeta2 * gi) * gi, live);
+  // Where v overflowed float32 (a huge finite g), m and v reset to 0 and θ only decays (the step is
+  // 0/(0 + ε)), so the block's absmax stays finite; its RMS term is 0 (src/rules/blockwise8bit.ts).
+  let fits = isFinite(vNew);
+  let m = select(vec4<f32>(0.0), mNew, fits);
+  let v = select(vec4<f32>(0.0), vNew, fits);
 
   if (window.mode == 1u) {
-    let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, v / s.biasCorrection2, s.eps * s.eps), live);
+    let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, v / s.biasCorrection2, s.eps * s.eps), live & fits);
     shared1[lane] = terms.x + terms.y + terms.z + terms.w;
     for (var stride = 32u; stride > 0u; stride = stride >> 1u) {
       workgroupBarrier();

@@ -40,8 +40,10 @@ fn roundedTo(x: vec4<f32>, isBf16: bool) -> vec4<f32> {
 }
 
 // StableAdamW's per-element term g²/max(v̂, ε²); the tensor's RMS is the square root of its mean.
+// Computed as (g/√max(v̂, ε²))², which cannot overflow (g² would for |g| > 1.8e19); v̂ = +∞ gives 0.
 fn stabilizationTerms(g: vec4<f32>, vHat: vec4<f32>, epsSquared: f32) -> vec4<f32> {
-  return (g * g) / max(vHat, vec4<f32>(epsSquared));
+  let ratio = g / sqrt(max(vHat, vec4<f32>(epsSquared)));
+  return ratio * ratio;
 }
 
 // Quad q of a buffer that holds bf16 (isBf16) or fp32 elements.

@@ -39,6 +39,9 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     }
   }
   if (lane == 0u) {
-    reduction[window.lrAt + k] = s.lr / max(1.0, sqrt(sums[0] / f32(s.count)));
+    // η/max(1, rms), written so that a NaN rms (a non-finite gradient) leaves η unscaled, as optimi's
+    // Python max(1, rms) does and the CPU backends do (src/rules/optimi.ts stabilizedLr).
+    let rms = sqrt(sums[0] / f32(s.count));
+    reduction[window.lrAt + k] = select(s.lr, s.lr / rms, rms > 1.0);
   }
 }

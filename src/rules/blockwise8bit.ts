@@ -9,7 +9,7 @@
  * @module
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
-import { stabilizedLr } from './optimi.js';
+import { stabilizationTerm, stabilizedLr } from './optimi.js';
 
 /** Elements per absmax block. */
 export const BLOCK_SIZE = 256;
@@ -129,7 +129,8 @@ const exact = (x: number): number => x;
  * One AdamW step at step t with 8-bit blockwise state, in place. `signedMap` holds m, `unsignedMap` v.
  * Per block: dequantize, update the moments, take the new absmax, step the params, requantize.
  * A non-finite gradient resets that element's moments to 0 and leaves its param untouched, as
- * bitsandbytes does.
+ * bitsandbytes does. A finite gradient whose v overflows float32 also resets them (its param only
+ * decays), where bitsandbytes would make the block's absmax +∞ and the rest of the block NaN.
  *
  * With a `shift` buffer this is AdamW8bitKahan (diffusion-pipe) as intended: the whole change of θ —
  * the Adam step and the decay −η_t·λ·θ — is added to `shift`, θ moves by what its dtype can hold
@@ -155,21 +156,29 @@ export function adam8bitReferenceStep(
   const sign = hp.maximize ? -1 : 1;
   const s1 = new Float64Array(BLOCK_SIZE);
   const s2 = new Float64Array(BLOCK_SIZE);
-  /** $m = \beta_1 m + (1-\beta_1)g$, $v = \beta_2 v + (1-\beta_2)g^2$ from the dequantized state of one block; returns the new absmaxes. */
+  /**
+   * $m = \beta_1 m + (1-\beta_1)g$, $v = \beta_2 v + (1-\beta_2)g^2$ from the dequantized state of one block;
+   * returns the new absmaxes. A v past float32's range is +∞, as in every float32 kernel (and PyTorch):
+   * that element takes no part in the absmax, so one huge finite g cannot make the block's absmax2
+   * +∞ and every other element's v NaN (0·∞) at the next step. bitsandbytes overflows there.
+   */
   const updateMoments = (start: number, end: number, block: number): [number, number] => {
     let absmax1 = 0;
     let absmax2 = 0;
     for (let i = start; i < end; i++) {
       const g = sign * grad[i]!;
+      let m = 0;
+      let v = 0;
       if (Number.isFinite(g)) {
-        s1[i - start] = hp.beta1 * signedMap[state.codes1[i]!]! * state.absmax1[block]! + (1 - hp.beta1) * g;
-        s2[i - start] = hp.beta2 * unsignedMap[state.codes2[i]!]! * state.absmax2[block]! + (1 - hp.beta2) * g * g;
-      } else {
-        s1[i - start] = 0;
-        s2[i - start] = 0;
+        m = hp.beta1 * signedMap[state.codes1[i]!]! * state.absmax1[block]! + (1 - hp.beta1) * g;
+        v = hp.beta2 * unsignedMap[state.codes2[i]!]! * state.absmax2[block]! + (1 - hp.beta2) * g * g;
       }
-      absmax1 = Math.max(absmax1, Math.abs(s1[i - start]!));
-      absmax2 = Math.max(absmax2, Math.abs(s2[i - start]!));
+      s1[i - start] = m;
+      s2[i - start] = Math.fround(v) === Infinity ? Infinity : v;
+      if (s2[i - start] !== Infinity) {
+        absmax1 = Math.max(absmax1, Math.abs(m));
+        absmax2 = Math.max(absmax2, v);
+      }
     }
     return [absmax1, absmax2];
   };
@@ -184,7 +193,8 @@ export function adam8bitReferenceStep(
       updateMoments(start, end, block);
       for (let i = start; i < end; i++) {
         const g = grad[i]!;
-        if (Number.isFinite(g)) sum += (g * g) / Math.max(s2[i - start]! / biasCorrection2, hp.eps * hp.eps);
+        // An overflowed v (+∞) gives the term 0, as in a float32 kernel.
+        if (Number.isFinite(g)) sum += stabilizationTerm(g, s2[i - start]! / biasCorrection2, hp.eps);
       }
     }
     ({ rms, lr } = stabilizedLr(hp.lr, sum, param.length));
@@ -198,8 +208,11 @@ export function adam8bitReferenceStep(
     const a1 = state.absmax1[block]!;
     const a2 = state.absmax2[block]!;
     for (let i = start; i < end; i++) {
-      const m = s1[i - start]!;
-      const v = s2[i - start]!;
+      // Where v overflowed, m and v reset to 0 and θ only decays: the step is 0/(0 + ε) = 0, as fp32
+      // PyTorch's m/√∞ = 0 (its v stays +∞; an 8-bit code cannot hold +∞).
+      const overflowed = s2[i - start] === Infinity;
+      const m = overflowed ? 0 : s1[i - start]!;
+      const v = overflowed ? 0 : s2[i - start]!;
       if (Number.isFinite(grad[i]!)) {
         // $\Delta\theta = -\eta_t\lambda\theta - \frac{\eta_t}{1-\beta_1^t}\cdot\frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t}+\epsilon}$
         // (decay first, in PyTorch's order; bitsandbytes' CUDA kernel decays after: issue #2010)

@@ -11,13 +11,26 @@
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
 
 /**
+ * One element's term of StableAdamW's RMS, $g^2/\max(\hat v, \epsilon^2)$, computed as
+ * $\bigl(g/\sqrt{\max(\hat v, \epsilon^2)}\bigr)^2$ so that no intermediate overflows float32: g² does
+ * once |g| > 1.8e19, while the ratio is bounded, since v̂ holds (1 − β̂2)·g². Where v̂ itself overflowed
+ * to +∞ (as a float32 v does for such a g), the term is g/∞ = 0; a NaN or ±∞ g gives NaN.
+ * Every backend computes the term with this formula.
+ */
+export function stabilizationTerm(g: number, vHat: number, eps: number): number {
+  const ratio = g / Math.sqrt(Math.max(vHat, eps * eps));
+  return ratio * ratio;
+}
+
+/**
  * StableAdamW's per-tensor learning rate from the sum of its terms over the tensor's n elements:
  * $\text{rms} = \sqrt{\tfrac{1}{n}\sum g^2/\max(\hat v, \epsilon^2)}$, $\eta_t = \eta/\max(1, \text{rms})$.
  * Every backend sums the terms its own way (one loop, per-window passes, per-block partials) and ends here.
+ * A NaN rms (a non-finite gradient in the tensor) leaves η unscaled, as optimi's Python `max(1, rms)` does.
  */
 export function stabilizedLr(lr: number, sumOfTerms: number, n: number): TensorStepReport {
   const rms = Math.sqrt(sumOfTerms / n);
-  return { rms, lr: lr / Math.max(1, rms) };
+  return { rms, lr: rms > 1 ? lr / rms : lr };
 }
 
 /** Hyperparameters of optimi's AdamW / StableAdamW. */
@@ -74,7 +87,7 @@ export function optimiReferenceStep(
   let lr = hp.lr;
   if (hp.stable) {
     let sum = 0;
-    for (let i = 0; i < param.length; i++) sum += (grad[i]! * grad[i]!) / Math.max(expAvgSq[i]!, hp.eps * hp.eps);
+    for (let i = 0; i < param.length; i++) sum += stabilizationTerm(grad[i]!, expAvgSq[i]!, hp.eps);
     ({ rms, lr } = stabilizedLr(hp.lr, sum, param.length));
   }
   // Decoupled decay with the (possibly stabilized) lr: $\theta \leftarrow \theta(1 - \eta_t\lambda)$
