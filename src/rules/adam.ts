@@ -67,7 +67,7 @@ export function adamReferenceStep(
   const biasCorrection1 = 1 - beta1 ** t;
   const biasCorrection2 = 1 - beta2 ** t;
   for (let i = 0; i < param.length; i++) {
-    // $g_t = \nabla_\theta \mathcal{L}(\theta_t)$, negated when maximizing
+    // $g_t = \nabla_\theta \mathcal{L}(\theta_{t-1})$, negated when maximizing
     let g = hp.maximize ? -grad[i]! : grad[i]!;
     let theta = param[i]!;
     if (hp.weightDecayMode === 'decoupled') {
@@ -91,7 +91,7 @@ export function adamReferenceStep(
       vForDenominator = vMax;
     }
     // $\hat m_t = m_t/(1-\beta_1^t)$, $\hat v_t = v_t/(1-\beta_2^t)$,
-    // $\theta_{t+1} = \theta_t - \eta\,\hat m_t/(\sqrt{\hat v_t} + \epsilon)$ — ε outside the root
+    // $\theta_t = \theta_{t-1}(1-\eta\lambda) - \eta\,\hat m_t/(\sqrt{\hat v_t} + \epsilon)$ (Adam: no decay factor) — ε outside the root
     const denominator = Math.sqrt(vForDenominator) / Math.sqrt(biasCorrection2) + eps;
     param[i] = theta - (lr / biasCorrection1) * (m / denominator);
   }
