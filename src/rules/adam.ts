@@ -91,7 +91,7 @@ export function adamReferenceStep(
       vForDenominator = vMax;
     }
     // $\hat m_t = m_t/(1-\beta_1^t)$, $\hat v_t = v_t/(1-\beta_2^t)$,
-    // $\theta_t = \theta_{t-1} - \eta\,\hat m_t/(\sqrt{\hat v_t} + \epsilon)$ — ε outside the root
+    // $\theta_t = \theta_{t-1}(1-\eta\lambda) - \eta\,\hat m_t/(\sqrt{\hat v_t} + \epsilon)$ (Adam: no decay factor) — ε outside the root
     const denominator = Math.sqrt(vForDenominator) / Math.sqrt(biasCorrection2) + eps;
     param[i] = theta - (lr / biasCorrection1) * (m / denominator);
   }
