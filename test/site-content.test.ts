@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeProse, fence, notebookToMdx } from '../scripts/site/notebooks-to-mdx.js';
+import { escapeProse, fence, notebookToMdx, siteLinks } from '../scripts/site/notebooks-to-mdx.js';
 import { readGlossary } from '../scripts/notebooks/format.js';
 import { controlCharacterProblems, EN_DOCS, KO_DOCS, namedFileProblems, repoPath, writtenPages } from '../scripts/site/prose-checks.js';
 import { REPO_ROOT } from './helpers.js';
@@ -77,6 +77,12 @@ describe('notebook → MDX converter', () => {
     const exercise = '1. Find $x<1$.\n\n<details>\n<summary>Solution</summary>\n\n$x = 1/2$ since a < b and <b>{x}</b>.\n\n</details>\n\n<detailsx> <div>';
     assert.equal(escapeProse(exercise), '1. Find $x<1$.\n\n<details>\n<summary>Solution</summary>\n\n$x = 1/2$ since a \\< b and \\<b>\\{x\\}\\</b>.\n\n</details>\n\n\\<detailsx> \\<div>');
     assert.ok(escapeProse('<details>\n<summary>풀이</summary>\n\n답\n\n</details>').startsWith('<details>\n<summary>풀이</summary>'));
+  });
+
+  it("rewrites a notebook's links to docs pages (../docs/x.mdx) for the page's place in the site (../x.mdx)", () => {
+    assert.equal(siteLinks('see [Algorithms](../docs/algorithms.mdx) and [a part](../docs/algorithms.mdx#adamw8bit)'),
+      'see [Algorithms](../algorithms.mdx) and [a part](../algorithms.mdx#adamw8bit)');
+    assert.equal(siteLinks('[code](../src/rules/adam.ts) and `../docs/x.mdx`'), '[code](../src/rules/adam.ts) and `../docs/x.mdx`');
   });
 
   it('fences outputs with more backticks than they contain', () => {

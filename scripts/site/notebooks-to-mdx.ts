@@ -65,6 +65,15 @@ const LABELS = {
   },
 } as const;
 
+/**
+ * Links from a notebook to a docs page are written as the repo sees them from notebooks/
+ * (`../docs/algorithms.mdx`, which works in Jupyter and on GitHub); the generated page sits one
+ * folder down in docs/ (or its Korean mirror), so the same page is `../algorithms.mdx` from there.
+ */
+export function siteLinks(prose: string): string {
+  return prose.replace(/\]\(\.\.\/docs\/([^)\s]+\.mdx)(#[^)\s]*)?\)/g, (_, page: string, anchor = '') => `](../${page}${anchor})`);
+}
+
 /** Where a notebook's page lives: `01-first-moment.ipynb` → slug `first-moment`, position 1. */
 export function pageOf(file: string): { slug: string; position: number; stem: string } {
   const stem = basename(file, '.ipynb');
@@ -97,7 +106,7 @@ export function notebookToMdx(
           prose = prose.replace(heading[0], `${heading[0]}\n\n${labels.source(file, `pathname:///notebooks/${file}`)}`);
         }
       }
-      blocks.push(escapeProse(prose));
+      blocks.push(escapeProse(siteLinks(prose)));
     } else if (cell.cell_type === 'code') {
       if (source.trim() === '') continue;
       blocks.push(fence(source, 'ts'));
