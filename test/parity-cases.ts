@@ -23,7 +23,7 @@ const LR = 1e-2;
 
 
 /** Error budgets by what the preset stores (fractions of the float64 update). */
-const BUDGET = { fp32: 1e-4, bf16Kahan: 5e-2, eightBit: 1e-3 } as const;
+export const BUDGET = { fp32: 1e-4, bf16Kahan: 5e-2, eightBit: 1e-3 } as const;
 
 /** The preset's budget: bf16 params, 8-bit state or fp32 state. */
 export function budgetOf(entry: PresetEntry): number {
