@@ -9,7 +9,7 @@
  * carries); 8-bit state carries its quantization error into every step.
  */
 import {
-  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, fromBf16, optimiReferenceStep, PRESET_CATALOG, toBf16,
+  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, createParam, fromBf16, optimiReferenceStep, PRESET_CATALOG, releaseParam, toBf16,
   type AdamOptimizer, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
 import { quantizationMaps } from '../src/backends/rule-runner.js';
@@ -41,6 +41,15 @@ export const PARITY_BACKENDS = {
 } as const satisfies Record<string, OptimizerOptions>;
 export type ParityColumn = keyof typeof PARITY_BACKENDS;
 
+/**
+ * Where a run's params live: plain arrays, or shared memory (createParam's views of adamw-lab's
+ * WebAssembly memory; bf16 params as views of a SharedArrayBuffer), which Dawn and onnxruntime-node
+ * once could not take.
+ */
+export type ParityPlacement = 'plain' | 'shared';
+/** The columns also run on params in shared memory. */
+export const SHARED_PLACEMENT_COLUMNS: readonly ParityColumn[] = ['webgpu', 'onnx-cpu', 'onnx-webgpu'];
+
 /** The seeded problem every run of a preset sees: initial params and STEPS gradients. */
 function problem(seed: number): { init: Float64Array; grads: Float64Array[] } {
   const normal = seededNormal(seed);
@@ -62,13 +71,19 @@ async function effectiveWeights(opt: AdamOptimizer, param: Param): Promise<Float
   return theta;
 }
 
+/** A param of `init`, placed as asked. */
+function placedParam(init: Float64Array, bf16: boolean, placement: ParityPlacement): Param {
+  if (!bf16) return placement === 'shared' ? createParam(init) : { data: Float32Array.from(init), grad: new Float32Array(PARITY_LENGTH) };
+  if (placement === 'plain') return { data: toBf16(init), grad: new Float32Array(PARITY_LENGTH), dtype: 'bf16' };
+  const data = new Uint16Array(new SharedArrayBuffer(2 * PARITY_LENGTH));
+  data.set(toBf16(init));
+  return { data, grad: new Float32Array(new SharedArrayBuffer(4 * PARITY_LENGTH)), dtype: 'bf16' };
+}
+
 /** Run `entry` on `backend`: the effective weights after STEPS steps, or the error it threw. */
-export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: number): Promise<Float64Array> {
+export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: number, placement: ParityPlacement = 'plain'): Promise<Float64Array> {
   const { init, grads } = problem(seed);
-  const bf16 = entry.paramDtype === 'bf16';
-  const param: Param = bf16
-    ? { data: toBf16(init), grad: new Float32Array(PARITY_LENGTH), dtype: 'bf16' }
-    : { data: Float32Array.from(init), grad: new Float32Array(PARITY_LENGTH) };
+  const param = placedParam(init, entry.paramDtype === 'bf16', placement);
   const opt = entry.create([param], { ...PARITY_BACKENDS[column], lr: LR });
   try {
     for (const g of grads) {
@@ -78,6 +93,7 @@ export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: 
     return await effectiveWeights(opt, param);
   } finally {
     opt.destroy();
+    if (placement === 'shared' && entry.paramDtype !== 'bf16') releaseParam(param);
   }
 }
 
