@@ -15,9 +15,9 @@ import {
 describe('parity: preset × backend against the float64 rules', () => {
   for (const entry of PRESET_CATALOG) {
     const reference = float64Reference(entry, paritySeed(entry));
-    const cells = (Object.keys(PARITY_BACKENDS) as ParityColumn[]).flatMap((backend) => [
-      { backend, placement: 'plain' as ParityPlacement },
-      ...(SHARED_PLACEMENT_COLUMNS.includes(backend) ? [{ backend, placement: 'shared' as ParityPlacement }] : []),
+    const cells: Array<{ backend: ParityColumn; placement: ParityPlacement }> = (Object.keys(PARITY_BACKENDS) as ParityColumn[]).flatMap((backend) => [
+      { backend, placement: 'plain' as const },
+      ...(SHARED_PLACEMENT_COLUMNS.includes(backend) ? [{ backend, placement: 'shared' as const }] : []),
     ]);
     for (const { backend, placement } of cells) {
       const budget = budgetOf(entry);
