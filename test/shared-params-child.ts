@@ -18,6 +18,14 @@ import { seededNormal } from './helpers.js';
 
 /** Tensor lengths: odd, not multiples of 4 or 256, one over bitsandbytes' 4096 (8-bit state). */
 export const SHARED_PARAM_SIZES = [3, 257, 1027, 5001];
+/**
+ * Resident AdamW also steps a tensor over 4 MiB and over one ONNX window (2^20 elements), so its
+ * upload to the GPU takes several pieces of the staging buffer and its ONNX step several windows
+ * (paged state already comes in small pages).
+ */
+export const LARGE_SHARED_PARAM = 1_100_001;
+export const sizesFor = (preset: SharedParamPreset, paged: boolean): number[] =>
+  (preset === 'AdamW' && !paged ? [...SHARED_PARAM_SIZES, LARGE_SHARED_PARAM] : SHARED_PARAM_SIZES);
 export const SHARED_PARAM_STEPS = 3;
 export const SHARED_PARAM_HP = { lr: 1e-2, betas: [0.9, 0.99] as [number, number], eps: 1e-8, weightDecay: 0.1 };
 /** Small pages, so the paged runs cross several pages and a tensor's last page is partial. */
@@ -44,10 +52,11 @@ export function sharedParamProblem(length: number, seed: number): { init: Float3
   return { init, grads };
 }
 
-/** What one run leaves: params, state buffers and the checkpoint, as base64 bytes (the checkpoint as its SHA-256). */
+/** What one run leaves: params as base64 bytes; state buffers and the checkpoint as their SHA-256 (the step as a number). */
 export interface SharedParamRun { params: string[]; state: Array<Record<string, string>>; checkpointSha256: string }
 
-const base64 = (a: ArrayBufferView): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const bytesOf = (a: ArrayBufferView): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** A param of `init` for `preset`: in shared memory, or in plain arrays. */
 function makeParam(preset: SharedParamPreset, init: Float32Array, shared: boolean): Param {
@@ -70,7 +79,7 @@ function optimizer(preset: SharedParamPreset, paged: boolean, params: Param[], o
 }
 
 async function run(backend: SharedParamBackend, preset: SharedParamPreset, shared: boolean, dir: string): Promise<SharedParamRun> {
-  const problems = SHARED_PARAM_SIZES.map((n, k) => sharedParamProblem(n, 100 + k));
+  const problems = sizesFor(preset, backend.paged).map((n, k) => sharedParamProblem(n, 100 + k));
   const params = problems.map(({ init }) => makeParam(preset, init, shared));
   const opt = optimizer(preset, backend.paged, params, backend.options);
   try {
@@ -82,9 +91,9 @@ async function run(backend: SharedParamBackend, preset: SharedParamPreset, share
     await opt.save(file);
     const { state } = await opt.stateDictAsync();
     return {
-      params: params.map((p) => base64(p.data as ArrayBufferView)),
-      state: SHARED_PARAM_SIZES.map((_, k) => Object.fromEntries(Object.entries(state[k]!).map(([name, v]) => [name, typeof v === 'number' ? String(v) : base64(v as ArrayBufferView)]))),
-      checkpointSha256: createHash('sha256').update(readFileSync(file)).digest('hex'),
+      params: params.map((p) => bytesOf(p.data as ArrayBufferView).toString('base64')),
+      state: params.map((_, k) => Object.fromEntries(Object.entries(state[k]!).map(([name, v]) => [name, typeof v === 'number' ? String(v) : sha256(bytesOf(v as ArrayBufferView))]))),
+      checkpointSha256: sha256(readFileSync(file)),
     };
   } finally {
     opt.destroy();
