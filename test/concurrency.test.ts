@@ -19,24 +19,19 @@ import { maxScaledError, needsWebGpuAdapter, seededNormal } from './helpers.js';
 const DIR = mkdtempSync(join(tmpdir(), 'adamw-lab-concurrency-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
 
-/**
- * Every backend, resident and paged. `hostArrays`: the param under test is a plain Float32Array, not a
- * createParam view of shared WebAssembly memory, which onnxruntime-node refuses ('Invalid argument')
- * and Dawn's writeBuffer crashes on (known, reported separately).
- */
-const BACKENDS: Array<{ label: string; options: OptimizerOptions; paged?: boolean; gpu?: boolean; hostArrays?: boolean }> = [
+/** Every backend, resident and paged. */
+const BACKENDS: Array<{ label: string; options: OptimizerOptions; paged?: boolean; gpu?: boolean }> = [
   { label: 'cpu', options: { backend: 'cpu' } },
   { label: 'js', options: { backend: 'js' } },
-  { label: 'onnx (cpu provider)', options: { backend: 'onnx', executionProviders: ['cpu'] }, hostArrays: true },
-  { label: 'webgpu', options: { backend: 'webgpu' }, gpu: true, hostArrays: true },
+  { label: 'onnx (cpu provider)', options: { backend: 'onnx', executionProviders: ['cpu'] } },
+  { label: 'webgpu', options: { backend: 'webgpu' }, gpu: true },
   { label: 'paged cpu', options: { backend: 'cpu' }, paged: true },
   { label: 'paged js', options: { backend: 'js' }, paged: true },
-  { label: 'paged webgpu', options: { backend: 'webgpu' }, paged: true, gpu: true, hostArrays: true },
+  { label: 'paged webgpu', options: { backend: 'webgpu' }, paged: true, gpu: true },
 ];
 
-/** A param of `values` for `backend`: in adamw-lab's shared memory (createParam) unless it takes host arrays only. */
-function ownParam(values: Float32Array, grad: Float32Array, backend: { hostArrays?: boolean }): Fp32Param {
-  if (backend.hostArrays) return { data: values, grad };
+/** A param of `values` and `grad` in adamw-lab's shared memory (createParam). */
+function ownParam(values: Float32Array, grad: Float32Array): Fp32Param {
   const p = createParam(values, 'own');
   p.grad.set(grad);
   return p;
@@ -250,7 +245,7 @@ describe('step() reads each param once', () => {
       if (!(await skipUnlessRuns(t, backend.gpu))) return;
       const normal = seededNormal(74);
       const n = 4096;
-      const own = ownParam(Float32Array.from({ length: n }, normal), Float32Array.from({ length: n }, normal), backend);
+      const own = ownParam(Float32Array.from({ length: n }, normal), Float32Array.from({ length: n }, normal));
       const longer = createParam(n + 16_384, 'longer');
       longer.grad.set(Float32Array.from({ length: n + 16_384 }, normal));
       const neighbour = createParam(Float32Array.from({ length: 16_384 }, normal), 'neighbour');
@@ -281,7 +276,7 @@ describe('step() reads each param once', () => {
       if (!(await skipUnlessRuns(t, backend.gpu))) return;
       const normal = seededNormal(75);
       const n = 20_000; // many 16 KiB pages
-      const own = ownParam(Float32Array.from({ length: n }, normal), Float32Array.from({ length: n }, normal), backend);
+      const own = ownParam(Float32Array.from({ length: n }, normal), Float32Array.from({ length: n }, normal));
       const other = createParam(Float32Array.from({ length: 4 * n }, normal), 'other');
       other.grad.set(Float32Array.from({ length: 4 * n }, normal));
       const otherBefore = [other.data.slice(), other.grad.slice()];

@@ -9,7 +9,7 @@
  * carries); 8-bit state carries its quantization error into every step.
  */
 import {
-  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, fromBf16, optimiReferenceStep, PRESET_CATALOG, roundToBf16, toBf16,
+  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, createParam, fromBf16, optimiReferenceStep, PRESET_CATALOG, releaseParam, roundToBf16, toBf16,
   type AdamOptimizer, type Blockwise8bitState, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
 import { quantizationMaps } from '../src/backends/rule-runner.js';
@@ -23,7 +23,7 @@ const LR = 1e-2;
 
 
 /** Error budgets by what the preset stores (fractions of the float64 update). */
-const BUDGET = { fp32: 1e-4, bf16Kahan: 5e-2, eightBit: 1e-3 } as const;
+export const BUDGET = { fp32: 1e-4, bf16Kahan: 5e-2, eightBit: 1e-3 } as const;
 
 /** The preset's budget: bf16 params, 8-bit state or fp32 state. */
 export function budgetOf(entry: PresetEntry): number {
@@ -40,6 +40,15 @@ export const PARITY_BACKENDS = {
   'onnx-webgpu': { backend: 'onnx', executionProviders: ['webgpu'] },
 } as const satisfies Record<string, OptimizerOptions>;
 export type ParityColumn = keyof typeof PARITY_BACKENDS;
+
+/**
+ * Where a run's params live: plain arrays, or shared memory (createParam's views of adamw-lab's
+ * WebAssembly memory; bf16 params as views of a SharedArrayBuffer), which Dawn and onnxruntime-node
+ * once could not take.
+ */
+export type ParityPlacement = 'plain' | 'shared';
+/** The columns also run on params in shared memory. */
+export const SHARED_PLACEMENT_COLUMNS: readonly ParityColumn[] = ['webgpu', 'onnx-cpu', 'onnx-webgpu'];
 
 /** The seeded problem every run of a preset sees: initial params and STEPS gradients. */
 function problem(seed: number): { init: Float64Array; grads: Float64Array[] } {
@@ -62,9 +71,24 @@ async function effectiveWeights(opt: AdamOptimizer, param: Param): Promise<Float
   return theta;
 }
 
+/** A param of `init`, placed as asked. */
+function placedParam(init: Float64Array, bf16: boolean, placement: ParityPlacement): Param {
+  if (!bf16) return placement === 'shared' ? createParam(init) : { data: Float32Array.from(init), grad: new Float32Array(PARITY_LENGTH) };
+  if (placement === 'plain') return { data: toBf16(init), grad: new Float32Array(PARITY_LENGTH), dtype: 'bf16' };
+  const data = new Uint16Array(new SharedArrayBuffer(2 * PARITY_LENGTH));
+  data.set(toBf16(init));
+  return { data, grad: new Float32Array(new SharedArrayBuffer(4 * PARITY_LENGTH)), dtype: 'bf16' };
+}
+
 /** Run `entry` on `backend`: the effective weights after STEPS steps, or the error it threw. */
-export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: number): Promise<Float64Array> {
-  return (await runTrajectory(entry, PARITY_BACKENDS[column], problem(seed))).weights;
+export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: number, placement: ParityPlacement = 'plain'): Promise<Float64Array> {
+  const trajectory = problem(seed);
+  const param = placedParam(trajectory.init, entry.paramDtype === 'bf16', placement);
+  try {
+    return (await runTrajectory(entry, PARITY_BACKENDS[column], trajectory, param)).weights;
+  } finally {
+    if (placement === 'shared' && entry.paramDtype !== 'bf16') releaseParam(param);
+  }
 }
 
 /** What the runners need of a preset (a catalog entry, or a preset with options of its own). */

@@ -8,7 +8,8 @@
  * params, grads and state into the runtime and back (over PCIe with CUDA). Copies are kept down:
  * outputs are preallocated, and an output is written straight over its input wherever the graph
  * reads that input before writing it (its signature's `inPlace`); only bf16 storage (the graphs take
- * float32) and the NaN-padded last 8-bit block go through staging arrays.
+ * float32), the NaN-padded last 8-bit block and views of shared memory (which onnxruntime-node
+ * refuses) go through staging arrays.
  * @module
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
@@ -190,7 +191,9 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
       const [a, b] = rangeOf(spec);
       const whole = storageOf(task, spec.name);
       const storage = whole.subarray(a, b);
-      const direct = matches(whole, spec) && !(padded && spec.layout === 'elements');
+      // onnxruntime-node refuses ('Invalid argument') a tensor over a SharedArrayBuffer, such as
+      // createParam's views of adamw-lab's WebAssembly memory: those go through staging too.
+      const direct = matches(whole, spec) && whole.buffer instanceof ArrayBuffer && !(padded && spec.layout === 'elements');
       let data: Float32Array | Uint8Array;
       if (direct) {
         data = storage as Float32Array | Uint8Array;

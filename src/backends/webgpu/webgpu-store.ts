@@ -116,6 +116,9 @@ const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((len
 const KERNEL_OF = { adam: 'adam', optimi: 'optimi', blockwise8bit: 'blockwise8bit' } as const satisfies Record<TensorPlan['family'], KernelName>;
 type UpdateKernel = (typeof KERNEL_OF)[TensorPlan['family']];
 
+/** Largest piece of a shared-memory view copied through a plain buffer per writeBuffer (4 MiB, a multiple of 4). */
+const HOST_STAGING_BYTES = 4 << 20;
+
 /** Tensors whose plans share everything but their length run in one arena. */
 export const arenaKey = (plan: TensorPlan): string =>
   JSON.stringify([plan.family, plan.paramDtype, plan.momentDtype, plan.kahan, plan.stable, plan.buffers.map((b) => [b.name, b.dtype])]);
@@ -189,6 +192,8 @@ export class WebGpuStore implements StateStore {
   dispatchesLastStep = 0;
   private kernels?: Kernels;
   private staging?: GPUBuffer;
+  /** The plain buffer that views of shared memory are copied through on their way up (writeHost). */
+  private hostStaging?: Uint8Array<ArrayBuffer>;
   private readonly states = new Set<GpuState>();
   private readonly arenas = new Set<Arena>();
   /** Set when a state was added or released: the next step lays the arenas out again. */
@@ -320,6 +325,7 @@ export class WebGpuStore implements StateStore {
     this.arenas.clear();
     if (this.staging) this.destroyBuffer(this.staging);
     this.staging = undefined;
+    this.hostStaging = undefined;
   }
 
   private async ready(): Promise<Kernels> {
@@ -552,12 +558,11 @@ export class WebGpuStore implements StateStore {
       if (!w) continue;
       const start = member.firstUnit * UNIT;
       const data = w.param.data as Float32Array | Uint16Array;
-      // Params may be views of shared WebAssembly memory; writeBuffer accepts those (AllowShared).
-      const source = data.byteLength % 4 === 0 ? data : hostArray('bf16', data, wordBytes('bf16', data.length));
-      queue.writeBuffer(arena.param!, start * paramBytes, source as Float32Array<ArrayBuffer>);
+      if (data.byteLength % 4 === 0) this.writeHost(arena.param!, start * paramBytes, data);
+      else queue.writeBuffer(arena.param!, start * paramBytes, hostArray('bf16', data, wordBytes('bf16', data.length)) as Uint16Array<ArrayBuffer>);
       const grad = w.param.grad as Float32Array | Uint16Array;
       if (grad instanceof Float32Array) {
-        queue.writeBuffer(arena.grad!, start * 4, grad as Float32Array<ArrayBuffer>);
+        this.writeHost(arena.grad!, start * 4, grad);
         continue;
       }
       // A bf16 grad goes piece by piece: each window's part at the start of its fp32 slot there.
@@ -568,6 +573,29 @@ export class WebGpuStore implements StateStore {
         const bits = hostArray('bf16', grad.subarray(from - start, to - start), wordBytes('bf16', to - from)) as Uint16Array<ArrayBuffer>;
         queue.writeBuffer(arena.grad!, from * 4, bits);
       }
+    }
+  }
+
+  /**
+   * `queue.writeBuffer` of a host array of whole 4-byte words. Dawn's writeBuffer crashes the process
+   * (SIGSEGV) on a view of a SharedArrayBuffer, such as createParam's views of adamw-lab's WebAssembly
+   * memory, so those go through a reused plain buffer, in pieces of at most {@link HOST_STAGING_BYTES};
+   * plain arrays are written as they are.
+   */
+  private writeHost(buffer: GPUBuffer, offset: number, source: Float32Array | Uint16Array): void {
+    const { queue } = this.kernels!.device;
+    if (source.buffer instanceof ArrayBuffer) {
+      queue.writeBuffer(buffer, offset, source as Float32Array<ArrayBuffer>);
+      return;
+    }
+    const bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+    const size = Math.min(HOST_STAGING_BYTES, bytes.length);
+    if (!this.hostStaging || this.hostStaging.length < size) this.hostStaging = new Uint8Array(size);
+    // writeBuffer copies what it is given before it returns, so one staging buffer serves every piece.
+    for (let at = 0; at < bytes.length; at += this.hostStaging.length) {
+      const piece = bytes.subarray(at, at + this.hostStaging.length);
+      this.hostStaging.set(piece);
+      queue.writeBuffer(buffer, offset + at, this.hostStaging, 0, piece.length);
     }
   }
 
