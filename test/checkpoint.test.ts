@@ -152,7 +152,7 @@ describe('checkpoint files', () => {
       },
       rename, rm,
     };
-    await assert.rejects(writeFileAtomic(file, new Uint8Array(1000).fill(7), crashing), /simulated crash/);
+    await assert.rejects(writeFileAtomic(file, new Uint8Array(1000).fill(7), { owner: "test", where: "save()" }, crashing), /simulated crash/);
     assert.equal(readFileSync(file, 'utf8'), 'the previous checkpoint');
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('atomic') && f.endsWith('.tmp')), []);
     const params = makeParams(false);

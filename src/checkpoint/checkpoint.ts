@@ -11,9 +11,11 @@ import { quantizationMaps } from '../backends/rule-runner.js';
 import type { AdamOptimizer } from '../optim/adam-optimizer.js';
 import type { VariantOptions } from '../optim/variants.js';
 import type { ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
+import { paramLength } from '../optim/validate.js';
 import { VERSION } from '../version.js';
+import { readFileBytes, writeFileAtomic } from './file-io.js';
 import {
-  decodeSafetensors, encodeSafetensors, SafetensorsFormatError, type SafetensorsDtype, type SafetensorsTensor,
+  decodeSafetensors, encodeSafetensors, SafetensorsFormatError, type SafetensorsDtype, type SafetensorsLimits, type SafetensorsTensor,
 } from './safetensors.js';
 
 /** The `format` metadata value of adamw-lab optimizer checkpoints. */
@@ -53,6 +55,53 @@ function checksumRange(file: Uint8Array, headerEnd: number): [number, number] {
   if (at < 0) return [-1, -1];
   const start = 8 + new TextEncoder().encode(header.slice(0, at + key.length)).length;
   return [start, start + 64];
+}
+
+/** Most tensors one param's state has in a checkpoint: step, 4 buffers or 8-bit codes, absmax, shift, 2 maps. */
+const MAX_TENSORS_PER_PARAM = 8;
+/** Header bytes per tensor, with room to spare (`"state.123456.exp_avg_sq":{"dtype":"F32","shape":[…],"data_offsets":[…,…]}` is ~100). */
+const MAX_HEADER_BYTES_PER_TENSOR = 256;
+/** Header bytes for the metadata beyond the tensors: format, variant, param groups' hyperparameters. */
+const HEADER_BYTES_BASE = 64 * 1024;
+/** Most state bytes per element (fp32 m, v and v_max), rounded up, and per param (2 maps, step, absmax slack). */
+const MAX_STATE_BYTES_PER_ELEMENT = 16;
+const MAX_STATE_BYTES_PER_PARAM = 4096;
+
+/**
+ * The most a checkpoint of `optimizer` can hold: its header size and tensor count, and the whole
+ * file's size. A file over these is refused before it is read or parsed, so that a hostile header
+ * (a million tensors, 100 MB of JSON) costs nothing.
+ */
+export function checkpointLimits(optimizer: AdamOptimizer): SafetensorsLimits & { maxFileBytes: number } {
+  let params = 0;
+  let elements = 0;
+  for (const group of optimizer.paramGroups) {
+    for (const param of group.params) {
+      params++;
+      elements += paramLength(param);
+    }
+  }
+  // Param-group metadata lists every param's index (≤ 12 bytes each).
+  const maxHeaderBytes = HEADER_BYTES_BASE + params * (MAX_TENSORS_PER_PARAM * MAX_HEADER_BYTES_PER_TENSOR + 12);
+  const maxFileBytes = 8 + maxHeaderBytes + elements * MAX_STATE_BYTES_PER_ELEMENT + params * MAX_STATE_BYTES_PER_PARAM;
+  return { maxHeaderBytes, maxTensors: params * MAX_TENSORS_PER_PARAM, maxFileBytes };
+}
+
+/** Write `optimizer`'s checkpoint to `path` atomically; errors name `owner` and `save(path)`. */
+export async function saveCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<void> {
+  const caller = { owner, where: `save(${JSON.stringify(path)})` };
+  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: save(): path is ${JSON.stringify(path) ?? String(path)}; pass a file path string`);
+  await writeFileAtomic(path, await encodeCheckpoint(optimizer, owner), caller);
+}
+
+/**
+ * Read and verify the checkpoint at `path` for `optimizer`: a regular file within
+ * {@link checkpointLimits}, then {@link decodeCheckpoint}. Nothing is changed here.
+ */
+export async function loadCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<StateDict> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: load(): path is ${JSON.stringify(path) ?? String(path)}; pass a file path string`);
+  const bytes = await readFileBytes(path, { owner, where: `load(${JSON.stringify(path)})` }, checkpointLimits(optimizer).maxFileBytes);
+  return decodeCheckpoint(bytes, optimizer, owner, JSON.stringify(path));
 }
 
 /** The checkpoint bytes of an optimizer's current state. */
@@ -97,7 +146,7 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
   };
   let decoded;
   try {
-    decoded = decodeSafetensors(file);
+    decoded = decodeSafetensors(file, checkpointLimits(optimizer));
   } catch (e) {
     if (e instanceof SafetensorsFormatError) return fail(e.message, 'the file is damaged or is not an adamw-lab checkpoint');
     throw e;
@@ -117,6 +166,12 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
   }
   const ours = JSON.stringify(stateVariant(optimizer.variantOptions));
   if (metadata.variant !== ours) fail(`it was saved by ${metadata.optimizer} with variant ${metadata.variant}, but this optimizer's variant is ${ours}`, 'load it into an optimizer with the same variant options');
+  // Paging changes where the state lives, not what it is: PagedAdamW's checkpoint loads into AdamW.
+  const unpaged = (name: string | undefined): string | undefined => name?.replace(/^Paged/, '');
+  if (unpaged(metadata.optimizer) !== unpaged(owner)) {
+    fail(`it was saved by ${JSON.stringify(metadata.optimizer)}, but this optimizer is ${owner}`,
+      `load it into ${metadata.optimizer} (its update rule differs: Adam adds the decay to the gradient, the AdamW presets decouple it); only paging may differ`);
+  }
   let paramGroups: ParamGroupStateDict[];
   try {
     paramGroups = JSON.parse(metadata.param_groups ?? '') as ParamGroupStateDict[];

@@ -6,8 +6,7 @@
  * @module
  */
 import type { Backend } from '../backends/backend.js';
-import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/checkpoint.js';
-import { readFileBytes, writeFileAtomic } from '../checkpoint/file-io.js';
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
 import { EXECUTION_PROVIDERS, OnnxBackend } from '../backends/onnx/onnx-backend.js';
@@ -371,7 +370,7 @@ export class AdamOptimizer {
    * hyperparameters and a checksum. The write is atomic: a temporary file is renamed over `path`.
    */
   async save(path: string): Promise<void> {
-    await writeFileAtomic(path, await this.saveBytes());
+    await saveCheckpoint(this, this.variant.name, path);
   }
 
   /**
@@ -379,8 +378,7 @@ export class AdamOptimizer {
    * error and leaves the optimizer unchanged.
    */
   async load(path: string): Promise<void> {
-    const bytes = await readFileBytes(path);
-    this.loadStateDict(await decodeCheckpoint(bytes, this, this.variant.name, JSON.stringify(path)));
+    this.loadStateDict(await loadCheckpoint(this, this.variant.name, path));
   }
 
   /** The checkpoint as bytes (for browsers, or any storage), the same bytes {@link save} writes. */
