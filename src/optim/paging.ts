@@ -132,7 +132,8 @@ export class PagedStore implements StateStore {
     }
     // Refused here, not at the first step: a page holds at least one 256-element block of state.
     if (this.pageBytes < MIN_PAGE_BYTES) {
-      fail(RangeError, owner, 'options', `${options.pageBytes === undefined ? `paged.budgetBytes = ${budgetBytes} gives pages` : 'paged.pageBytes ='} of ${this.pageBytes} bytes, less than one 256-element block of state (up to ${MIN_PAGE_BYTES} bytes)`,
+      const pages = options.pageBytes === undefined ? `paged.budgetBytes = ${budgetBytes} gives pages of ${this.pageBytes} bytes,` : `paged.pageBytes = ${this.pageBytes} is`;
+      fail(RangeError, owner, 'options', `${pages} less than one 256-element block of state (up to ${MIN_PAGE_BYTES} bytes)`,
         options.pageBytes === undefined ? `paged.budgetBytes must be at least ${4 * MIN_PAGE_BYTES}` : `paged.pageBytes must be at least ${MIN_PAGE_BYTES}`);
     }
     this.directory = makeSpillDirectory(owner, options.directory ?? tmpdir());
