@@ -12,6 +12,7 @@ import type { AdamOptimizer } from '../optim/adam-optimizer.js';
 import type { VariantOptions } from '../optim/variants.js';
 import type { ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
 import { paramLength } from '../optim/validate.js';
+import { showValue } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { readFileBytes, writeFileAtomic } from './file-io.js';
 import {
@@ -95,13 +96,34 @@ export async function saveCheckpoint(optimizer: AdamOptimizer, owner: string, pa
 }
 
 /**
- * Read and verify the checkpoint at `path` for `optimizer`: a regular file within
- * {@link checkpointLimits}, then {@link decodeCheckpoint}. Nothing is changed here.
+ * Load the checkpoint at `path` into `optimizer`: a regular file within {@link checkpointLimits}, checked
+ * by {@link decodeCheckpoint} and then by `loadStateDict`; any refusal changes nothing.
  */
-export async function loadCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<StateDict> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: load(): path is ${JSON.stringify(path) ?? String(path)}; pass a file path string`);
-  const bytes = await readFileBytes(path, { owner, where: `load(${JSON.stringify(path)})` }, checkpointLimits(optimizer).maxFileBytes);
-  return decodeCheckpoint(bytes, optimizer, owner, JSON.stringify(path));
+export async function loadCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<void> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: load(): path is ${showValue(path)}; pass a file path string`);
+  const where = `load(${JSON.stringify(path)})`;
+  const bytes = await readFileBytes(path, { owner, where }, checkpointLimits(optimizer).maxFileBytes);
+  applyStateDict(optimizer, owner, where, await decodeCheckpoint(bytes, optimizer, owner, where));
+}
+
+/** Load checkpoint bytes into `optimizer`, checked as {@link loadCheckpoint} checks a file. */
+export async function loadCheckpointBytes(optimizer: AdamOptimizer, owner: string, bytes: Uint8Array): Promise<void> {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`${owner}: loadBytes(): got ${showValue(bytes)}; pass the Uint8Array that saveBytes() returned`);
+  const where = `loadBytes(${showValue(bytes)})`;
+  applyStateDict(optimizer, owner, where, await decodeCheckpoint(bytes, optimizer, owner, where));
+}
+
+/** loadStateDict, its refusals renamed after the call the user made (`load("…")`, `loadBytes(…)`). */
+function applyStateDict(optimizer: AdamOptimizer, owner: string, where: string, stateDict: StateDict): void {
+  try {
+    optimizer.loadStateDict(stateDict);
+  } catch (error) {
+    const e = error as Error;
+    const prefix = `${owner}: loadStateDict`;
+    if (typeof e?.message !== 'string' || !e.message.startsWith(prefix)) throw error;
+    const Type = e.constructor as new (message: string, options?: ErrorOptions) => Error;
+    throw new Type(`${owner}: ${where}${e.message.slice(prefix.length)}`, { cause: error });
+  }
 }
 
 /** The checkpoint bytes of an optimizer's current state. */
@@ -129,10 +151,19 @@ export async function encodeCheckpoint(optimizer: AdamOptimizer, optimizerName: 
     param_groups: JSON.stringify(sd.paramGroups),
     checksum: CHECKSUM_PREFIX + ZERO_DIGEST,
   };
-  const file = encodeSafetensors(tensors, metadata);
-  const [start, end] = checksumRange(file, 8 + Number(new DataView(file.buffer).getBigUint64(0, true)));
+  return signCheckpoint(encodeSafetensors(tensors, metadata));
+}
+
+/**
+ * Write the SHA-256 of `file` (hashed with the checksum's 64 hex digits as zeros) into its checksum
+ * field, in place, and return it. Tests use it to re-sign a file they edited, so that what refuses
+ * the edit is the structural checks, not the checksum.
+ */
+export async function signCheckpoint(file: Uint8Array): Promise<Uint8Array> {
+  const [start, end] = checksumRange(file, 8 + Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true)));
+  if (start < 0 || end - start !== 64) throw new Error('adamw-lab: internal error: no checksum field to sign');
+  file.set(new TextEncoder().encode(ZERO_DIGEST), start);
   file.set(new TextEncoder().encode(await sha256Hex(file)), start);
-  if (end - start !== 64) throw new Error('adamw-lab: internal error: checksum field misplaced');
   return file;
 }
 
@@ -140,9 +171,9 @@ export async function encodeCheckpoint(optimizer: AdamOptimizer, optimizerName: 
  * Parse and verify checkpoint bytes into a state dict for `optimizer`, or throw a clear error. Nothing
  * is changed here; the caller loads the result with loadStateDict, which checks it against the params.
  */
-export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimizer, owner: string, source: string): Promise<StateDict> {
+export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimizer, owner: string, where: string): Promise<StateDict> {
   const fail = (problem: string, allowed: string): never => {
-    throw new Error(`${owner}: load(${source}): ${problem}; ${allowed}`);
+    throw new Error(`${owner}: ${where}: ${problem}; ${allowed}`);
   };
   let decoded;
   try {
@@ -181,21 +212,27 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
   const { signed, unsigned } = quantizationMaps();
   const state: Record<number, ParamStateDict> = {};
   for (const [name, tensor] of tensors) {
-    const match = /^state\.(\d+)\.([a-z_0-9]+)$/.exec(name);
-    if (!match) fail(`unexpected tensor '${name}'`, 'tensors are named state.<index>.<buffer>');
+    const match = /^state\.(0|[1-9]\d{0,8})\.([a-z_0-9]+)$/.exec(name);
+    // Object.prototype's names (__proto__, constructor…) would not become buffers: refuse them as unknown.
+    if (!match || match[2]! in Object.prototype) fail(`unexpected tensor '${name}'`, 'tensors are named state.<param index>.<buffer>');
     const index = Number(match![1]);
     const key = match![2]!;
     const entry = (state[index] ??= { step: -1 }) as unknown as Record<string, unknown>;
     const { bytes } = tensor;
+    const shape = `[${tensor.shape.join(', ')}]`;
     if (key === 'step') {
-      if (tensor.dtype !== 'I64') fail(`'${name}' has dtype ${tensor.dtype}`, 'step is an int64 scalar');
-      entry.step = Number(new BigInt64Array(bytes.buffer, bytes.byteOffset, 1)[0]);
+      if (tensor.dtype !== 'I64' || tensor.shape.length !== 0) fail(`'${name}' is ${tensor.dtype} of shape ${shape}`, 'step is an int64 scalar (shape [])');
+      const step = new BigInt64Array(bytes.buffer, bytes.byteOffset, 1)[0]!;
+      if (step < 0n || step > BigInt(Number.MAX_SAFE_INTEGER)) fail(`'${name}' is ${step}`, `step must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
+      entry.step = Number(step);
     } else if (key === 'qmap1' || key === 'qmap2') {
+      if (tensor.dtype !== 'F32' || shape !== '[256]') fail(`'${name}' is ${tensor.dtype} of shape ${shape}`, 'a quantization map is F32 of shape [256]');
       const map = new Float32Array(bytes.buffer, bytes.byteOffset, 256);
       const expected = key === 'qmap1' ? signed : unsigned;
       const ulps = new Int32Array(Float32Array.from(map).buffer).map((b, i) => Math.abs(b - new Int32Array(expected.buffer)[i]!));
       if (map.length !== 256 || ulps.some((u) => u > 2)) fail(`'${name}' is not bitsandbytes' dynamic map`, 'the 8-bit codes can only be read with the map they were written with');
     } else {
+      if (tensor.shape.length !== 1) fail(`'${name}' has shape ${shape}`, 'state buffers are flat (one dimension)');
       const array = tensor.dtype === 'F32' ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
         : tensor.dtype === 'BF16' ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
           : tensor.dtype === 'U8' ? bytes : fail(`'${name}' has dtype ${tensor.dtype}`, 'state buffers are F32, BF16 or U8');

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Backend } from '../backends/backend.js';
-import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
+import { encodeCheckpoint, loadCheckpoint, loadCheckpointBytes, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
 import { EXECUTION_PROVIDERS, OnnxBackend } from '../backends/onnx/onnx-backend.js';
@@ -378,7 +378,7 @@ export class AdamOptimizer {
    * error and leaves the optimizer unchanged.
    */
   async load(path: string): Promise<void> {
-    this.loadStateDict(await loadCheckpoint(this, this.variant.name, path));
+    await loadCheckpoint(this, this.variant.name, path);
   }
 
   /** The checkpoint as bytes (for browsers, or any storage), the same bytes {@link save} writes. */
@@ -388,7 +388,7 @@ export class AdamOptimizer {
 
   /** Restore a checkpoint from bytes; checked like {@link load}. */
   async loadBytes(bytes: Uint8Array): Promise<void> {
-    this.loadStateDict(await decodeCheckpoint(bytes, this, this.variant.name, 'bytes'));
+    await loadCheckpointBytes(this, this.variant.name, bytes);
   }
 
   /**
