@@ -12,7 +12,8 @@ import type { AdamOptimizer } from '../optim/adam-optimizer.js';
 import type { VariantOptions } from '../optim/variants.js';
 import type { ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
 import { paramLength } from '../optim/validate.js';
-import { showValue } from '../util/errors.js';
+import { refuseUnknownKeys, showValue } from '../util/errors.js';
+import { GROUP_KEYS } from '../optim/adam-optimizer.js';
 import { VERSION } from '../version.js';
 import { readFileBytes, writeFileAtomic } from './file-io.js';
 import {
@@ -25,6 +26,8 @@ export const CHECKPOINT_FORMAT = 'adamw-lab.optimizer';
 export const CHECKPOINT_FORMAT_VERSION = '1';
 
 const CHECKSUM_PREFIX = 'sha256:';
+/** Presets that differ only in paging; their checkpoints load into each other. */
+const PAGED_TWINS: Record<string, string> = { PagedAdamW: 'AdamW', PagedAdamW8bit: 'AdamW8bit' };
 const ZERO_DIGEST = '0'.repeat(64);
 
 /** The variant options that change what the state holds (paging does not). */
@@ -198,7 +201,7 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
   const ours = JSON.stringify(stateVariant(optimizer.variantOptions));
   if (metadata.variant !== ours) fail(`it was saved by ${metadata.optimizer} with variant ${metadata.variant}, but this optimizer's variant is ${ours}`, 'load it into an optimizer with the same variant options');
   // Paging changes where the state lives, not what it is: PagedAdamW's checkpoint loads into AdamW.
-  const unpaged = (name: string | undefined): string | undefined => name?.replace(/^Paged/, '');
+  const unpaged = (name: string | undefined): string | undefined => (name !== undefined && Object.hasOwn(PAGED_TWINS, name) ? PAGED_TWINS[name] : name);
   if (unpaged(metadata.optimizer) !== unpaged(owner)) {
     fail(`it was saved by ${JSON.stringify(metadata.optimizer)}, but this optimizer is ${owner}`,
       `load it into ${metadata.optimizer} (its update rule differs: Adam adds the decay to the gradient, the AdamW presets decouple it); only paging may differ`);
@@ -209,8 +212,14 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
   } catch {
     return fail('param_groups metadata is not JSON', 'the file is damaged');
   }
+  if (!Array.isArray(paramGroups) || !paramGroups.every((g) => typeof g === 'object' && g !== null && !Array.isArray(g))) {
+    fail(`param_groups metadata is ${showValue(paramGroups)}`, 'it must be a list of param groups { params, lr, betas, … }');
+  }
+  // A key loadStateDict would ignore (PyTorch's weight_decay, say) is refused, not dropped.
+  paramGroups.forEach((group, g) => refuseUnknownKeys(owner, `${where}: param group ${g}`, group, ['params', ...GROUP_KEYS]));
   const { signed, unsigned } = quantizationMaps();
   const state: Record<number, ParamStateDict> = {};
+  const maps = new Set<string>();
   for (const [name, tensor] of tensors) {
     const match = /^state\.(0|[1-9]\d{0,8})\.([a-z_0-9]+)$/.exec(name);
     // Object.prototype's names (__proto__, constructor…) would not become buffers: refuse them as unknown.
@@ -227,6 +236,7 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
       entry.step = Number(step);
     } else if (key === 'qmap1' || key === 'qmap2') {
       if (tensor.dtype !== 'F32' || shape !== '[256]') fail(`'${name}' is ${tensor.dtype} of shape ${shape}`, 'a quantization map is F32 of shape [256]');
+      maps.add(name);
       const map = new Float32Array(bytes.buffer, bytes.byteOffset, 256);
       const expected = key === 'qmap1' ? signed : unsigned;
       const ulps = new Int32Array(Float32Array.from(map).buffer).map((b, i) => Math.abs(b - new Int32Array(expected.buffer)[i]!));
@@ -241,6 +251,9 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimize
   }
   for (const [index, entry] of Object.entries(state)) {
     if (entry.step < 0) fail(`param ${index} has buffers but no step`, 'the file is damaged');
+    if (entry.state1 && !(maps.has(`state.${index}.qmap1`) && maps.has(`state.${index}.qmap2`))) {
+      fail(`param ${index} has 8-bit codes but not both quantization maps (qmap1, qmap2)`, 'the 8-bit codes can only be read with the maps they were written with');
+    }
   }
   return { state, paramGroups };
 }

@@ -56,7 +56,8 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
   maximize: false,
 };
 
-const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
+/** The options a param group may set (and a checkpoint's param groups may hold, besides `params`). */
+export const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
 /** Options that only one backend uses: set with another backend, they are refused rather than ignored. */
 const BACKEND_OF_OPTION = { executionProviders: 'onnx', device: 'webgpu', threads: 'cpu' } as const;
