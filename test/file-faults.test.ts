@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
-import { AdamW, type Param } from '../src/index.js';
+import { AdamW, PagedAdamW, type Param } from '../src/index.js';
 import { seededNormal } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'adamw-lab-faults-'));
@@ -120,6 +120,16 @@ describe('checkpoint file faults are refused clearly, leaving the old checkpoint
       /the previous file is unchanged$/);
     assert.deepEqual(readFileSync(path), old);
     noTemporaryFiles(mount);
+  });
+
+  it('a full disk under paged state: the step is refused naming the spill file (ENOSPC), not with a bare fs error', async (t) => {
+    const mount = tmpfs(t, '64k');
+    if (!mount) return;
+    const n = 65_536; // 512 KiB of state on a 64 KiB disk
+    const opt = new PagedAdamW([{ data: new Float32Array(n).fill(1), grad: new Float32Array(n).fill(0.5) }], { paged: { budgetBytes: 64 * 1024, directory: mount } });
+    await refusedQuickly(opt.step(), /^PagedAdamW: paged state: spill file ".*state\.bin": writing page \d+ failed: ENOSPC \(no space left on the device\); the state is lost: put paged.directory on a disk with room for the whole state/);
+    opt.destroy();
+    assert.deepEqual(readdirSync(mount), []);
   });
 
   it('a symbolic link to a device (/dev/zero): load() refuses it before reading a byte; save() refuses it too', async () => {

@@ -290,8 +290,12 @@ export class PagedStore implements StateStore {
   }
 
   private corrupted(problem: string): never {
-    return fail(Error, this.owner, `paged state: spill file ${JSON.stringify(this.path)}`, `${problem}; it was changed by something other than this optimizer`,
-      'the state is lost: do not touch the spill file while the optimizer lives; create a new optimizer, or load a checkpoint into one');
+    return this.spillFailure(`${problem}; it was changed by something other than this optimizer`, 'do not touch the spill file while the optimizer lives');
+  }
+
+  private spillFailure(problem: string, advice: string): never {
+    return fail(Error, this.owner, `paged state: spill file ${JSON.stringify(this.path)}`, problem,
+      `the state is lost: ${advice}; create a new optimizer, or load a checkpoint into one`);
   }
 
   /** Compare a page read back from the file with the checksum it was written with (all zeros if never written). */
@@ -347,15 +351,19 @@ export class PagedStore implements StateStore {
     const index = page.start / state.pageElements;
     if (direction === 'write') state.checksums[index] = pageChecksum(views);
     const position = (k: number): number => state.offsets[ranges[k]!.spec.name]! + ranges[k]!.first * DTYPE_BYTES[ranges[k]!.spec.dtype];
+    // A full disk (ENOSPC) or an I/O error is reported with the spill file's name, not as a bare fs error.
+    const io = <T>(operation: Promise<T>): Promise<T> => operation.catch((error: NodeJS.ErrnoException) => this.spillFailure(
+      `${direction === 'read' ? 'reading' : 'writing'} page ${index} failed: ${error.code ?? error.message}${error.code === 'ENOSPC' ? ' (no space left on the device)' : ''}`,
+      'put paged.directory on a disk with room for the whole state'));
     if (direction === 'read') {
-      const moved = await Promise.all(ranges.map(({ bytes }, k) => handle.read(views[k]!, 0, bytes, position(k))));
+      const moved = await Promise.all(ranges.map(({ bytes }, k) => io(handle.read(views[k]!, 0, bytes, position(k)))));
       moved.forEach(({ bytesRead }, k) => {
         if (bytesRead !== ranges[k]!.bytes) this.corrupted(`page ${index} of a param's state could be read only in part (${bytesRead} of ${ranges[k]!.bytes} bytes of ${ranges[k]!.spec.name}; truncated)`);
       });
       this.verify(state, index, views);
       this.stats.pagesRead++;
     } else {
-      await Promise.all(ranges.map(({ bytes }, k) => handle.write(views[k]!, 0, bytes, position(k))));
+      await Promise.all(ranges.map(({ bytes }, k) => io(handle.write(views[k]!, 0, bytes, position(k)))));
       this.stats.pagesWritten++;
     }
   }
