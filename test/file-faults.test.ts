@@ -17,7 +17,8 @@ const dir = mkdtempSync(join(tmpdir(), 'adamw-lab-faults-'));
 const isRoot = process.getuid?.() === 0;
 const mounts: string[] = [];
 after(() => {
-  for (const mount of mounts) execFileSync('umount', [mount]);
+  // Lazy: a file a failed test left open must not keep the mount.
+  for (const mount of mounts) execFileSync('umount', ['-l', mount]);
 });
 
 /** An AdamW stepped twice on seeded params, and a fingerprint of its state and params. */
@@ -127,6 +128,7 @@ describe('checkpoint file faults are refused clearly, leaving the old checkpoint
     if (!mount) return;
     const n = 65_536; // 512 KiB of state on a 64 KiB disk
     const opt = new PagedAdamW([{ data: new Float32Array(n).fill(1), grad: new Float32Array(n).fill(0.5) }], { paged: { budgetBytes: 64 * 1024, directory: mount } });
+    t.after(() => opt.destroy());
     await refusedQuickly(opt.step(), /^PagedAdamW: paged state: spill file ".*state\.bin": writing page \d+ failed: ENOSPC \(no space left on the device\); the state is lost: put paged.directory on a disk with room for the whole state/);
     opt.destroy();
     assert.deepEqual(readdirSync(mount), []);
