@@ -29,9 +29,10 @@ interface Usage {
   fds: number;
 }
 
-for (const backend of ['cpu', 'js', 'onnx', 'webgpu'] as BackendName[]) {
-  describe(`${ROUNDS} rounds of create, step and destroy (${backend}): plain arrays, 8-bit state, paged state`, () => {
-    it('resident memory and open file descriptors stay bounded; a never-destroyed optimizer leaves no spill file', async (t) => {
+// The backends' child processes run side by side: each measures only its own process.
+describe(`${ROUNDS} rounds of create, step and destroy per backend (plain arrays, 8-bit state, paged state)`, { concurrency: true }, () => {
+  for (const backend of ['cpu', 'js', 'onnx', 'webgpu'] as BackendName[]) {
+    it(`${backend}: resident memory and open file descriptors stay bounded; a never-destroyed optimizer leaves no spill file`, async (t) => {
       if (backend === 'webgpu' && !(await needsWebGpuAdapter(t))) return;
       const directory = mkdtempSync(join(tmpdir(), 'adamw-lab-leaks-'));
       const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', join(REPO_ROOT, 'test/leak-rounds.ts'), backend, String(ROUNDS), directory], {
@@ -45,5 +46,5 @@ for (const backend of ['cpu', 'js', 'onnx', 'webgpu'] as BackendName[]) {
       assert.equal(liveSpillDirectories, 1, 'the never-destroyed PagedAdamW had its spill directory while alive');
       assert.deepEqual(readdirSync(directory), [], 'the spill directory outlived the process');
     });
-  });
-}
+  }
+});
