@@ -93,27 +93,48 @@ export function checkpointLimits(optimizer: AdamOptimizer): SafetensorsLimits & 
 
 /** Write `optimizer`'s checkpoint to `path` atomically; errors name `owner` and `save(path)`. */
 export async function saveCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<void> {
-  const caller = { owner, where: `save(${JSON.stringify(path)})` };
-  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: save(): path is ${JSON.stringify(path) ?? String(path)}; pass a file path string`);
-  await writeFileAtomic(path, await encodeCheckpoint(optimizer, owner), caller);
+  checkPath(owner, 'save', path);
+  await writeCheckpoint(owner, path, await encodeCheckpoint(optimizer, owner));
+}
+
+/** Write checkpoint `bytes` to `path` atomically; errors name `owner`, `save(path)` and the path's role. */
+export async function writeCheckpoint(owner: string, path: string, bytes: Uint8Array): Promise<void> {
+  checkPath(owner, 'save', path);
+  await writeFileAtomic(path, bytes, { owner, where: `save(${JSON.stringify(path)})` });
 }
 
 /**
- * Load the checkpoint at `path` into `optimizer`: a regular file within {@link checkpointLimits}, checked
- * by {@link decodeCheckpoint} and then by `loadStateDict`; any refusal changes nothing.
+ * Load the checkpoint at `path` into `optimizer`: {@link readCheckpoint}, then `loadStateDict`, whose
+ * refusals are reported as `load(path)`'s; any refusal changes nothing.
  */
 export async function loadCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<void> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: load(): path is ${showValue(path)}; pass a file path string`);
+  applyStateDict(optimizer, owner, `load(${JSON.stringify(path)})`, await readCheckpoint(optimizer, owner, path));
+}
+
+/**
+ * The state dict in the checkpoint file at `path`, for `optimizer`: a regular file within
+ * {@link checkpointLimits}, checked by {@link decodeCheckpoint}. Nothing is changed here.
+ */
+export async function readCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<StateDict> {
+  checkPath(owner, 'load', path);
   const where = `load(${JSON.stringify(path)})`;
   const bytes = await readFileBytes(path, { owner, where }, checkpointLimits(optimizer).maxFileBytes);
-  applyStateDict(optimizer, owner, where, await decodeCheckpoint(bytes, optimizer, owner, where));
+  return decodeCheckpoint(bytes, optimizer, owner, where);
 }
 
 /** Load checkpoint bytes into `optimizer`, checked as {@link loadCheckpoint} checks a file. */
 export async function loadCheckpointBytes(optimizer: AdamOptimizer, owner: string, bytes: Uint8Array): Promise<void> {
+  applyStateDict(optimizer, owner, `loadBytes(${showValue(bytes)})`, await decodeCheckpointBytes(optimizer, owner, bytes));
+}
+
+/** The state dict in checkpoint `bytes`, for `optimizer`, checked as {@link readCheckpoint} checks a file. */
+export function decodeCheckpointBytes(optimizer: AdamOptimizer, owner: string, bytes: Uint8Array): Promise<StateDict> {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`${owner}: loadBytes(): got ${showValue(bytes)}; pass the Uint8Array that saveBytes() returned`);
-  const where = `loadBytes(${showValue(bytes)})`;
-  applyStateDict(optimizer, owner, where, await decodeCheckpoint(bytes, optimizer, owner, where));
+  return decodeCheckpoint(bytes, optimizer, owner, `loadBytes(${showValue(bytes)})`);
+}
+
+function checkPath(owner: string, method: 'save' | 'load', path: unknown): void {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`${owner}: ${method}(): path is ${showValue(path)}; pass a file path (a non-empty string)`);
 }
 
 /** loadStateDict, its refusals renamed after the call the user made (`load("…")`, `loadBytes(…)`). */
