@@ -152,7 +152,7 @@ describe('checkpoint files', () => {
       },
       rename, rm,
     };
-    await assert.rejects(writeFileAtomic(file, new Uint8Array(1000).fill(7), crashing), /simulated crash/);
+    await assert.rejects(writeFileAtomic(file, new Uint8Array(1000).fill(7), { owner: "test", where: "save()" }, crashing), /simulated crash/);
     assert.equal(readFileSync(file, 'utf8'), 'the previous checkpoint');
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('atomic') && f.endsWith('.tmp')), []);
     const params = makeParams(false);
@@ -205,13 +205,47 @@ describe('checkpoint files', () => {
       const plain = new AdamW(params);
       await assert.rejects(plain.load(file), /AdamW: load\(".*"\): it was saved by AdamW8bit with variant \{"stateDtype":"8bit",.*but this optimizer's variant is \{"stateDtype":"fp32"/);
     });
-    it('a checkpoint for other params is refused by loadStateDict, changing nothing', async () => {
+    it('a checkpoint of another preset (Adam into AdamW) is refused, naming both; paging alone may differ', async () => {
+      const params = makeParams(false);
+      const adam = new Adam(params, { weightDecay: 0.01 });
+      await run(adam, params, gradients(2));
+      const file = join(dir, 'adam.safetensors');
+      await adam.save(file);
+      const target = makeParams(false);
+      const adamw = new AdamW(target);
+      await run(adamw, target, gradients(1));
+      const before = await snapshot(target, adamw);
+      await assert.rejects(adamw.load(file), /^Error: AdamW: load\(".*adam\.safetensors"\): it was saved by "Adam", but this optimizer is AdamW; load it into Adam \(its update rule differs/);
+      assert.equal(await snapshot(target, adamw), before);
+      // PagedAdamW's state is AdamW's, in a spill file: its checkpoint loads into AdamW, and back.
+      const pagedParams = makeParams(false);
+      const paged = new PagedAdamW(pagedParams, { paged: { budgetBytes: 64 * 1024, pageBytes: 16 * 1024 } });
+      await run(paged, pagedParams, gradients(2));
+      await adamw.loadBytes(await paged.saveBytes());
+      assert.equal(await snapshot(pagedParams, adamw), await snapshot(pagedParams, paged));
+      for (const o of [adam, adamw, paged]) o.destroy();
+    });
+    it('a header over the limit is refused as too large (not as truncated) before it is parsed', async () => {
+      const { victim, before, target } = await setup();
+      const claim = new Uint8Array(16);
+      new DataView(claim.buffer).setBigUint64(0, 99_000_000n, true);
+      await assert.rejects(victim.loadBytes(claim), /^Error: AdamW8bit: loadBytes\(Uint8Array\(\d+\)\): not a valid safetensors file: its header of 99000000 bytes exceeds the limit of \d+ bytes; the file is damaged/);
+      // A header within the byte limit that lists far more tensors than 3 params can have: counted, not parsed.
+      const entries = Array.from({ length: 1000 }, (_, i) => `"t${i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`).join(',');
+      const json = new TextEncoder().encode(`{"__metadata__":{},${entries}}`);
+      const many = new Uint8Array(8 + json.length);
+      new DataView(many.buffer).setBigUint64(0, BigInt(json.length), true);
+      many.set(json, 8);
+      await assert.rejects(victim.loadBytes(many), /^Error: AdamW8bit: loadBytes\(Uint8Array\(\d+\)\): not a valid safetensors file: its header lists more than 24 tensors, the limit;/);
+      assert.equal(await snapshot(target, victim), before);
+    });
+    it('a checkpoint for other params is refused by loadStateDict\'s checks, reported as load(path), changing nothing', async () => {
       const { bytes } = await setup();
       const file = join(dir, 'other-params.safetensors');
       writeFileSync(file, bytes);
       const params = [{ data: new Float32Array(5001), grad: new Float32Array(5001) }, ...makeParams(false).slice(1)];
       const opt = new AdamW8bit(params);
-      await assert.rejects(opt.load(file), /AdamW8bit: loadStateDict: param 0: state1 is Uint8Array\(5000\); it must be a Uint8Array or array of length 5001/);
+      await assert.rejects(opt.load(file), /^RangeError: AdamW8bit: load\(".*other-params\.safetensors"\): param 0: state1 is Uint8Array\(5000\); it must be a Uint8Array or array of length 5001/);
       assert.equal(opt.stateBytes(), 0);
     });
   });

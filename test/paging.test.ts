@@ -3,14 +3,17 @@
  * current one updates, resident state within the budget (counted and measured from process memory).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, truncateSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AdamW, AdamW8bit, PagedAdamW, PagedAdamW8bit, toBf16, type BackendName, type Param } from '../src/index.js';
 import type { UpdateTask } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { PagedStore } from '../src/optim/paging.js';
 import { planTensor } from '../src/optim/variants.js';
-import { seededNormal } from './helpers.js';
+import { REPO_ROOT, seededNormal } from './helpers.js';
 
 function params(seed: number, lengths: number[], bf16 = false): Param[] {
   const normal = seededNormal(seed);
@@ -128,5 +131,78 @@ describe('paging mechanics', () => {
     const slack = 16 * 1024 * 1024;
     assert.ok(growth <= budgetBytes + pageBytes + slack, `resident memory grew by ${(growth / 2 ** 20).toFixed(1)} MiB (budget ${budgetBytes / 2 ** 20} MiB + page ${pageBytes / 2 ** 20} MiB + slack ${slack / 2 ** 20} MiB)`);
     opt.destroy();
+  });
+
+  describe('a spill file changed between steps is refused, not read as wrong state', () => {
+    async function steppedPaged(): Promise<{ opt: PagedAdamW; file: string; ps: Param[] }> {
+      const ps = params(21, [65_536]);
+      const opt = new PagedAdamW(ps, { paged: SMALL_BUDGET });
+      (ps[0]!.grad as Float32Array).set(params(22, [65_536])[0]!.data);
+      await opt.step();
+      return { opt, ps, file: /spill file (\S+)/.exec(opt.stateStorage)![1]! };
+    }
+    const refusal = (what: RegExp) => (e: Error) => {
+      assert.match(e.message, /^PagedAdamW: paged state: spill file ".*state\.bin": /);
+      assert.match(e.message, what);
+      assert.match(e.message, /the state is lost: do not touch the spill file/);
+      return true;
+    };
+    it('truncated: the step is refused before any param moves', async () => {
+      const { opt, ps, file } = await steppedPaged();
+      truncateSync(file, 4096);
+      const before = ps[0]!.data.slice();
+      await assert.rejects(opt.step(), refusal(/it is 4096 bytes, but the state written to it takes 524288 \(truncated\)/));
+      assert.deepEqual(ps[0]!.data, before);
+      assert.throws(() => opt.stateDict(), refusal(/truncated/));
+      opt.destroy();
+    });
+    it('overwritten in the middle: the page checksum refuses it (step and stateDict)', async () => {
+      const { opt, file } = await steppedPaged();
+      const fd = openSync(file, 'r+');
+      writeSync(fd, new Uint8Array(64).fill(0x3f), 0, 64, 200_000);
+      closeSync(fd);
+      await assert.rejects(opt.step(), refusal(/page \d+ of a param's state \(\d+ elements a page\) differs from what was written to it/));
+      assert.throws(() => opt.stateDict(), refusal(/differs from what was written/));
+      opt.destroy();
+    });
+    it('a page never written must still read as zeros', () => {
+      const store = new PagedStore('test', new JsBackend(), { budgetBytes: 48 * 1024, pageBytes: 8 * 1024 });
+      const state = store.create({ data: new Float32Array(10_000) }, planTensor('test', 'p', {}, 'f32', 10_000, false));
+      const file = /spill file (\S+)/.exec(store.description)![1]!;
+      const fd = openSync(file, 'r+');
+      writeSync(fd, Float32Array.of(1), 0, 4, 2 * 1024 * 4); // into the third page of exp_avg
+      closeSync(fd);
+      assert.throws(() => store.read(state), /^Error: test: paged state: spill file ".*": page 2 of a param's state \(1024 elements a page\) differs from what was written to it/);
+      store.close();
+    });
+  });
+
+  it('a budget smaller than one page is refused by the constructor, which leaves no spill directory', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'adamw-lab-test-'));
+    const data = new Float32Array(4096);
+    assert.throws(() => new PagedAdamW([{ data, grad: data }], { paged: { budgetBytes: 1000, directory: parent } }),
+      /^RangeError: PagedAdamW: options: paged.budgetBytes = 1000 gives pages of 250 bytes, less than one 256-element block of state \(up to 3072 bytes\); paged.budgetBytes must be at least 12288$/);
+    assert.throws(() => new PagedAdamW([{ data, grad: data }], { paged: { budgetBytes: 4000, pageBytes: 2000, directory: parent } }),
+      /^RangeError: PagedAdamW: options: paged.pageBytes = 2000 is less than one 256-element block of state \(up to 3072 bytes\); paged.pageBytes must be at least 3072$/);
+    assert.deepEqual(readdirSync(parent), []);
+    // The smallest budget allowed steps (one block per page), so no step is refused for its budget.
+    const ok = new PagedAdamW([{ data: data.slice(), grad: data.slice().fill(1) }], { paged: { budgetBytes: 4 * 3072, directory: parent } });
+    return ok.step().then(() => ok.destroy());
+  });
+
+  it('a process that never calls destroy() leaves no spill file behind when it exits', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'adamw-lab-test-'));
+    const script = `
+      const { PagedAdamW } = require(${JSON.stringify(join(REPO_ROOT, 'src/index.ts'))});
+      const data = new Float32Array(65536).fill(1);
+      const opt = new PagedAdamW([{ data, grad: new Float32Array(65536).fill(0.5) }], { paged: { budgetBytes: 65536, directory: ${JSON.stringify(parent)} } });
+      opt.step().then(() => {
+        const fs = require('node:fs');
+        if (fs.readdirSync(${JSON.stringify(parent)}).length !== 1) throw new Error('no spill directory while stepping');
+        console.log('stepped, exiting without destroy()');
+      });`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.match(out, /stepped, exiting without destroy\(\)/);
+    assert.deepEqual(readdirSync(parent), []);
   });
 });

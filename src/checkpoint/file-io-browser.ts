@@ -9,6 +9,12 @@ const NO_FILE_SYSTEM = "adamw-lab: save(path) and load(path) need Node's file sy
 /** Placeholder with file-io.ts's shape. */
 export type WriteFs = never;
 
+/** Placeholder with file-io.ts's shape. */
+export interface FileCaller {
+  owner: string;
+  where: string;
+}
+
 /** Always rejects: browsers have no file system. */
 export function writeFileAtomic(): Promise<void> {
   return Promise.reject(new Error(NO_FILE_SYSTEM));

@@ -25,6 +25,14 @@ export interface SafetensorsTensor {
 /** Headers larger than this are refused (safetensors' own limit is 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
 
+/** Bounds checked before the header is parsed, so that a hostile header costs nothing. */
+export interface SafetensorsLimits {
+  /** Most header bytes accepted (default 100 MB, safetensors' own limit). */
+  maxHeaderBytes?: number;
+  /** Most tensors accepted (default: no limit). */
+  maxTensors?: number;
+}
+
 /** Thrown for any file that is not a well-formed safetensors file; the message says what is wrong. */
 export class SafetensorsFormatError extends Error {
   /** Always `'SafetensorsFormatError'`. */
@@ -77,18 +85,33 @@ export interface DecodedSafetensors {
  * Parse and check a safetensors file: header length within the file, valid JSON, known dtypes, shapes
  * that match the byte ranges, and ranges that tile the data section exactly (as safetensors requires).
  */
-export function decodeSafetensors(file: Uint8Array): DecodedSafetensors {
+export function decodeSafetensors(file: Uint8Array, limits: SafetensorsLimits = {}): DecodedSafetensors {
   const bad = (what: string): never => {
     throw new SafetensorsFormatError(`not a valid safetensors file: ${what}`);
   };
+  const maxHeaderBytes = Math.min(limits.maxHeaderBytes ?? MAX_HEADER_BYTES, MAX_HEADER_BYTES);
   if (file.byteLength < 8) bad(`it is ${file.byteLength} bytes long, shorter than the 8-byte header length`);
-  const headerLength = Number(new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true));
-  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > file.byteLength) {
+  const headerLength64 = new DataView(file.buffer, file.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength64 > BigInt(maxHeaderBytes)) bad(`its header of ${headerLength64} bytes exceeds the limit of ${maxHeaderBytes} bytes`);
+  const headerLength = Number(headerLength64);
+  if (8 + headerLength > file.byteLength) {
     bad(`the header claims ${headerLength} bytes but the file has ${file.byteLength - 8} after the length (truncated?)`);
+  }
+  let text = '';
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(8, 8 + headerLength));
+  } catch (e) {
+    bad(`its header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (limits.maxTensors !== undefined) {
+    // Every tensor entry has a "data_offsets" key: count them before paying for JSON.parse.
+    let count = 0;
+    for (let at = text.indexOf('"data_offsets"'); at >= 0 && count <= limits.maxTensors; at = text.indexOf('"data_offsets"', at + 1)) count++;
+    if (count > limits.maxTensors) bad(`its header lists more than ${limits.maxTensors} tensors, the limit`);
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(8, 8 + headerLength)));
+    header = JSON.parse(text);
   } catch (e) {
     bad(`its header is not valid UTF-8 JSON (${(e as Error).message})`);
   }

@@ -6,8 +6,7 @@
  * @module
  */
 import type { Backend } from '../backends/backend.js';
-import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint/checkpoint.js';
-import { readFileBytes, writeFileAtomic } from '../checkpoint/file-io.js';
+import { checkCheckpointPath, decodeCheckpointBytes, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
 import { JsBackend } from '../backends/js.js';
 import { EXECUTION_PROVIDERS, OnnxBackend } from '../backends/onnx/onnx-backend.js';
@@ -16,7 +15,7 @@ import type {
   AnyParam, GroupOptions, OptimizerOptions, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
 import { describeParam, fail, refuseUnknownKeys, showValue } from '../util/errors.js';
-import { isGpuParam, paramDtype, paramLength, readParamOnce, validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import { GROUP_KEYS, isGpuParam, paramDtype, paramLength, readParamOnce, validateGrad, validateGroupOptions, validateParam } from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
@@ -57,7 +56,7 @@ export const TORCH_ADAMW_DEFAULTS: Required<GroupOptions> = {
   maximize: false,
 };
 
-const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
+/** The options a param group may set (and a checkpoint's param groups may hold, besides `params`). */
 const VARIANT_KEYS = ['stateDtype', 'paged', 'kahan', 'stable'] as const;
 /** Options that only one backend uses: set with another backend, they are refused rather than ignored. */
 const BACKEND_OF_OPTION = { executionProviders: 'onnx', device: 'webgpu', threads: 'cpu' } as const;
@@ -417,12 +416,8 @@ export class AdamOptimizer {
    */
   save(path: string): Promise<void> {
     return this.exclusive('save()', async () => {
-      if (typeof path !== 'string' || path === '') {
-        fail(TypeError, this.variant.name, 'save()', `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
-      }
-      const bytes = await this.encode();
-      await writeFileAtomic(path, bytes).catch((error: Error) =>
-        fail(Error, this.variant.name, `save(${JSON.stringify(path)})`, `the file cannot be written (${error.message})`, 'pass a path in a writable directory'));
+      checkCheckpointPath(this.variant.name, 'save', path);
+      await writeCheckpoint(this.variant.name, path, await this.encode());
     });
   }
 
@@ -432,12 +427,7 @@ export class AdamOptimizer {
    */
   load(path: string): Promise<void> {
     return this.exclusive('load()', async () => {
-      if (typeof path !== 'string' || path === '') {
-        fail(TypeError, this.variant.name, 'load()', `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
-      }
-      const bytes = await readFileBytes(path).catch((error: Error) =>
-        fail(Error, this.variant.name, `load(${JSON.stringify(path)})`, `the file cannot be read (${error.message})`, 'pass the path of a checkpoint that save() wrote'));
-      this.replaceState(await decodeCheckpoint(bytes, this, this.variant.name, JSON.stringify(path)), 'loadStateDict');
+      this.replaceState(await readCheckpoint(this, this.variant.name, path), `load(${JSON.stringify(path)})`);
     });
   }
 
@@ -449,10 +439,7 @@ export class AdamOptimizer {
   /** Restore a checkpoint from bytes; checked like {@link load}. */
   loadBytes(bytes: Uint8Array): Promise<void> {
     return this.exclusive('loadBytes()', async () => {
-      if (!(bytes instanceof Uint8Array)) {
-        fail(TypeError, this.variant.name, 'loadBytes()', `bytes = ${showValue(bytes)} is invalid`, 'pass the Uint8Array that saveBytes() gave');
-      }
-      this.replaceState(await decodeCheckpoint(bytes, this, this.variant.name, 'bytes'), 'loadStateDict');
+      this.replaceState(await decodeCheckpointBytes(this, this.variant.name, bytes), `loadBytes(${showValue(bytes)})`);
     });
   }
 

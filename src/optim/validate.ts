@@ -2,6 +2,9 @@
 import type { AnyParam, GpuBufferLike, GpuParam, GroupOptions } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
 
+/** The hyperparameters a param group may set (a state dict's groups hold these and `params`). */
+export const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
+
 /** Throw unless every hyperparameter present in `group` is in its allowed range. */
 export function validateGroupOptions(owner: string, where: string, group: GroupOptions): void {
   const { lr, betas, eps, weightDecay, amsgrad, maximize } = group;

@@ -72,7 +72,11 @@ export class Arena {
 
   /** Give back a view over bytes from {@link tryAllocateBytes}. */
   release(view: ArrayBufferView): void {
-    const offset = view.byteOffset;
+    this.releaseBytes(view.byteOffset);
+  }
+
+  /** Give back the bytes at `offset`, as returned by {@link tryAllocateBytes}; other offsets are ignored. */
+  releaseBytes(offset: number): void {
     const bytes = this.sizes.get(offset);
     if (bytes === undefined) return;
     this.sizes.delete(offset);
