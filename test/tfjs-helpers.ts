@@ -1,0 +1,37 @@
+/**
+ * Shared by the tfjs tests: the tfjs cpu backend, and a loss whose gradient is exactly a given array.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+// The umbrella package and tfjs-layers register the gradients; tfjs-core alone does not.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as ours from '../src/tfjs/index.js';
+import * as core from '../src/index.js';
+
+/** Use tfjs's pure-JS cpu backend (tfjs-node needs a native download; the cpu backend is the reference). */
+export async function useTfjsCpu(): Promise<void> {
+  await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/** Every class of adamw-lab/tfjs beside its core preset (the oracle for bit-identity). */
+export const CLASS_PAIRS = [
+  { name: 'AdamW', Tfjs: ours.AdamW, Core: core.AdamW, bf16: false },
+  { name: 'Adam', Tfjs: ours.Adam, Core: core.Adam, bf16: false },
+  { name: 'AdamW8bit', Tfjs: ours.AdamW8bit, Core: core.AdamW8bit, bf16: false },
+  { name: 'StableAdamW', Tfjs: ours.StableAdamW, Core: core.StableAdamW, bf16: false },
+  { name: 'AdamW8bitKahan', Tfjs: ours.AdamW8bitKahan, Core: core.AdamW8bitKahan, bf16: true },
+] as const;
+
+/**
+ * loss(θ) = Σ g·θ over the variables, so ∂loss/∂θ = g exactly (the sum's gradient is ones, times g):
+ * the way to hand tfjs a chosen gradient.
+ */
+export function linearLoss(variables: tf.Variable[], grads: Float32Array[]): () => tf.Scalar {
+  return () => tf.addN(variables.map((v, i) => tf.sum(tf.mul(tf.tensor(grads[i]!, v.shape), v)))) as tf.Scalar;
+}
+
+/** The float32 bits of an array, for bit-for-bit comparisons that treat NaNs and signed zeros exactly. */
+export function bits(values: ArrayLike<number>): Uint32Array {
+  return new Uint32Array(Float32Array.from(values).buffer);
+}
