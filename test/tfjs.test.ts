@@ -178,6 +178,40 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
     v.dispose();
   });
 
+  it('on a tfjs backend other than cpu and wasm, the fallback is visible: one warning, executionPath, and the same bits', async (t) => {
+    // A backend that tfjs knows by another name, running the cpu kernels: stands in for webgpu or webgl.
+    const { MathBackendCPU } = await import('@tensorflow/tfjs-backend-cpu');
+    if (!tf.findBackend('other')) {
+      tf.registerBackend('other', () => new MathBackendCPU());
+      for (const kernel of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...kernel, backendName: 'other' });
+    }
+    const warnings: string[] = [];
+    t.mock.method(console, 'warn', (message: string) => void warnings.push(message));
+    const run = async (backend: string): Promise<{ values: Float32Array; path: string }> => {
+      await tf.setBackend(backend);
+      unique++;
+      const v = tf.variable(tf.tensor1d([0.5, -1.5, 2, 0.25]), true, `fallback${unique}/v`);
+      const opt = new AdamW({ lr: 0.05 });
+      for (const g of [[1, -2, 0.5, 3], [0.25, 1, -1, 2]]) opt.minimize(linearLoss([v], [Float32Array.from(g)]), false, [v]);
+      const result = { values: (v.dataSync() as Float32Array).slice(), path: opt.executionPath };
+      opt.dispose();
+      v.dispose();
+      return result;
+    };
+    try {
+      const fallback = await run('other');
+      const cpu = await run('cpu');
+      const ours = warnings.filter((w) => String(w).startsWith('adamw-lab'));
+      assert.equal(ours.length, 1, ours.join('\n'));
+      assert.match(ours[0]!, /adamw-lab AdamW: tfjs backend 'other' gives no access to its variables' buffers here, so the step runs adamw-lab's CPU kernel/);
+      assert.equal(fallback.path, "cpu kernel, host fallback (tfjs backend 'other')");
+      assert.equal(cpu.path, "cpu kernel, in place (tfjs backend 'cpu')");
+      assert.deepEqual(bits(fallback.values), bits(cpu.values));
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
   describe('bad input gets the core library\'s errors and changes nothing', () => {
     it('an unknown option, a misspelled one, and a core option with no meaning in tfjs', () => {
       assert.throws(() => new AdamW({ weight_decay: 0.1 } as never), /AdamW: options: unknown option 'weight_decay'; did you mean 'weightDecay'/);
