@@ -1,8 +1,10 @@
 /**
  * Shared by the tfjs tests: the tfjs cpu backend, and a loss whose gradient is exactly a given array.
  */
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // The umbrella package and tfjs-layers register the gradients; tfjs-core alone does not.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as ours from '../src/tfjs/index.js';
@@ -11,6 +13,13 @@ import * as core from '../src/index.js';
 /** Use tfjs's pure-JS cpu backend (tfjs-node needs a native download; the cpu backend is the reference). */
 export async function useTfjsCpu(): Promise<void> {
   await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/** Use tfjs's wasm backend; in Node its .wasm files are read from the package directory. */
+export async function useTfjsWasm(): Promise<void> {
+  setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/'));
+  if (!(await tf.setBackend('wasm'))) throw new Error("tfjs backend 'wasm' did not initialize");
   await tf.ready();
 }
 

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as core from '../src/index.js';
 import { AdamW, Adam, type NamedTensor } from '../src/tfjs/index.js';
 import { maxScaledError, seededNormal, torchCases } from './helpers.js';
-import { bits, CLASS_PAIRS, linearLoss, useTfjsCpu } from './tfjs-helpers.js';
+import { bits, CLASS_PAIRS, linearLoss, useTfjsCpu, useTfjsWasm } from './tfjs-helpers.js';
 
 /** Sizes: a 5000-element kernel (8-bit state: ≥ 4096), a small one, and a bias excluded from decay. */
 const SHAPES: Array<{ name: string; shape: number[] }> = [
@@ -45,58 +45,96 @@ function makeVariables(values: Float32Array[], bf16: boolean): tf.Variable[] {
   });
 }
 
+for (const [backend, use] of [['cpu', useTfjsCpu], ['wasm', useTfjsWasm]] as const) {
+  describe(`adamw-lab/tfjs against the core optimizer on the tfjs ${backend} backend`, () => {
+    before(use);
+
+    for (const { name, Tfjs, Core, bf16 } of CLASS_PAIRS) {
+      it(`${name} on ${backend}: bit-identical to the core ${name}, params after every step and the whole state (bias excluded from decay)`, async () => {
+        const init = initial(11);
+        const grads = gradients(12);
+        const variables = makeVariables(init, bf16);
+        const opt = new Tfjs(OPTIONS);
+        opt.excludeFromWeightDecay({ varNames: ['bias'] });
+        const params: core.Param[] = init.map((values, i) => (bf16
+          ? { data: core.toBf16(values), dtype: 'bf16' as const, grad: new Float32Array(values.length), name: SHAPES[i]!.name }
+          : { data: Float32Array.from(values), grad: new Float32Array(values.length), name: SHAPES[i]!.name }));
+        const reference = new Core([{ params: params.slice(0, 2) }, { params: [params[2]!], weightDecay: 0 }], OPTIONS);
+        // No await between tfjs steps: applyGradients must be done when it returns.
+        const after: Float32Array[][] = [];
+        const dataIds: object[] = [];
+        for (let t = 0; t < STEPS; t++) {
+          opt.minimize(linearLoss(variables, grads[t]!), false, variables);
+          after.push(variables.map((v) => (v.dataSync() as Float32Array).slice()));
+          dataIds.push(variables[0]!.dataId);
+        }
+        // On wasm, once the variable's buffer is its own (after the first step), later steps write it in place.
+        if (backend === 'wasm') assert.ok(dataIds.slice(1).every((id) => id === dataIds[1]), 'wasm: steps 2.. write the variable in place');
+        assert.equal(opt.iterations, STEPS);
+        for (let t = 0; t < STEPS; t++) {
+          params.forEach((p, i) => p.grad!.set(grads[t]![i]!));
+          await reference.step();
+          params.forEach((p, i) => {
+            const expected = p.data instanceof Uint16Array ? core.fromBf16(p.data) : p.data;
+            assert.deepEqual(bits(after[t]![i]!), bits(expected), `${name}, step ${t + 1}, ${SHAPES[i]!.name}`);
+          });
+        }
+        const weights = await opt.getWeights();
+        const sd = reference.stateDict();
+        assert.equal(weights[0]!.name, 'iter');
+        for (const [i, v] of variables.entries()) {
+          const expected = sd.state[i]! as unknown as Record<string, ArrayLike<number>>;
+          const meta = weights.find((w) => w.name === `${v.name}/meta`)!;
+          assert.deepEqual(Array.from(meta.tensor.dataSync()), [STEPS, v.size]);
+          for (const [key, buffer] of Object.entries(expected)) {
+            if (key === 'step') continue;
+            const saved = weights.find((w) => w.name === `${v.name}/${key}`);
+            assert.ok(saved, `${name}: ${v.name}/${key} is saved`);
+            const raw = saved.tensor.dataSync();
+            const got = saved.tensor.dtype === 'float32' ? raw : new (buffer.constructor as Uint8ArrayConstructor)(new Int32Array(raw).buffer, 0, buffer.length);
+            assert.deepEqual(Array.from(got), Array.from(buffer), `${name}: ${key} of ${SHAPES[i]!.name}`);
+          }
+        }
+        if (name === 'AdamW8bit' || name === 'AdamW8bitKahan') assert.ok(weights.some((w) => w.name.endsWith('kernel/state1')), '8-bit codes are saved');
+        if (name === 'AdamW8bitKahan') assert.ok(weights.some((w) => w.name.endsWith('kernel/shift')), 'the Kahan shift is saved');
+        reference.destroy();
+        opt.dispose();
+        tf.dispose(variables);
+      });
+    }
+
+    it(`no tensor leaks: the count of tfjs tensors and bytes stays flat over steps on ${backend}`, () => {
+      unique++;
+      const v = tf.variable(tf.tensor1d([1, 2, 3, 4]), true, `leak${unique}/v`);
+      const opt = new AdamW({ lr: 0.1 });
+      const g = [Float32Array.from([1, -1, 0.5, 2])];
+      opt.minimize(linearLoss([v], g), false, [v]);
+      const { numTensors, numBytes } = tf.memory();
+      for (let t = 0; t < 3; t++) opt.minimize(linearLoss([v], g), false, [v]);
+      assert.deepEqual([tf.memory().numTensors, tf.memory().numBytes], [numTensors, numBytes]);
+      opt.dispose();
+      v.dispose();
+    });
+
+    it(`a tensor sharing the variable's buffer (clone) keeps its values on ${backend}`, () => {
+      unique++;
+      const v = tf.variable(tf.tensor1d([1, 2, 3]), true, `clone${unique}/v`);
+      const opt = new AdamW({ lr: 0.1 });
+      const g = [Float32Array.from([1, 1, 1])];
+      opt.minimize(linearLoss([v], g), false, [v]);
+      const copy = v.clone();
+      const kept = Array.from(copy.dataSync());
+      opt.minimize(linearLoss([v], g), false, [v]);
+      assert.deepEqual(Array.from(copy.dataSync()), kept);
+      assert.notDeepEqual(Array.from(v.dataSync()), kept);
+      opt.dispose();
+      tf.dispose([v, copy]);
+    });
+  });
+}
+
 describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
   before(useTfjsCpu);
-
-  for (const { name, Tfjs, Core, bf16 } of CLASS_PAIRS) {
-    it(`${name}: bit-identical to the core ${name}, params after every step and the whole state (bias excluded from decay)`, async () => {
-      const init = initial(11);
-      const grads = gradients(12);
-      const variables = makeVariables(init, bf16);
-      const opt = new Tfjs(OPTIONS);
-      opt.excludeFromWeightDecay({ varNames: ['bias'] });
-      const params: core.Param[] = init.map((values, i) => (bf16
-        ? { data: core.toBf16(values), dtype: 'bf16' as const, grad: new Float32Array(values.length), name: SHAPES[i]!.name }
-        : { data: Float32Array.from(values), grad: new Float32Array(values.length), name: SHAPES[i]!.name }));
-      const reference = new Core([{ params: params.slice(0, 2) }, { params: [params[2]!], weightDecay: 0 }], OPTIONS);
-      // No await between tfjs steps: applyGradients must be done when it returns.
-      const after: Float32Array[][] = [];
-      for (let t = 0; t < STEPS; t++) {
-        opt.minimize(linearLoss(variables, grads[t]!), false, variables);
-        after.push(variables.map((v) => (v.dataSync() as Float32Array).slice()));
-      }
-      assert.equal(opt.iterations, STEPS);
-      for (let t = 0; t < STEPS; t++) {
-        params.forEach((p, i) => p.grad!.set(grads[t]![i]!));
-        await reference.step();
-        params.forEach((p, i) => {
-          const expected = p.data instanceof Uint16Array ? core.fromBf16(p.data) : p.data;
-          assert.deepEqual(bits(after[t]![i]!), bits(expected), `${name}, step ${t + 1}, ${SHAPES[i]!.name}`);
-        });
-      }
-      const weights = await opt.getWeights();
-      const sd = reference.stateDict();
-      assert.equal(weights[0]!.name, 'iter');
-      for (const [i, v] of variables.entries()) {
-        const expected = sd.state[i]! as unknown as Record<string, ArrayLike<number>>;
-        const meta = weights.find((w) => w.name === `${v.name}/meta`)!;
-        assert.deepEqual(Array.from(meta.tensor.dataSync()), [STEPS, v.size]);
-        for (const [key, buffer] of Object.entries(expected)) {
-          if (key === 'step') continue;
-          const saved = weights.find((w) => w.name === `${v.name}/${key}`);
-          assert.ok(saved, `${name}: ${v.name}/${key} is saved`);
-          const raw = saved.tensor.dataSync();
-          const got = saved.tensor.dtype === 'float32' ? raw : new (buffer.constructor as Uint8ArrayConstructor)(new Int32Array(raw).buffer, 0, buffer.length);
-          assert.deepEqual(Array.from(got), Array.from(buffer), `${name}: ${key} of ${SHAPES[i]!.name}`);
-        }
-      }
-      if (name === 'AdamW8bit' || name === 'AdamW8bitKahan') assert.ok(weights.some((w) => w.name.endsWith('kernel/state1')), '8-bit codes are saved');
-      if (name === 'AdamW8bitKahan') assert.ok(weights.some((w) => w.name.endsWith('kernel/shift')), 'the Kahan shift is saved');
-      reference.destroy();
-      opt.dispose();
-      tf.dispose(variables);
-    });
-  }
 
   for (const c of torchCases()) {
     it(`PyTorch trajectory ${c.name} through tfjs (one tfjs optimizer per param group)`, () => {

@@ -199,7 +199,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const touched: Array<{ variable: tf.Variable; slot: VariableSlot }> = [];
     for (const { variable, grad, saved } of work) {
       const slot = this.slotFor(variable, saved);
-      slot.grad.set(grad.dataSync());
+      slot.grad.set(readGradient(grad));
       slot.step++;
       tasks.push({ plan: slot.plan, param: slot.data, grad: slot.grad, buffers: slot.buffers, hp: this.hyperparameters(variable.name), step: slot.step });
       touched.push({ variable, slot });
@@ -345,14 +345,43 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 }
 
+/** The parts of tfjs-backend-wasm's backend used here: its heap views and reference counts. */
+interface WasmHeapBackend {
+  typedArrayFromHeap(info: tf.TensorInfo): unknown;
+  refCount(dataId: object): number;
+}
+
+/** A view of a wasm-backend tensor's float32 data in tfjs's heap, or undefined on other backends. */
+function wasmHeapView(tensor: tf.Tensor): Float32Array | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const view = (tf.backend() as unknown as WasmHeapBackend).typedArrayFromHeap(tensor);
+  return view instanceof Float32Array && view.length === tensor.size ? view : undefined;
+}
+
+/** The gradient's values: a heap view on wasm (no copy: the caller copies it once), else dataSync(). */
+function readGradient(grad: tf.Tensor): Float32Array {
+  return wasmHeapView(grad) ?? (grad.dataSync() as Float32Array);
+}
+
 /**
- * Write the slot's values into its variable: one copy. The wasm backend copies what it is given into
- * its heap; the others may keep the array, so they get a copy of ours. Never in place: arrays that
- * `dataSync()` returned before the step must keep their values, as they do with tf.train.adam.
+ * Write the slot's values into its variable, one copy. On wasm, where tfjs's `dataSync()` hands out
+ * copies, a buffer that only this variable holds (refCount 1) and that we wrote last is overwritten
+ * in place. Elsewhere the variable gets a new tensor: the cpu backend's `dataSync()` returns its own
+ * array, which a caller may hold, and it must keep its values (as with tf.train.adam).
  */
 function writeVariable(variable: tf.Variable, slot: VariableSlot): void {
-  const values = slot.data instanceof Uint16Array ? fromBf16(slot.data) : tf.getBackend() === 'wasm' ? slot.data : slot.data.slice();
-  variable.assign(tf.tensor(values, slot.shape, 'float32'));
+  const values = slot.data instanceof Uint16Array ? fromBf16(slot.data) : slot.data;
+  if (slot.syncedDataId === variable.dataId && tf.getBackend() === 'wasm' && (tf.backend() as unknown as WasmHeapBackend).refCount(variable.dataId) === 1) {
+    const target = wasmHeapView(variable);
+    if (target) {
+      target.set(values);
+      return;
+    }
+  }
+  // wasm copies what it is given into its heap; the other backends may keep the array, so they get a copy.
+  const fresh = tf.tensor(values === slot.data && tf.getBackend() !== 'wasm' ? values.slice() : values, slot.shape, 'float32');
+  variable.assign(fresh);
+  fresh.dispose(); // the variable holds its own reference to the data now
   slot.syncedDataId = variable.dataId;
 }
 
