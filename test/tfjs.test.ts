@@ -241,7 +241,7 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
       const cpu = await run('cpu');
       const ours = warnings.filter((w) => String(w).startsWith('adamw-lab'));
       assert.equal(ours.length, 1, ours.join('\n'));
-      assert.match(ours[0]!, /adamw-lab AdamW: tfjs backend 'other' gives no access to its variables' buffers here, so the step runs adamw-lab's CPU kernel/);
+      assert.match(ours[0]!, /adamw-lab AdamW: on tfjs backend 'other' adamw-lab does not update the variables' device buffers, so the step runs adamw-lab's CPU kernel/);
       assert.equal(fallback.path, "cpu kernel, host fallback (tfjs backend 'other')");
       assert.equal(cpu.path, "cpu kernel, in place (tfjs backend 'cpu')");
       assert.deepEqual(bits(fallback.values), bits(cpu.values));
@@ -304,6 +304,8 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
       assert.throws(() => opt.applyGradients([{ name: a.name, tensor: tf.tensor1d([1, 1]) }, { name: b.name, tensor: tf.tensor1d([1, 1]) }]),
         /AdamW: applyGradients: the gradient of ".*\/b" is a float32 tensor of shape \[2\]; it must be a float32 tensor of the variable's shape \[3\]/);
       assert.throws(() => opt.applyGradients({ nope: tf.tensor1d([1]) }), /AdamW: applyGradients: no variable is named "nope"/);
+      opt.lr = Number.NaN;
+      assert.throws(() => opt.applyGradients({ [a.name]: tf.tensor1d([1, 1]) }), /AdamW: applyGradients: lr = NaN/);
       assert.deepEqual(Array.from(a.dataSync()), [1, 2]);
       assert.deepEqual(Array.from(b.dataSync()), [3, 4, 5]);
       assert.equal(opt.iterations, 0);

@@ -32,6 +32,7 @@ import type { AdamHyperparameters } from '../rules/adam.js';
 import { fromBf16, toBf16 } from '../rules/bf16.js';
 import type { GroupOptions, OptimizerOptions, Param } from '../types.js';
 import { fail, refuseUnknownKeys, showValue } from '../util/errors.js';
+import { validateGroupOptions } from '../optim/validate.js';
 
 /** tfjs's `{ name, tensor }` pair (its NamedTensor, which tfjs-core does not export by name). */
 export interface NamedTensor {
@@ -165,7 +166,8 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const entries: Array<{ name: string; grad: tf.Tensor }> = Array.isArray(variableGradients)
       ? variableGradients.filter((e) => e.tensor != null).map((e) => ({ name: e.name, grad: e.tensor }))
       : Object.entries(variableGradients).filter(([, g]) => g != null).map(([name, grad]) => ({ name, grad }));
-    // Check everything first, so that a bad gradient changes nothing.
+    // Check everything first, so that a bad gradient (or an lr set to a bad value) changes nothing.
+    validateGroupOptions(owner, where, { lr: this.lr });
     const registered = tf.engine().registeredVariables;
     const work: Array<{ variable: tf.Variable; grad: tf.Tensor; saved?: SavedSlot }> = [];
     let nextPending = 0;
@@ -191,7 +193,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const inPlace = backendName === 'cpu' || backendName === 'wasm';
     if (!inPlace && this.warnedBackend !== backendName) {
       this.warnedBackend = backendName;
-      console.warn(`adamw-lab ${owner}: tfjs backend '${backendName}' gives no access to its variables' buffers here, so the step runs adamw-lab's CPU kernel ` +
+      console.warn(`adamw-lab ${owner}: on tfjs backend '${backendName}' adamw-lab does not update the variables' device buffers, so the step runs adamw-lab's CPU kernel ` +
         'with the gradients read back to the host and the variables uploaded again (same numerics as the CPU path, slower). See the docs page "Use with TensorFlow.js".');
     }
     this.pending = this.pending.slice(nextPending);
