@@ -216,7 +216,7 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
     v.dispose();
   });
 
-  it('on a tfjs backend other than cpu and wasm, the fallback is visible: one warning, executionPath, and the same bits', async (t) => {
+  it('on another tfjs backend that reads synchronously (webgl, say), the fallback is visible: one warning, executionPath, and the same bits', async (t) => {
     // A backend that tfjs knows by another name, running the cpu kernels: stands in for webgpu or webgl.
     const { MathBackendCPU } = await import('@tensorflow/tfjs-backend-cpu');
     if (!tf.findBackend('other')) {
@@ -245,6 +245,30 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
       assert.equal(fallback.path, "cpu kernel, host fallback (tfjs backend 'other')");
       assert.equal(cpu.path, "cpu kernel, in place (tfjs backend 'cpu')");
       assert.deepEqual(bits(fallback.values), bits(cpu.values));
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
+  it("tfjs's webgpu backend is refused with a clear error, and nothing changes", async () => {
+    // A backend registered under tfjs's name 'webgpu' (running the cpu kernels): the refusal goes by name.
+    const { MathBackendCPU } = await import('@tensorflow/tfjs-backend-cpu');
+    if (!tf.findBackend('webgpu')) {
+      tf.registerBackend('webgpu', () => new MathBackendCPU());
+      for (const kernel of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...kernel, backendName: 'webgpu' });
+    }
+    try {
+      await tf.setBackend('webgpu');
+      unique++;
+      const v = tf.variable(tf.tensor1d([1, 2]), true, `webgpu${unique}/v`);
+      const opt = new AdamW();
+      assert.throws(() => opt.minimize(linearLoss([v], [Float32Array.from([1, 1])]), false, [v]),
+        /AdamW: applyGradients: tfjs backend 'webgpu' is not supported yet; its gradients live on the GPU, tfjs cannot read them synchronously/);
+      assert.deepEqual(Array.from(v.dataSync()), [1, 2]);
+      assert.equal(opt.iterations, 0);
+      assert.equal((await opt.getWeights()).length, 1, 'no state was made');
+      opt.dispose();
+      v.dispose();
     } finally {
       await useTfjsCpu();
     }

@@ -153,8 +153,9 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 
   /**
-   * How the last step ran: `'cpu kernel, in place'` on tfjs's cpu and wasm backends; on any other tfjs
-   * backend (webgpu, webgl) the same CPU kernel with the gradients read back to the host, and a warning.
+   * How the last step ran: `'cpu kernel, in place'` on tfjs's cpu and wasm backends; on another tfjs
+   * backend that reads synchronously (webgl) the same CPU kernel with the gradients read back to the
+   * host, and a warning. tfjs's webgpu backend is refused (see {@link applyGradients}).
    */
   get executionPath(): string {
     return this.lastPath;
@@ -168,6 +169,13 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       : Object.entries(variableGradients).filter(([, g]) => g != null).map(([name, grad]) => ({ name, grad }));
     // Check everything first, so that a bad gradient (or an lr set to a bad value) changes nothing.
     validateGroupOptions(owner, where, { lr: this.lr });
+    const backendName = tf.getBackend();
+    if (backendName === 'webgpu') {
+      // tfjs's webgpu backend keeps gradients in GPU buffers and refuses synchronous reads (dataSync), so no
+      // host fallback exists; running the WGSL kernels on tfjs's own device buffers is not implemented yet.
+      fail(Error, owner, where, "tfjs backend 'webgpu' is not supported yet",
+        "its gradients live on the GPU, tfjs cannot read them synchronously, and adamw-lab does not yet run its kernels on tfjs's GPU buffers; use tf.setBackend('wasm') or 'cpu'");
+    }
     const registered = tf.engine().registeredVariables;
     const work: Array<{ variable: tf.Variable; grad: tf.Tensor; saved?: SavedSlot }> = [];
     let nextPending = 0;
@@ -189,7 +197,6 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       }
       work.push({ variable, grad, saved });
     }
-    const backendName = tf.getBackend();
     const inPlace = backendName === 'cpu' || backendName === 'wasm';
     if (!inPlace && this.warnedBackend !== backendName) {
       this.warnedBackend = backendName;
