@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-// The umbrella package and tfjs-layers register the gradients; tfjs-core alone does not.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// The umbrella package registers every op's gradient (tfjs-core alone does not), as in users' code.
+import '@tensorflow/tfjs';
 import * as ours from '../src/tfjs/index.js';
 import * as core from '../src/index.js';
 
@@ -25,11 +25,13 @@ export async function useTfjsWasm(): Promise<void> {
 
 /** Every class of adamw-lab/tfjs beside its core preset (the oracle for bit-identity). */
 export const CLASS_PAIRS = [
-  { name: 'AdamW', Tfjs: ours.AdamW, Core: core.AdamW, bf16: false },
-  { name: 'Adam', Tfjs: ours.Adam, Core: core.Adam, bf16: false },
-  { name: 'AdamW8bit', Tfjs: ours.AdamW8bit, Core: core.AdamW8bit, bf16: false },
-  { name: 'StableAdamW', Tfjs: ours.StableAdamW, Core: core.StableAdamW, bf16: false },
-  { name: 'AdamW8bitKahan', Tfjs: ours.AdamW8bitKahan, Core: core.AdamW8bitKahan, bf16: true },
+  { name: 'AdamW', Tfjs: ours.AdamW, Core: core.AdamW, bf16: false, options: {} },
+  { name: 'Adam', Tfjs: ours.Adam, Core: core.Adam, bf16: false, options: {} },
+  { name: 'AdamW8bit', Tfjs: ours.AdamW8bit, Core: core.AdamW8bit, bf16: false, options: {} },
+  { name: 'StableAdamW', Tfjs: ours.StableAdamW, Core: core.StableAdamW, bf16: false, options: {} },
+  { name: 'AdamW8bitKahan', Tfjs: ours.AdamW8bitKahan, Core: core.AdamW8bitKahan, bf16: true, options: {} },
+  // optimi's bf16 AdamW: bf16 weights, moments and Kahan buffer.
+  { name: 'AdamW (kahan: true)', Tfjs: ours.AdamW, Core: core.AdamW, bf16: true, options: { kahan: true } },
 ] as const;
 
 /**

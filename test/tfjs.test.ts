@@ -49,17 +49,17 @@ for (const [backend, use] of [['cpu', useTfjsCpu], ['wasm', useTfjsWasm]] as con
   describe(`adamw-lab/tfjs against the core optimizer on the tfjs ${backend} backend`, () => {
     before(use);
 
-    for (const { name, Tfjs, Core, bf16 } of CLASS_PAIRS) {
+    for (const { name, Tfjs, Core, bf16, options } of CLASS_PAIRS) {
       it(`${name} on ${backend}: bit-identical to the core ${name}, params after every step and the whole state (bias excluded from decay)`, async () => {
         const init = initial(11);
         const grads = gradients(12);
         const variables = makeVariables(init, bf16);
-        const opt = new Tfjs(OPTIONS);
+        const opt = new Tfjs({ ...OPTIONS, ...options });
         opt.excludeFromWeightDecay({ varNames: ['bias'] });
         const params: core.Param[] = init.map((values, i) => (bf16
           ? { data: core.toBf16(values), dtype: 'bf16' as const, grad: new Float32Array(values.length), name: SHAPES[i]!.name }
           : { data: Float32Array.from(values), grad: new Float32Array(values.length), name: SHAPES[i]!.name }));
-        const reference = new Core([{ params: params.slice(0, 2) }, { params: [params[2]!], weightDecay: 0 }], OPTIONS);
+        const reference = new Core([{ params: params.slice(0, 2) }, { params: [params[2]!], weightDecay: 0 }], { ...OPTIONS, ...options });
         // No await between tfjs steps: applyGradients must be done when it returns.
         const after: Float32Array[][] = [];
         const dataIds: object[] = [];
