@@ -36,7 +36,9 @@ import { validateGroupOptions } from '../optim/validate.js';
 
 /** tfjs's `{ name, tensor }` pair (its NamedTensor, which tfjs-core does not export by name). */
 export interface NamedTensor {
+  /** The variable's (or the optimizer weight's) name. */
   name: string;
+  /** Its value. */
   tensor: tf.Tensor;
 }
 
@@ -84,9 +86,6 @@ function cpuKernels(): WasmBackend {
   return (sharedBackend.instance ??= new WasmBackend({ threads: 1 }));
 }
 
-/** What the constructor of each class does with the core preset: validate and resolve options. */
-type CorePreset = new (params: Param[], options: OptimizerOptions) => AdamOptimizer;
-
 /**
  * The tfjs optimizer shared by every class here. Use {@link AdamW}, {@link Adam}, {@link AdamW8bit},
  * {@link StableAdamW} or {@link AdamW8bitKahan}.
@@ -108,7 +107,8 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   private warnedBackend: string | null = null;
   private lastPath = 'none yet';
 
-  protected constructor(owner: string, Core: CorePreset, weightDecayMode: AdamHyperparameters['weightDecayMode'], options: Record<string, unknown>, extraKeys: readonly string[] = []) {
+  /** `Core` is the core preset, constructed once to validate the options with its own errors and resolve its defaults. */
+  protected constructor(owner: string, Core: new (params: Param[], options: OptimizerOptions) => AdamOptimizer, weightDecayMode: AdamHyperparameters['weightDecayMode'], options: Record<string, unknown>, extraKeys: readonly string[] = []) {
     super();
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       fail(TypeError, owner, 'options', `${showValue(options)} is not an options object`, 'pass an object such as { lr: 1e-3 }');
@@ -439,6 +439,7 @@ function optionsOf(config: tf.serialization.ConfigDict): Record<string, unknown>
 
 /** `torch.optim.AdamW` as a tfjs optimizer; defaults lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0.01. */
 export class AdamW extends TfjsAdamOptimizer {
+  /** The name tfjs saves in a model's training config and looks up when it loads one. */
   static className = 'adamw-lab.AdamW';
   constructor(options: TfjsAdamOptions = {}) {
     super('AdamW', CoreAdamW, 'decoupled', options);
@@ -450,6 +451,7 @@ export class AdamW extends TfjsAdamOptimizer {
 
 /** `torch.optim.Adam` (L2 decay added to the gradient) as a tfjs optimizer; weightDecay 0 by default. */
 export class Adam extends TfjsAdamOptimizer {
+  /** The name tfjs saves in a model's training config and looks up when it loads one. */
   static className = 'adamw-lab.Adam';
   constructor(options: TfjsAdamOptions = {}) {
     super('Adam', CoreAdam, 'l2', options);
@@ -461,6 +463,7 @@ export class Adam extends TfjsAdamOptimizer {
 
 /** bitsandbytes' AdamW8bit (8-bit blockwise moments; variables under 4096 elements keep fp32 state). */
 export class AdamW8bit extends TfjsAdamOptimizer {
+  /** The name tfjs saves in a model's training config and looks up when it loads one. */
   static className = 'adamw-lab.AdamW8bit';
   constructor(options: TfjsAdamOptions = {}) {
     super('AdamW8bit', CoreAdamW8bit, 'decoupled', options);
@@ -472,6 +475,7 @@ export class AdamW8bit extends TfjsAdamOptimizer {
 
 /** optimi's StableAdamW (per-tensor update clipping); optimi's defaults betas [0.9, 0.99], eps 1e-6. */
 export class StableAdamW extends TfjsAdamOptimizer {
+  /** The name tfjs saves in a model's training config and looks up when it loads one. */
   static className = 'adamw-lab.StableAdamW';
   constructor(options: TfjsAdamOptions = {}) {
     super('StableAdamW', CoreStableAdamW, 'decoupled', options);
@@ -487,6 +491,7 @@ export class StableAdamW extends TfjsAdamOptimizer {
  * exactly); a variable's float32 values are rounded to bf16 (nearest) when the optimizer first meets it.
  */
 export class AdamW8bitKahan extends TfjsAdamOptimizer {
+  /** The name tfjs saves in a model's training config and looks up when it loads one. */
   static className = 'adamw-lab.AdamW8bitKahan';
   constructor(options: TfjsAdamW8bitKahanOptions = {}) {
     super('AdamW8bitKahan', CoreAdamW8bitKahan, 'decoupled', options, ['stabilize']);
