@@ -73,6 +73,19 @@ export class WasmBackend implements Backend {
   }
 
   async step(tasks: readonly UpdateTask[]): Promise<void> {
+    await this.run(tasks, this.threads);
+  }
+
+  /**
+   * {@link step} on the calling thread alone, done when it returns: for callers that cannot await,
+   * such as a TensorFlow.js optimizer's `applyGradients`. Same kernels, so the same bits.
+   */
+  stepSync(tasks: readonly UpdateTask[]): void {
+    void this.run(tasks, 1);
+  }
+
+  /** Run `tasks` on up to `maxThreads` threads; returns the workers' promise, or undefined when all ran here. */
+  private run(tasks: readonly UpdateTask[], maxThreads: number): Promise<void> | undefined {
     const arenas = allArenas();
     const resident: RangeTask[] = [];
     for (const task of tasks) {
@@ -81,19 +94,19 @@ export class WasmBackend implements Backend {
       else this.callingThreadStep(task);
     }
     const residentElements = resident.reduce((sum, t) => sum + t.length, 0);
-    const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
+    const threads = Math.min(maxThreads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
     this.lastStepThreads = Math.max(1, threads);
-    if (resident.length === 0) return;
+    if (resident.length === 0) return undefined;
     const kernels = arenas.map((a) => a.kernel);
     if (threads <= 1) {
       runJobs(kernels, splitRanges(resident, 1)[0]!);
-      return;
+      return undefined;
     }
     const parts = splitRanges(resident, threads).map((list) => Float64Array.from(list));
     sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
     const workers = sharedPool.run(parts.slice(1), arenas.map((a) => a.memory));
     runJobs(kernels, parts[0]!);
-    await workers;
+    return workers;
   }
 
   /**
