@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { allocateInArena, arenaOf, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { AdamW, createParam, releaseParam, type BackendName, type Param } from '../src/index.js';
-import { alternatingRounds, benchOptions, formatMs, median, timeStats, timeStatsOf, writeResults, type TimeStats } from './results.js';
+import { alternatingRounds, benchOptions, formatMs, median, sizeLabel, timeStats, timeStatsOf, writeResults, type TimeStats } from './results.js';
 import { nativePeer, type NativeTiming } from './native.js';
 import { seededNormal } from '../test/helpers.js';
 
@@ -28,7 +28,6 @@ const REPS = SMOKE ? 3 : 15;
 /** fp32 AdamW reads p, g, m, v and writes p, m, v: 7 × 4 bytes per param. */
 const BYTES_PER_PARAM = 28;
 const THREADS = availableParallelism();
-const label = (n: number): string => (n >= 1 << 20 ? `${n / (1 << 20)}M` : `${n / (1 << 10)}K`);
 
 /**
  * Bandwidth references, in bytes read + written per second:
@@ -159,8 +158,8 @@ async function main(): Promise<void> {
   // The same working set as the largest step (p, g, m, v), so caches cannot flatter the references.
   const bw = await bandwidth(4 * LARGEST);
   const gb = (x: number): string => (x / 1e9).toFixed(1);
-  console.log(`copy bandwidth (Float32Array.set, ${label(4 * LARGEST)} floats, 1 thread): ${gb(bw.copy)} GB/s read + written`);
-  console.log(`in-place bandwidth roofline (wasm SIMD x <- x*s over ${label(4 * LARGEST)} floats): ${gb(bw.inPlace1)} GB/s on 1 thread, ${gb(bw.inPlaceAll)} GB/s on ${THREADS}`);
+  console.log(`copy bandwidth (Float32Array.set, ${sizeLabel(4 * LARGEST)} floats, 1 thread): ${gb(bw.copy)} GB/s read + written`);
+  console.log(`in-place bandwidth roofline (wasm SIMD x <- x*s over ${sizeLabel(4 * LARGEST)} floats): ${gb(bw.inPlace1)} GB/s on 1 thread, ${gb(bw.inPlaceAll)} GB/s on ${THREADS}`);
   const results: PathResult[] = [];
   for (const n of SIZES) {
     results.push(await timePath('js reference loop', n, 'js', 'plain', 1, bw.inPlace1, bw.copy));
@@ -178,12 +177,12 @@ async function main(): Promise<void> {
   console.log('\n| path | params | step: median [min–max] | ns/param | GB/s | of in-place roofline | of copy bandwidth | speed-up vs torch |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.path} | ${label(r.n)} | ${ms(r)} | ${r.nsPerParam.toFixed(2)} | ${r.gbPerSecond.toFixed(1)} | ${r.ratioToRoofline.toFixed(2)} | ${r.ratioToCopy.toFixed(2)} | ${r.vsTorch === null ? 'n/a' : `${r.vsTorch.toFixed(2)}x`} |`);
+    console.log(`| ${r.path} | ${sizeLabel(r.n)} | ${ms(r)} | ${r.nsPerParam.toFixed(2)} | ${r.gbPerSecond.toFixed(1)} | ${r.ratioToRoofline.toFixed(2)} | ${r.ratioToCopy.toFixed(2)} | ${r.vsTorch === null ? 'n/a' : `${r.vsTorch.toFixed(2)}x`} |`);
   }
   if (torch) {
     for (const t of torch.results) {
       const bytesPerSecond = (BYTES_PER_PARAM * t.n) / t.median_s;
-      console.log(`| torch ${torch.torch} AdamW, ${THREADS} threads | ${label(t.n)} | ${formatMs({ min: t.min_s, median: t.median_s, max: t.max_s })} | ${((t.median_s / t.n) * 1e9).toFixed(2)} | ${(bytesPerSecond / 1e9).toFixed(1)} | ${(bytesPerSecond / bw.inPlaceAll).toFixed(2)} | ${(bytesPerSecond / bw.copy).toFixed(2)} | 1.00x |`);
+      console.log(`| torch ${torch.torch} AdamW, ${THREADS} threads | ${sizeLabel(t.n)} | ${formatMs({ min: t.min_s, median: t.median_s, max: t.max_s })} | ${((t.median_s / t.n) * 1e9).toFixed(2)} | ${(bytesPerSecond / 1e9).toFixed(1)} | ${(bytesPerSecond / bw.inPlaceAll).toFixed(2)} | ${(bytesPerSecond / bw.copy).toFixed(2)} | 1.00x |`);
     }
   } else {
     console.log(SMOKE ? 'torch: not run in a smoke run' : 'torch: /usr/bin/python3 cannot import torch (apt-get install python3-torch to compare)');
@@ -192,7 +191,7 @@ async function main(): Promise<void> {
   // Plain arrays: the goal is at least 0.7 of the copy-bandwidth limit at 16M params.
   const plain = await plainArrays(LARGEST, THREADS, SMOKE ? 3 : 15);
   const ratioText = (t: TimeStats): string => `${t.median.toFixed(2)} [${t.min.toFixed(2)}–${t.max.toFixed(2)}]`;
-  console.log(`\nplain Float32Array params, ${label(LARGEST)}, ${THREADS} thread(s), ${plain.rounds} alternating rounds (median [min–max] of the rounds' ratios):`);
+  console.log(`\nplain Float32Array params, ${sizeLabel(LARGEST)}, ${THREADS} thread(s), ${plain.rounds} alternating rounds (median [min–max] of the rounds' ratios):`);
   console.log(`  of the copy-bandwidth limit (${BYTES_PER_PARAM} B/param at copy speed, ${(plain.copyLimitSeconds * 1e3).toFixed(1)} ms): ${ratioText(plain.ofCopyLimit)} (goal: >= 0.7)`);
   console.log(`  plain-array step / createParam step: ${ratioText(plain.overCreateParam)}`);
 
@@ -208,13 +207,13 @@ async function main(): Promise<void> {
     console.log('| native fused AdamW (C++, OpenMP) | params | threads | step: median [min–max] | ns/param | wasm createParam step / native step |');
     console.log('|---|---:|---:|---:|---:|---:|');
     native.results.forEach((r, i) => {
-      console.log(`| g++ -O3 -march=native | ${label(r.n)} | ${r.threads} | ${formatMs(r)} | ${((r.median / r.n) * 1e9).toFixed(2)} | ${nativeRatios[i]!.oursOverNative.toFixed(2)}x (goal: <= 1.25x) |`);
+      console.log(`| g++ -O3 -march=native | ${sizeLabel(r.n)} | ${r.threads} | ${formatMs(r)} | ${((r.median / r.n) * 1e9).toFixed(2)} | ${nativeRatios[i]!.oursOverNative.toFixed(2)}x (goal: <= 1.25x) |`);
     });
   }
 
   console.log(`\noptimizer state measured from resident memory: ${stateBytes.toFixed(2)} bytes/param (AdamW stores 8: exp_avg and exp_avg_sq in fp32)`);
   const best = rows.filter((r) => r.n === LARGEST && r.path.includes('createParam')).sort((a, b) => a.medianSeconds - b.medianSeconds)[0]!;
-  console.log(`goal at ${label(LARGEST)} params: >= 0.8 of the bandwidth limit -> ${best.ratioToRoofline.toFixed(2)} of the in-place roofline, ${best.ratioToCopy.toFixed(2)} of copy (${best.path})` +
+  console.log(`goal at ${sizeLabel(LARGEST)} params: >= 0.8 of the bandwidth limit -> ${best.ratioToRoofline.toFixed(2)} of the in-place roofline, ${best.ratioToCopy.toFixed(2)} of copy (${best.path})` +
     (best.vsTorch === null ? '' : `; >= 3x torch -> ${best.vsTorch.toFixed(2)}x`));
   const written = writeResults(options, 'cpu.json', {
     command: options.command, date: new Date().toISOString(), cpu: cpus()[0]?.model, threads: THREADS, node: process.version, smoke: SMOKE,

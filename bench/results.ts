@@ -81,8 +81,12 @@ export async function alternatingRounds<K extends string>(fns: Record<K, () => u
   return times;
 }
 
+/** A param count as the tables print it: 1M, 16M, 64K. */
+export const sizeLabel = (n: number): string => (n >= 1 << 20 ? `${n / (1 << 20)}M` : `${n / (1 << 10)}K`);
+
 /** Milliseconds as the tables print them: median [min–max]. */
 export function formatMs(t: TimeStats): string {
-  const f = (s: number): string => (s * 1e3).toFixed(s < 0.01 ? 2 : 1);
+  const digits = t.median < 0.01 ? 2 : 1;
+  const f = (s: number): string => (s * 1e3).toFixed(digits);
   return `${f(t.median)} ms [${f(t.min)}–${f(t.max)}]`;
 }
