@@ -3,7 +3,9 @@
  *
  * Tensors whose param, grad and state all live in one arena (see arena.ts and `createParam`) are
  * updated in place and split across worker threads when the step is large enough to pay for them.
- * Other tensors are staged through a cache-sized scratch buffer on the calling thread.
+ * Other tensors (plain typed arrays) are staged through cache-sized chunks of the arena: pipelined with
+ * worker threads when there are some (pipeline.ts), else copied and updated chunk by chunk on the
+ * calling thread.
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
@@ -16,12 +18,17 @@ import { quantizationTables, type QuantizationTable } from '../quantization-tabl
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
+import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
 
 /** Elements per staged chunk: p and g scratch (2 × 64 KiB) stay in L2 while the kernel runs. */
 const STAGE_CHUNK = 16384;
 /** Below this many elements per thread, posting to a worker costs more than it saves. */
 const MIN_ELEMENTS_PER_THREAD = 1 << 17;
+/** Elements per pipelined chunk: p and g slots of 256 KiB each, small enough for L2, large enough that a chunk's hand-over is cheap. */
+const PIPELINE_CHUNK = 1 << 16;
+/** Ring slots of the pipeline (pipeline.ts). */
+const PIPELINE_SLOTS = 4;
 /** Per-thread scratch of the 8-bit kernel: one block's m and v. */
 const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 
@@ -48,6 +55,7 @@ export class WasmBackend implements Backend {
   /** Threads the last step ran on (the calling thread included); 0 before the first step. */
   lastStepThreads = 0;
   private readonly stagingBytes = new Map<Arena, Uint8Array>();
+  private readonly pipelineBytes = new Map<Arena, Uint8Array>();
   private readonly tablesByArena = new Map<Arena, { signed: number; unsigned: number; scratch: number }>();
 
   constructor(options: WasmBackendOptions = {}) {
@@ -75,14 +83,16 @@ export class WasmBackend implements Backend {
   async step(tasks: readonly UpdateTask[]): Promise<void> {
     const arenas = allArenas();
     const resident: RangeTask[] = [];
+    let pipelined = false;
     for (const task of tasks) {
       const rangeTask = this.residentRangeTask(task, arenas);
       if (rangeTask) resident.push(rangeTask);
+      else if (this.pipelines(task)) pipelined = await this.pipelinedStep(task, arenas);
       else this.callingThreadStep(task);
     }
     const residentElements = resident.reduce((sum, t) => sum + t.length, 0);
     const threads = Math.min(this.threads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
-    this.lastStepThreads = Math.max(1, threads);
+    this.lastStepThreads = Math.max(1, threads, pipelined ? this.threads : 1);
     if (resident.length === 0) return;
     const kernels = arenas.map((a) => a.kernel);
     if (threads <= 1) {
@@ -113,6 +123,64 @@ export class WasmBackend implements Backend {
         pushJob(out, call.kind, arenaIndex, call.args);
       },
     };
+  }
+
+  /**
+   * Whether a task outside the arena is pipelined: staged (its param or grad is not in the state's
+   * shared arena), not StableAdamW (its RMS needs the whole tensor before any param moves), with
+   * workers to compute and enough elements to keep them busy.
+   */
+  private pipelines(task: UpdateTask): boolean {
+    const arena = stateArena(task);
+    return this.threads > 1 && !!arena && arena.shared && !task.plan.stable && task.param.length >= 2 * MIN_ELEMENTS_PER_THREAD;
+  }
+
+  /** A staged task pipelined with the workers (pipeline.ts): this thread copies, the workers compute. */
+  private async pipelinedStep(task: UpdateTask, arenas: readonly Arena[]): Promise<true> {
+    const arena = stateArena(task)!;
+    const arenaIndex = arenas.indexOf(arena);
+    const ring = this.pipelineRing(arena);
+    const { param, grad } = task;
+    const slotBytes = PIPELINE_CHUNK * 8;
+    const view = <T extends ArrayBufferView>(like: T, slot: number, half: 0 | 1): T =>
+      new (like.constructor as new (b: ArrayBufferLike, o: number, n: number) => T)(ring.buffer, ring.byteOffset + slot * slotBytes + half * PIPELINE_CHUNK * 4, PIPELINE_CHUNK);
+    const paramSlots = Array.from({ length: PIPELINE_SLOTS }, (_, slot) => view(param, slot, 0) as unknown as Uint8Array);
+    const gradSlots = Array.from({ length: PIPELINE_SLOTS }, (_, slot) => view(grad, slot, 1) as unknown as Uint8Array);
+    const paramData = param as unknown as Uint8Array, gradData = grad as unknown as Uint8Array;
+    sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
+    const pool = sharedPool;
+    await runPipelined({
+      length: param.length,
+      chunk: PIPELINE_CHUNK,
+      slots: PIPELINE_SLOTS,
+      workers: this.threads - 1,
+      start: (message) => pool.pipeline(message, arenas.map((a) => a.memory)),
+      stageIn: (slot, start, end) => {
+        paramSlots[slot]!.set(paramData.subarray(start, end));
+        gradSlots[slot]!.set(gradData.subarray(start, end));
+      },
+      stageOut: (slot, start, end) => paramData.set(paramSlots[slot]!.subarray(0, end - start), start),
+      encode: (slot, start, count, worker, out) => {
+        const offset = start % PIPELINE_CHUNK;
+        const call = this.kernelCall(task, arena, paramSlots[slot]!.byteOffset + offset * param.BYTES_PER_ELEMENT,
+          gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT, start, count, worker + 1);
+        pushJob(out, call.kind, arenaIndex, call.args);
+      },
+    });
+    return true;
+  }
+
+  /** The pipeline's ring of slots in `arena`: each a chunk of param (up to fp32) and a chunk of grad. */
+  private pipelineRing(arena: Arena): Uint8Array {
+    let ring = this.pipelineBytes.get(arena);
+    if (!ring) {
+      const bytes = PIPELINE_SLOTS * PIPELINE_CHUNK * 8;
+      const offset = arena.tryAllocateBytes(bytes);
+      if (offset === null) throw new Error('adamw-lab: out of WebAssembly memory for staging buffers');
+      ring = new Uint8Array(arena.memory.buffer, offset, bytes);
+      this.pipelineBytes.set(arena, ring);
+    }
+    return ring;
   }
 
   /**
