@@ -6,12 +6,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Adam, AdamW, type AdamOptimizer, type OptimizerOptions, type Param } from '../src/index.js';
+import { Adam, AdamW, toBf16, type AdamOptimizer, type OptimizerOptions, type Param } from '../src/index.js';
 import { allocateViewsInArena, releaseFromArena } from '../src/backends/cpu/arena.js';
 import { hardwareThreads } from '../src/backends/cpu/threads.js';
 import type { WasmBackend } from '../src/backends/cpu/wasm-backend.js';
 import { seededNormal } from './helpers.js';
-import { toBf16 } from '../src/index.js';
 
 interface PipelineCase {
   name: string;
@@ -54,7 +53,7 @@ function place(data: Float32Array | Uint16Array, gradLike: Float32Array | Uint16
     ? allocateViewsInArena([{ Type: data.constructor as typeof Uint8Array, length: n }, { Type: gradLike.constructor as typeof Uint8Array, length: n }]) as unknown as [typeof data, typeof gradLike]
     : [new (data.constructor as typeof Float32Array)(n), new (gradLike.constructor as typeof Float32Array)(n)];
   d.set(data);
-  return dtype === 'bf16' ? { data: d as Uint16Array, grad: g, dtype: 'bf16' } : { data: d as Float32Array, grad: g };
+  return dtype === 'bf16' ? { data: d, grad: g, dtype: 'bf16' } : { data: d, grad: g };
 }
 
 const bits = (a: ArrayLike<number> & ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -78,14 +77,14 @@ describe('plain-array params pipelined with worker threads: bit-identical to par
           assert.equal((plainOpt as unknown as { backend: WasmBackend }).backend.lastStepThreads, 2, 'the plain-array step ran on the pipeline');
         }
         assert.deepEqual(bits(plain.data as Float32Array), bits(resident.data as Float32Array), `${c.name}, ${n}: params`);
-        const a = plainOpt.stateDict().state[0]!, b = residentOpt.stateDict().state[0]!;
-        for (const key of Object.keys(b)) {
+        const a = plainOpt.stateDict().state[0] as unknown as Record<string, unknown>;
+        for (const [key, value] of Object.entries(residentOpt.stateDict().state[0]!)) {
           if (key === 'step') continue;
-          assert.deepEqual(bits(a[key] as Float32Array), bits(b[key] as Float32Array), `${c.name}, ${n}: ${key}`);
+          assert.deepEqual(bits(a[key] as Float32Array), bits(value as Float32Array), `${c.name}, ${n}: ${key}`);
         }
         plainOpt.destroy();
         residentOpt.destroy();
-        releaseFromArena(resident.data as Float32Array);
+        releaseFromArena(resident.data);
         releaseFromArena(resident.grad as Float32Array);
       }
     });
