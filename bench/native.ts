@@ -2,7 +2,9 @@
  * The native peer of `npm run bench`: bench/native/adamw.cpp (a fused AdamW loop, DeepSpeed's CPU Adam
  * algorithm) compiled with this machine's g++ and timed on the same sizes and threads as the wasm step.
  * Before it is timed, it must compute what our kernel computes: a seeded problem is stepped by both
- * and compared in ulps. Where g++ is missing the peer is skipped, with the reason.
+ * and compared in ulps. The two are timed in alternating rounds (a native process, then our step), and
+ * our step / native step is the median of the rounds' ratios, so both see the same machine. Where g++
+ * is missing the peer is skipped, with the reason.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, createParam, releaseParam } from '../src/index.js';
 import { seededNormal } from '../test/helpers.js';
-import type { TimeStats } from './results.js';
+import { median, timeStatsOf, type TimeStats } from './results.js';
 
 /** -fno-math-errno lets std::sqrt vectorize (DeepSpeed calls the vector sqrt intrinsic directly). */
 export const NATIVE_FLAGS = ['-O3', '-march=native', '-fopenmp', '-fno-math-errno', '-std=c++17'];
@@ -20,6 +22,8 @@ const MAX_ULPS = 8;
 export interface NativeTiming extends TimeStats {
   n: number;
   threads: number;
+  /** Our step's median over the native step's median, round by round: min, median, max of the rounds. */
+  oursOverNative: TimeStats;
 }
 
 export type NativePeer =
@@ -64,8 +68,15 @@ async function checkAgainstWasm(binary: string, dir: string): Promise<{ n: numbe
   return { n, steps, maxUlps };
 }
 
-/** Compile, check and time the native peer on `sizes` × `threadCounts` (OMP_NUM_THREADS), `reps` steps each. */
-export async function nativePeer(sizes: readonly number[], threadCounts: readonly number[], reps: number): Promise<NativePeer> {
+/**
+ * Compile, check and time the native peer on `sizes` × `threadCounts` (OMP_NUM_THREADS): `rounds`
+ * rounds of `reps` native steps, each followed by `oursSeconds(n, threads)` (the median of our steps).
+ * The native figures are the min, median and max over all rounds (the median: of the rounds' medians).
+ */
+export async function nativePeer(
+  sizes: readonly number[], threadCounts: readonly number[], reps: number, rounds: number,
+  oursSeconds: (n: number, threads: number) => Promise<number>,
+): Promise<NativePeer> {
   let compiler: string;
   try {
     compiler = execFileSync('g++', ['--version'], { encoding: 'utf8' }).split('\n')[0]!;
@@ -80,9 +91,19 @@ export async function nativePeer(sizes: readonly number[], threadCounts: readonl
     const results: NativeTiming[] = [];
     for (const n of sizes) {
       for (const threads of threadCounts) {
-        const out = execFileSync(binary, ['time', String(n), String(reps)], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_PROC_BIND: 'false' } });
-        const r = JSON.parse(out) as NativeTiming;
-        results.push({ n, threads: r.threads, min: r.min, median: r.median, max: r.max });
+        const native: TimeStats[] = [];
+        const ratios: number[] = [];
+        for (let round = 0; round < rounds; round++) {
+          const out = execFileSync(binary, ['time', String(n), String(reps)], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+          const r = JSON.parse(out) as TimeStats & { threads: number };
+          if (r.threads !== threads) throw new Error(`bench: the native peer ran on ${r.threads} threads, not ${threads}`);
+          native.push(r);
+          ratios.push((await oursSeconds(n, threads)) / r.median);
+        }
+        results.push({
+          n, threads, min: Math.min(...native.map((t) => t.min)), median: median(native.map((t) => t.median)), max: Math.max(...native.map((t) => t.max)),
+          oursOverNative: timeStatsOf(ratios),
+        });
       }
     }
     return { compiler, flags: NATIVE_FLAGS, check, results };
