@@ -43,9 +43,9 @@ export class ThreadPool {
     return Promise.all(jobsPerWorker.map((jobs, i) => this.post(i, { jobs }, memories))).then(() => undefined);
   }
 
-  /** Start workers 0 … `message.workers` − 1 on one pipelined step (pipeline.ts); resolves when all have finished. */
-  pipeline(message: Omit<PipelineMessage, 'worker'>, memories: readonly WebAssembly.Memory[]): Promise<void> {
-    const started = Array.from({ length: message.workers }, (_, worker) => this.post(worker, { jobs: [], pipeline: { ...message, worker } }, memories));
+  /** Start workers 0 … `workers` − 1 on one pipelined step (pipeline.ts); resolves when all have finished. */
+  pipeline(message: PipelineMessage, workers: number, memories: readonly WebAssembly.Memory[]): Promise<void> {
+    const started = Array.from({ length: workers }, (_, worker) => this.post(worker, { jobs: [], pipeline: message }, memories));
     return Promise.all(started).then(() => undefined);
   }
 

@@ -27,9 +27,13 @@ const STAGE_CHUNK = 16384;
 const MIN_ELEMENTS_PER_THREAD = 1 << 17;
 /** Elements per pipelined chunk: p and g slots of 256 KiB each, small enough for L2, large enough that a chunk's hand-over is cheap. */
 const PIPELINE_CHUNK = 1 << 16;
-/** Ring slots of the pipeline (pipeline.ts). */
+/** Elements per part of a chunk, the unit a thread claims (pipeline.ts). */
+const PIPELINE_PART = 1 << 14;
+/** Ring slots of the pipeline. */
 const PIPELINE_SLOTS = 4;
-/** Per-thread scratch of the 8-bit kernel: one block's m and v. */
+/** 8-bit scratch regions: one per thread, and one per pipeline part that may be in flight. */
+const SCRATCH_REGIONS = (threads: number): number => Math.max(threads, PIPELINE_SLOTS * (PIPELINE_CHUNK / PIPELINE_PART));
+/** One scratch region of the 8-bit kernel (a thread or a pipeline part uses one at a time): one block's m and v. */
 const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 
 /** Byte address of element `start` of a task's buffer `name` (absmax buffers hold one value per block); 0 if absent. */
@@ -135,7 +139,7 @@ export class WasmBackend implements Backend {
     return this.threads > 1 && !!arena && arena.shared && !task.plan.stable && task.param.length >= 2 * MIN_ELEMENTS_PER_THREAD;
   }
 
-  /** A staged task pipelined with the workers (pipeline.ts): this thread copies, the workers compute. */
+  /** A staged task pipelined with the workers (pipeline.ts): this thread copies (and computes when it would wait), the workers compute. */
   private async pipelinedStep(task: UpdateTask, arenas: readonly Arena[]): Promise<true> {
     const arena = stateArena(task)!;
     const arenaIndex = arenas.indexOf(arena);
@@ -152,18 +156,19 @@ export class WasmBackend implements Backend {
     await runPipelined({
       length: param.length,
       chunk: PIPELINE_CHUNK,
+      part: PIPELINE_PART,
       slots: PIPELINE_SLOTS,
-      workers: this.threads - 1,
-      start: (message) => pool.pipeline(message, arenas.map((a) => a.memory)),
+      kernels: arenas.map((a) => a.kernel),
+      start: (message) => pool.pipeline(message, this.threads - 1, arenas.map((a) => a.memory)),
       stageIn: (slot, start, end) => {
         paramSlots[slot]!.set(paramData.subarray(start, end));
         gradSlots[slot]!.set(gradData.subarray(start, end));
       },
       stageOut: (slot, start, end) => paramData.set(paramSlots[slot]!.subarray(0, end - start), start),
-      encode: (slot, start, count, worker, out) => {
+      encode: (slot, start, count, scratch, out) => {
         const offset = start % PIPELINE_CHUNK;
         const call = this.kernelCall(task, arena, paramSlots[slot]!.byteOffset + offset * param.BYTES_PER_ELEMENT,
-          gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT, start, count, worker + 1);
+          gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT, start, count, scratch);
         pushJob(out, call.kind, arenaIndex, call.args);
       },
     });
@@ -185,11 +190,12 @@ export class WasmBackend implements Backend {
 
   /**
    * The kernel call that updates elements [start, start + count) of `task`, given the addresses of
-   * that range's param and grad (in place, or in a staging buffer), for thread `thread`. `lr` is
+   * that range's param and grad (in place, or in a staging buffer), using 8-bit scratch region `scratch`
+   * (the thread's, or a pipeline part's). `lr` is
    * StableAdamW's scaled learning rate where it applies. The one place each family's kernel arguments
    * are written (their order is declared in kernel.ts).
    */
-  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, thread: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
+  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, scratch: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
     const { plan, hp, step } = task;
     const at = addressesOf(task);
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
@@ -217,7 +223,7 @@ export class WasmBackend implements Backend {
       args: [p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
         tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
         s.gradSign, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.decay, s.stepSize,
-        s.invSqrtBiasCorrection2, s.eps, tables.scratch + thread * SCRATCH_BYTES],
+        s.invSqrtBiasCorrection2, s.eps, tables.scratch + scratch * SCRATCH_BYTES],
     };
   }
 
@@ -312,7 +318,7 @@ export class WasmBackend implements Backend {
   private tablesIn(arena: Arena): { signed: number; unsigned: number; scratch: number } {
     let tables = this.tablesByArena.get(arena);
     if (!tables) {
-      const scratch = arena.tryAllocateBytes(this.threads * SCRATCH_BYTES);
+      const scratch = arena.tryAllocateBytes(SCRATCH_REGIONS(this.threads) * SCRATCH_BYTES);
       if (scratch === null) throw new Error('adamw-lab: out of WebAssembly memory for the 8-bit kernel\'s scratch');
       const built = quantizationTables();
       tables = { signed: writeTable(arena, built.signed), unsigned: writeTable(arena, built.unsigned), scratch };
