@@ -1,6 +1,7 @@
 """torch.optim.AdamW step time on this machine, for bench/cpu.ts. Prints one JSON object.
 
 Usage: /usr/bin/python3 bench/torch_adamw.py THREADS SIZE [SIZE ...]
+Times are in seconds: min, median and max over the repetitions.
 """
 import json
 import statistics
@@ -26,5 +27,5 @@ for n in sizes:
         t0 = time.perf_counter()
         opt.step()
         times.append(time.perf_counter() - t0)
-    out["results"].append({"n": n, "median_s": statistics.median(times)})
+    out["results"].append({"n": n, "min_s": min(times), "median_s": statistics.median(times), "max_s": max(times)})
 print(json.dumps(out))

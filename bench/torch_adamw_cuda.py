@@ -17,8 +17,8 @@ if not torch.cuda.is_available():
     sys.exit(3)
 
 
-def median_seconds(fn, reps):
-    """Median of `reps` timings with CUDA events, after two warm-up calls."""
+def seconds(fn, reps):
+    """Min, median and max of `reps` timings (seconds) with CUDA events, after two warm-up calls."""
     for _ in range(2):
         fn()
     times = []
@@ -29,7 +29,7 @@ def median_seconds(fn, reps):
         end.record()
         torch.cuda.synchronize()
         times.append(start.elapsed_time(end) / 1e3)
-    return statistics.median(times)
+    return {"min_s": min(times), "median_s": statistics.median(times), "max_s": max(times)}
 
 
 sizes = [int(s) for s in sys.argv[1:]]
@@ -38,13 +38,13 @@ out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(), "resu
 # Copy bandwidth: bytes read + written per second by a device-to-device copy of the largest size.
 n = max(sizes)
 a, b = torch.empty(n, device="cuda").normal_(generator=gen), torch.empty(n, device="cuda")
-out["copy_bytes_per_s"] = 8 * n / median_seconds(lambda: b.copy_(a), 20)
+out["copy_bytes_per_s"] = 8 * n / seconds(lambda: b.copy_(a), 20)["median_s"]
 del a, b
 for n in sizes:
     p = torch.empty(n, device="cuda").normal_(generator=gen).requires_grad_()
     p.grad = torch.empty(n, device="cuda").normal_(generator=gen)
     opt = torch.optim.AdamW([p], lr=1e-3, fused=True)
-    out["results"].append({"n": n, "median_s": median_seconds(opt.step, 20)})
+    out["results"].append({"n": n, **seconds(opt.step, 20)})
     del p, opt
     torch.cuda.empty_cache()
 print(json.dumps(out))

@@ -1,7 +1,7 @@
 // The published benchmark results (site/data/bench/*.json, written by npm run bench,
 // npm run bench:variants and npm run bench:gpu), with the machine and the command that produced them.
 import React from 'react';
-import { cpuBench, gpuBench, variantBench } from './data';
+import { cpuBench, gpuBench, variantBench, type TimeStats } from './data';
 import { useStrings } from './locale';
 
 const STRINGS = {
@@ -11,7 +11,7 @@ const STRINGS = {
     threads: 'threads',
     path: 'Path',
     params: 'Params',
-    median: 'Median step',
+    median: 'Step: median [min–max]',
     gbs: 'GB/s',
     roofline: 'of in-place roofline',
     copy: 'of copy bandwidth',
@@ -23,7 +23,14 @@ const STRINGS = {
     torchNote: (v: string, t: number) => `PyTorch ${v}, torch.optim.AdamW on ${t} threads, same machine and run`,
     preset: 'Preset',
     bytes: 'Bytes moved/param',
-    ratio: (t: string, r: number) => `8-bit step / fp32 step, ${t} thread(s): ${r.toFixed(2)}×`,
+    ratio: (t: string, r: string) => `8-bit step / fp32 step, ${t} thread(s): ${r}× (median [min–max] of the rounds)`,
+    plainOfLimit: 'of the copy-bandwidth limit (28 B/param at copy speed; goal ≥ 0.7)',
+    plainOverArena: 'plain-array step / createParam step',
+    plainHow: (n: string, t: number, rounds: number) => `Plain Float32Array params, ${n} params, ${t} threads: median [min–max] over ${rounds} rounds in which a copy, the plain-array step and the createParam step alternate.`,
+    nativeSkipped: 'Native peer: not measured',
+    nativePeer: 'Native fused AdamW (C++, OpenMP)',
+    nativeRatio: 'our step / native step (goal ≤ 1.25)',
+    nativeHow: (compiler: string, flags: string, ulps: number) => `${compiler}, ${flags}. Before timing, the peer and the wasm step take the same seeded steps and agree within ${ulps} ulps. The ratio is the median [min–max] over rounds in which the native step and ours (createParam) alternate.`,
   },
   ko: {
     ran: '실행',
@@ -31,7 +38,7 @@ const STRINGS = {
     threads: '스레드',
     path: '경로',
     params: '파라미터 수',
-    median: '스텝 중앙값',
+    median: '스텝: 중앙값 [최소–최대]',
     gbs: 'GB/s',
     roofline: 'in-place 루프라인 대비',
     copy: '복사 대역폭 대비',
@@ -43,11 +50,33 @@ const STRINGS = {
     torchNote: (v: string, t: number) => `PyTorch ${v}, torch.optim.AdamW, ${t} 스레드, 같은 머신·같은 실행`,
     preset: '프리셋',
     bytes: '파라미터당 이동 바이트',
-    ratio: (t: string, r: number) => `8비트 스텝 / fp32 스텝, ${t} 스레드: ${r.toFixed(2)}배`,
+    ratio: (t: string, r: string) => `8비트 스텝 / fp32 스텝, ${t} 스레드: ${r}배 (라운드별 비율의 중앙값 [최소–최대])`,
+    plainOfLimit: '복사 대역폭 한계 대비(복사 속도로 파라미터당 28 B; 목표 ≥ 0.7)',
+    plainOverArena: '일반 배열 스텝 / createParam 스텝',
+    plainHow: (n: string, t: number, rounds: number) => `일반 Float32Array 파라미터, 파라미터 ${n}, ${t} 스레드: 복사, 일반 배열 스텝, createParam 스텝을 번갈아 돌린 ${rounds} 라운드의 중앙값 [최소–최대]입니다.`,
+    nativeSkipped: '네이티브 비교 대상: 측정하지 않음',
+    nativePeer: '네이티브 융합 AdamW(C++, OpenMP)',
+    nativeRatio: '우리 스텝 / 네이티브 스텝(목표 ≤ 1.25)',
+    nativeHow: (compiler: string, flags: string, ulps: number) => `${compiler}, ${flags}. 시간을 재기 전에 네이티브 코드와 wasm 스텝이 같은 시드의 스텝을 밟고 ${ulps} ulp 안에서 일치함을 확인합니다. 비율은 네이티브 스텝과 우리 스텝(createParam)을 번갈아 돌린 라운드별 비율의 중앙값 [최소–최대]입니다.`,
   },
 };
 
 const ms = (seconds: number): string => `${(seconds * 1e3).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
+
+/** A timing as the tables show it: the median, then [min–max] in the median's precision. */
+function Spread({ min, median, max }: TimeStats): React.ReactElement {
+  const digits = median < 0.01 ? 2 : 1;
+  const f = (s: number): string => (s * 1e3).toFixed(digits);
+  return (
+    <>
+      {f(median)} ms <small>[{f(min)}–{f(max)}]</small>
+    </>
+  );
+}
+
+/** A ratio as the tables show it: median [min–max]. */
+const ratioSpread = (r: TimeStats): string => `${r.median.toFixed(2)} [${r.min.toFixed(2)}–${r.max.toFixed(2)}]`;
+const sizeLabel = (n: number): string => (n >= 1 << 20 ? `${n / (1 << 20)}M` : n.toLocaleString());
 
 function Provenance({ command, date, cpu, node, threads }: { command: string; date: string; cpu: string; node: string; threads?: number }): React.ReactElement {
   const s = useStrings(STRINGS);
@@ -85,8 +114,8 @@ export function CpuBenchmark(): React.ReactElement {
           {b.results.map((r) => (
             <tr key={`${r.path}-${r.n}`}>
               <td>{r.path}</td>
-              <td className="num">{r.n === 1 << 24 ? '16M' : r.n === 1 << 20 ? '1M' : r.n.toLocaleString()}</td>
-              <td className="num">{ms(r.medianSeconds)}</td>
+              <td className="num">{sizeLabel(r.n)}</td>
+              <td className="num"><Spread min={r.minSeconds} median={r.medianSeconds} max={r.maxSeconds} /></td>
               <td className="num">{r.nsPerParam.toFixed(2)}</td>
               <td className="num">{r.gbPerSecond.toFixed(1)}</td>
               <td className="num">{r.ratioToRoofline.toFixed(2)}</td>
@@ -103,6 +132,57 @@ export function CpuBenchmark(): React.ReactElement {
           {b.torch ? ` · ${s.torchNote(b.torch.torch, b.torch.threads)}` : ''}
         </small>
       </p>
+    </>
+  );
+}
+
+/** npm run bench: plain Float32Array params against the copy-bandwidth limit and against createParam. */
+export function PlainArrayFigures(): React.ReactElement {
+  const s = useStrings(STRINGS);
+  const p = cpuBench.plainArrays;
+  return (
+    <>
+      <p>{s.plainHow(sizeLabel(p.n), p.threads, p.rounds)}</p>
+      <ul>
+        <li>{s.plainOfLimit}: <strong>{ratioSpread(p.ofCopyLimit)}</strong></li>
+        <li>{s.plainOverArena}: {ratioSpread(p.overCreateParam)}</li>
+      </ul>
+    </>
+  );
+}
+
+/** npm run bench: the native C++ peer on the same sizes and threads, and our step over it. */
+export function NativePeer(): React.ReactElement {
+  const s = useStrings(STRINGS);
+  const native = cpuBench.native;
+  if ('skipped' in native) return <p><small>{s.nativeSkipped} ({native.skipped}).</small></p>;
+  return (
+    <>
+      <table className="data-table">
+        <thead>
+          <tr>
+            <th>{s.nativePeer}</th>
+            <th className="num">{s.params}</th>
+            <th className="num">{s.threads}</th>
+            <th className="num">{s.median}</th>
+            <th className="num">ns/param</th>
+            <th className="num">{s.nativeRatio}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {native.results.map((r) => (
+            <tr key={`${r.n}-${r.threads}`}>
+              <td>g++ -O3 -march=native -fopenmp</td>
+              <td className="num">{sizeLabel(r.n)}</td>
+              <td className="num">{r.threads}</td>
+              <td className="num"><Spread {...r} /></td>
+              <td className="num">{((r.median / r.n) * 1e9).toFixed(2)}</td>
+              <td className="num">{ratioSpread(r.oursOverNative)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p><small>{s.nativeHow(native.compiler, native.flags.join(' '), native.check.maxUlps)}</small></p>
     </>
   );
 }
@@ -128,13 +208,13 @@ export function VariantBenchmark(): React.ReactElement {
         </thead>
         <tbody>
           {b.steps.map((r) => {
-            const gbs = (r.bytesPerParam * b.params) / r.seconds;
+            const gbs = (r.bytesPerParam * b.params) / r.seconds.median;
             return (
               <tr key={`${r.preset}-${r.threads}`}>
                 <td>{r.preset}</td>
                 <td className="num">{r.threads}</td>
-                <td className="num">{ms(r.seconds)}</td>
-                <td className="num">{((r.seconds / b.params) * 1e9).toFixed(2)}</td>
+                <td className="num"><Spread {...r.seconds} /></td>
+                <td className="num">{((r.seconds.median / b.params) * 1e9).toFixed(2)}</td>
                 <td className="num">{r.bytesPerParam.toFixed(2)}</td>
                 <td className="num">{(gbs / 1e9).toFixed(1)}</td>
                 <td className="num">{(gbs / b.rooflineBytesPerSecond).toFixed(2)}</td>
@@ -145,7 +225,7 @@ export function VariantBenchmark(): React.ReactElement {
       </table>
       <ul>
         {Object.entries(b.eightBitOverFp32).map(([t, r]) => (
-          <li key={t}>{s.ratio(t, r)}</li>
+          <li key={t}>{s.ratio(t, ratioSpread(r))}</li>
         ))}
       </ul>
     </>
@@ -200,14 +280,14 @@ const GPU_STRINGS = {
     adapter: 'WebGPU adapter',
     copy: 'device copy bandwidth (read + write)',
     webgpu: 'WebGPU step',
-    kernels: 'GPUBuffer params (median)',
-    host: 'with host arrays (median)',
+    kernels: 'GPUBuffer params: median [min–max]',
+    host: 'with host arrays: median [min–max]',
     ofCopy: 'of copy bandwidth',
     onnx: 'ONNX Runtime step',
     provider: 'provider',
     across: 'bytes across/param',
     params: 'Params',
-    median: 'Median step',
+    median: 'Step: median [min–max]',
     torchMissing: 'PyTorch fused AdamW: not measured',
     ratio: (n: string, r: number) => `8-bit step / fp32 step, GPUBuffer params, ${n}: ${r.toFixed(2)}× (the goal: within 2× at 16M)`,
   },
@@ -216,14 +296,14 @@ const GPU_STRINGS = {
     adapter: 'WebGPU 어댑터',
     copy: '장치 복사 대역폭(읽기 + 쓰기)',
     webgpu: 'WebGPU 스텝',
-    kernels: 'GPUBuffer 파라미터(중앙값)',
-    host: '호스트 배열과 함께(중앙값)',
+    kernels: 'GPUBuffer 파라미터: 중앙값 [최소–최대]',
+    host: '호스트 배열과 함께: 중앙값 [최소–최대]',
     ofCopy: '복사 대역폭 대비',
     onnx: 'ONNX Runtime 스텝',
     provider: '프로바이더',
     across: '파라미터당 오가는 바이트',
     params: '파라미터 수',
-    median: '스텝 중앙값',
+    median: '스텝: 중앙값 [최소–최대]',
     torchMissing: 'PyTorch fused AdamW: 측정하지 않음',
     ratio: (n: string, r: number) => `8비트 스텝 / fp32 스텝, GPUBuffer 파라미터, ${n}: ${r.toFixed(2)}배 (목표: 16M에서 2배 이내)`,
   },
@@ -233,7 +313,6 @@ const GPU_STRINGS = {
 export function GpuBenchmark(): React.ReactElement {
   const s = useStrings(GPU_STRINGS);
   const b = gpuBench;
-  const label = (n: number): string => `${n / (1 << 20)}M`;
   return (
     <>
       {b.swiftshader && <div className="alert alert--warning">{s.swiftshader}</div>}
@@ -257,19 +336,19 @@ export function GpuBenchmark(): React.ReactElement {
           {b.webgpu.map((r) => (
             <tr key={`${r.preset}-${r.n}`}>
               <td>{r.preset}</td>
-              <td className="num">{label(r.n)}</td>
+              <td className="num">{sizeLabel(r.n)}</td>
               <td className="num">{r.bytesPerParam.toFixed(2)}</td>
-              <td className="num">{ms(r.kernelMedianS)}</td>
+              <td className="num"><Spread min={r.kernelMinS} median={r.kernelMedianS} max={r.kernelMaxS} /></td>
               <td className="num">{r.kernelGBps.toFixed(1)}</td>
               <td className="num">{r.ratioToCopy.toFixed(2)}</td>
-              <td className="num">{ms(r.hostStepMedianS)}</td>
+              <td className="num"><Spread min={r.hostStepMinS} median={r.hostStepMedianS} max={r.hostStepMaxS} /></td>
             </tr>
           ))}
         </tbody>
       </table>
       <ul>
         {b.eightBitOverFp32.map(([n, r]) => (
-          <li key={n}>{s.ratio(label(n), r)}</li>
+          <li key={n}>{s.ratio(sizeLabel(n), r)}</li>
         ))}
       </ul>
       <table className="data-table">
@@ -287,9 +366,9 @@ export function GpuBenchmark(): React.ReactElement {
             <tr key={`${r.provider}-${r.preset}-${r.n}`}>
               <td>{r.preset}</td>
               <td>{r.provider}{r.provider === 'webgpu' && b.swiftshader ? ' (SwiftShader)' : ''}</td>
-              <td className="num">{label(r.n)}</td>
+              <td className="num">{sizeLabel(r.n)}</td>
               <td className="num">{r.bytesAcrossPerParam.toFixed(2)}</td>
-              <td className="num">{ms(r.medianS)}</td>
+              <td className="num"><Spread min={r.minS} median={r.medianS} max={r.maxS} /></td>
             </tr>
           ))}
         </tbody>
@@ -299,7 +378,7 @@ export function GpuBenchmark(): React.ReactElement {
       ) : (
         <p>
           PyTorch {b.torch.torch} AdamW(fused=True), {b.torch.device}:{' '}
-          {b.torch.results.map((r) => `${label(r.n)} ${ms(r.median_s)} (${((28 * r.n) / r.median_s / 1e9).toFixed(0)} GB/s)`).join(' · ')}
+          {b.torch.results.map((r) => `${sizeLabel(r.n)} ${ms(r.median_s)} [${ms(r.min_s)}–${ms(r.max_s)}] (${((28 * r.n) / r.median_s / 1e9).toFixed(0)} GB/s)`).join(' · ')}
         </p>
       )}
     </>

@@ -8,6 +8,13 @@ import type { VariantData } from '../../scripts/site/variant-data';
 
 export const variantData = variantJson as unknown as VariantData;
 
+/** Repeated timings (seconds) or ratios: the benchmarks publish min, median and max, never a mean. */
+export interface TimeStats {
+  min: number;
+  median: number;
+  max: number;
+}
+
 /** site/data/bench/cpu.json, as bench/cpu.ts writes it. */
 export interface CpuBench {
   date: string;
@@ -16,8 +23,17 @@ export interface CpuBench {
   node: string;
   bytesPerParam: number;
   bandwidth: { copy: number; inPlace1: number; inPlaceAll: number };
-  results: { path: string; n: number; medianSeconds: number; nsPerParam: number; gbPerSecond: number; ratioToRoofline: number; ratioToCopy: number; threads: number; vsTorch: number | null }[];
-  torch: { torch: string; threads: number; results: { n: number; median_s: number }[] } | null;
+  results: {
+    path: string; n: number; threads: number; minSeconds: number; medianSeconds: number; maxSeconds: number;
+    nsPerParam: number; gbPerSecond: number; ratioToRoofline: number; ratioToCopy: number; vsTorch: number | null;
+  }[];
+  /** Plain Float32Array params against the copy-bandwidth limit and against createParam, from alternating rounds. */
+  plainArrays: { n: number; threads: number; rounds: number; ofCopyLimit: TimeStats; overCreateParam: TimeStats; copyLimitSeconds: number };
+  /** The C++ peer (bench/native/adamw.cpp), or why it was skipped. */
+  native:
+    | { compiler: string; flags: string[]; check: { n: number; steps: number; maxUlps: number }; results: (TimeStats & { n: number; threads: number; oursOverNative: TimeStats })[] }
+    | { skipped: string };
+  torch: { torch: string; threads: number; results: { n: number; min_s?: number; median_s: number; max_s?: number }[] } | null;
   measuredStateBytesPerParam: number;
   command: string;
 }
@@ -29,8 +45,9 @@ export interface VariantBench {
   node: string;
   params: number;
   rooflineBytesPerSecond: number;
-  steps: { preset: string; threads: number; seconds: number; bytesPerParam: number }[];
-  eightBitOverFp32: Record<string, number>;
+  steps: { preset: string; threads: number; seconds: TimeStats; bytesPerParam: number }[];
+  /** By thread count: the 8-bit step over the fp32 step, over alternating rounds. */
+  eightBitOverFp32: Record<string, TimeStats>;
   memory: { preset: string; n: number; rssGrowth: number; stateBytes: number; paging: { budgetBytes: number; peakResidentBytes: number } | null }[];
   command: string;
 }
@@ -44,11 +61,14 @@ export interface GpuBench {
   cpu: string;
   node: string;
   copyBytesPerSecond: number;
-  webgpu: { preset: string; n: number; bytesPerParam: number; kernelMedianS: number; kernelGBps: number; ratioToCopy: number; hostStepMedianS: number }[];
+  webgpu: {
+    preset: string; n: number; bytesPerParam: number; kernelMinS: number; kernelMedianS: number; kernelMaxS: number; kernelGBps: number; ratioToCopy: number;
+    hostStepMinS: number; hostStepMedianS: number; hostStepMaxS: number;
+  }[];
   /** [params, AdamW8bit's kernel median / AdamW (fp32)'s] for each size that has both. */
   eightBitOverFp32: [number, number][];
-  onnx: { provider: string; preset: string; n: number; medianS: number; bytesAcrossPerParam: number }[];
-  torch: { torch: string; device: string; copy_bytes_per_s: number; results: { n: number; median_s: number }[] } | { unavailable: string };
+  onnx: { provider: string; preset: string; n: number; minS: number; medianS: number; maxS: number; bytesAcrossPerParam: number }[];
+  torch: { torch: string; device: string; copy_bytes_per_s: number; results: { n: number; min_s: number; median_s: number; max_s: number }[] } | { unavailable: string };
   command: string;
 }
 

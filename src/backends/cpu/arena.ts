@@ -1,8 +1,8 @@
 /**
  * Arenas: WebAssembly memories from which the CPU backend hands out Float32Array views. A tensor that
  * lives in an arena is updated in place by the kernel (zero copies) and, in Node, by several worker
- * threads at once, because the memory is shared. Arrays from anywhere else are staged through a small
- * scratch buffer, which costs about a factor of two (see bench/).
+ * threads at once, because the memory is shared. Arrays from anywhere else are staged through
+ * cache-sized chunks of an arena (wasm-backend.ts; with worker threads, pipelined: pipeline.ts).
  *
  * Views handed out never detach: a shared memory keeps its old buffers valid when it grows, and an
  * unshared memory (browsers without cross-origin isolation) is never grown; a new arena is opened.

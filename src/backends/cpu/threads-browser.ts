@@ -12,6 +12,9 @@ export class ThreadPool {
   run(): Promise<void> {
     return Promise.resolve();
   }
+  pipeline(): Promise<void> {
+    return Promise.resolve();
+  }
   terminate(): Promise<void> {
     return Promise.resolve();
   }

@@ -6,16 +6,19 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runJobs } from './jobs.js';
+import { runPipelineWorker, type PipelineMessage } from './pipeline.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const kernels = [];
 const runJobs = ${runJobs.toString()};
+const runPipelineWorker = ${runPipelineWorker.toString()};
 parentPort.on('message', (message) => {
   for (const memory of message.attach) {
     kernels.push(new WebAssembly.Instance(workerData.module, { env: { memory } }).exports);
   }
-  if (message.jobs.length > 0) runJobs(kernels, message.jobs);
+  if (message.pipeline) runPipelineWorker(kernels, runJobs, message.pipeline);
+  else if (message.jobs.length > 0) runJobs(kernels, message.jobs);
   parentPort.postMessage(message.id);
 });
 `;
@@ -37,30 +40,36 @@ export class ThreadPool {
    * in `memories` that the worker has not seen. Resolves when every worker has finished.
    */
   run(jobsPerWorker: readonly Float64Array[], memories: readonly WebAssembly.Memory[]): Promise<void> {
-    const pending: Promise<void>[] = [];
-    jobsPerWorker.forEach((jobs, i) => {
-      const w = this.worker(i);
-      const attach = memories.slice(w.attached);
-      w.attached = memories.length;
-      const id = this.nextId++;
-      pending.push(
-        new Promise<void>((resolve, reject) => {
-          const onMessage = (reply: number): void => {
-            if (reply !== id) return;
-            w.worker.off('message', onMessage);
-            w.worker.off('error', reject);
-            w.worker.unref();
-            resolve();
-          };
-          w.worker.on('message', onMessage);
-          w.worker.once('error', reject);
-        }),
-      );
-      // Keep the process alive only while a step is in flight.
-      w.worker.ref();
-      w.worker.postMessage({ id, attach, jobs });
+    return Promise.all(jobsPerWorker.map((jobs, i) => this.post(i, { jobs }, memories))).then(() => undefined);
+  }
+
+  /** Start workers 0 … `workers` − 1 on one pipelined step (pipeline.ts); resolves when all have finished. */
+  pipeline(message: PipelineMessage, workers: number, memories: readonly WebAssembly.Memory[]): Promise<void> {
+    const started = Array.from({ length: workers }, (_, worker) => this.post(worker, { jobs: [], pipeline: message }, memories));
+    return Promise.all(started).then(() => undefined);
+  }
+
+  /** Post `body` to worker i (after attaching the memories it has not seen); resolves when it replies. */
+  private post(i: number, body: { jobs: Float64Array | []; pipeline?: PipelineMessage }, memories: readonly WebAssembly.Memory[]): Promise<void> {
+    const w = this.worker(i);
+    const attach = memories.slice(w.attached);
+    w.attached = memories.length;
+    const id = this.nextId++;
+    const done = new Promise<void>((resolve, reject) => {
+      const onMessage = (reply: number): void => {
+        if (reply !== id) return;
+        w.worker.off('message', onMessage);
+        w.worker.off('error', reject);
+        w.worker.unref();
+        resolve();
+      };
+      w.worker.on('message', onMessage);
+      w.worker.once('error', reject);
     });
-    return Promise.all(pending).then(() => undefined);
+    // Keep the process alive only while a step is in flight.
+    w.worker.ref();
+    w.worker.postMessage({ id, attach, ...body });
+    return done;
   }
 
   /** Stop every worker thread. */

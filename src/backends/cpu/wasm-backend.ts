@@ -3,7 +3,9 @@
  *
  * Tensors whose param, grad and state all live in one arena (see arena.ts and `createParam`) are
  * updated in place and split across worker threads when the step is large enough to pay for them.
- * Other tensors are staged through a cache-sized scratch buffer on the calling thread.
+ * Other tensors (plain typed arrays) are staged through cache-sized chunks of the arena: pipelined with
+ * worker threads when there are some (pipeline.ts), else copied and updated chunk by chunk on the
+ * calling thread.
  * @module
  */
 import { adamStepScalars } from '../../rules/adam.js';
@@ -16,13 +18,22 @@ import { quantizationTables, type QuantizationTable } from '../quantization-tabl
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
+import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
 
 /** Elements per staged chunk: p and g scratch (2 × 64 KiB) stay in L2 while the kernel runs. */
 const STAGE_CHUNK = 16384;
 /** Below this many elements per thread, posting to a worker costs more than it saves. */
 const MIN_ELEMENTS_PER_THREAD = 1 << 17;
-/** Per-thread scratch of the 8-bit kernel: one block's m and v. */
+/** Elements per pipelined chunk: p and g slots of 256 KiB each, small enough for L2, large enough that a chunk's hand-over is cheap. */
+const PIPELINE_CHUNK = 1 << 16;
+/** Elements per part of a chunk, the unit a thread claims (pipeline.ts). */
+const PIPELINE_PART = 1 << 14;
+/** Ring slots of the pipeline. */
+const PIPELINE_SLOTS = 4;
+/** 8-bit scratch regions: one per thread, and one per pipeline part that may be in flight. */
+const SCRATCH_REGIONS = (threads: number): number => Math.max(threads, PIPELINE_SLOTS * (PIPELINE_CHUNK / PIPELINE_PART));
+/** One scratch region of the 8-bit kernel (a thread or a pipeline part uses one at a time): one block's m and v. */
 const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 
 /** Byte address of element `start` of a task's buffer `name` (absmax buffers hold one value per block); 0 if absent. */
@@ -48,6 +59,7 @@ export class WasmBackend implements Backend {
   /** Threads the last step ran on (the calling thread included); 0 before the first step. */
   lastStepThreads = 0;
   private readonly stagingBytes = new Map<Arena, Uint8Array>();
+  private readonly pipelineBytes = new Map<Arena, Uint8Array>();
   private readonly tablesByArena = new Map<Arena, { signed: number; unsigned: number; scratch: number }>();
 
   constructor(options: WasmBackendOptions = {}) {
@@ -73,7 +85,11 @@ export class WasmBackend implements Backend {
   }
 
   async step(tasks: readonly UpdateTask[]): Promise<void> {
-    await this.run(tasks, this.threads);
+    const arenas = allArenas();
+    // Staged tasks big enough for the workers go through the pipeline first; the rest run below.
+    const pipelined = tasks.filter((task) => !this.residentRangeTask(task, arenas) && this.pipelines(task));
+    for (const task of pipelined) await this.pipelinedStep(task, arenas);
+    await this.run(pipelined.length > 0 ? tasks.filter((task) => !pipelined.includes(task)) : tasks, this.threads, pipelined.length > 0);
   }
 
   /**
@@ -84,8 +100,11 @@ export class WasmBackend implements Backend {
     void this.run(tasks, 1);
   }
 
-  /** Run `tasks` on up to `maxThreads` threads; returns the workers' promise, or undefined when all ran here. */
-  private run(tasks: readonly UpdateTask[], maxThreads: number): Promise<void> | undefined {
+  /**
+   * Run `tasks` on up to `maxThreads` threads (`pipelined`: a pipelined step already ran on all of
+   * them); returns the workers' promise, or undefined when all ran here.
+   */
+  private run(tasks: readonly UpdateTask[], maxThreads: number, pipelined = false): Promise<void> | undefined {
     const arenas = allArenas();
     const resident: RangeTask[] = [];
     for (const task of tasks) {
@@ -95,7 +114,7 @@ export class WasmBackend implements Backend {
     }
     const residentElements = resident.reduce((sum, t) => sum + t.length, 0);
     const threads = Math.min(maxThreads, Math.floor(residentElements / MIN_ELEMENTS_PER_THREAD));
-    this.lastStepThreads = Math.max(1, threads);
+    this.lastStepThreads = Math.max(1, threads, pipelined ? this.threads : 1);
     if (resident.length === 0) return undefined;
     const kernels = arenas.map((a) => a.kernel);
     if (threads <= 1) {
@@ -129,12 +148,71 @@ export class WasmBackend implements Backend {
   }
 
   /**
+   * Whether a task outside the arena is pipelined: staged (its param or grad is not in the state's
+   * shared arena), not StableAdamW (its RMS needs the whole tensor before any param moves), with
+   * workers to compute and enough elements to keep them busy.
+   */
+  private pipelines(task: UpdateTask): boolean {
+    const arena = stateArena(task);
+    return this.threads > 1 && !!arena && arena.shared && !task.plan.stable && task.param.length >= 2 * MIN_ELEMENTS_PER_THREAD;
+  }
+
+  /** A staged task pipelined with the workers (pipeline.ts): this thread copies (and computes when it would wait), the workers compute. */
+  private async pipelinedStep(task: UpdateTask, arenas: readonly Arena[]): Promise<void> {
+    const arena = stateArena(task)!;
+    const arenaIndex = arenas.indexOf(arena);
+    const ring = this.pipelineRing(arena);
+    const { param, grad } = task;
+    const slotBytes = PIPELINE_CHUNK * 8;
+    const view = <T extends ArrayBufferView>(like: T, slot: number, half: 0 | 1): T =>
+      new (like.constructor as new (b: ArrayBufferLike, o: number, n: number) => T)(ring.buffer, ring.byteOffset + slot * slotBytes + half * PIPELINE_CHUNK * 4, PIPELINE_CHUNK);
+    const paramSlots = Array.from({ length: PIPELINE_SLOTS }, (_, slot) => view(param, slot, 0) as unknown as Uint8Array);
+    const gradSlots = Array.from({ length: PIPELINE_SLOTS }, (_, slot) => view(grad, slot, 1) as unknown as Uint8Array);
+    const paramData = param as unknown as Uint8Array, gradData = grad as unknown as Uint8Array;
+    sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
+    const pool = sharedPool;
+    await runPipelined({
+      length: param.length,
+      chunk: PIPELINE_CHUNK,
+      part: PIPELINE_PART,
+      slots: PIPELINE_SLOTS,
+      kernels: arenas.map((a) => a.kernel),
+      start: (message) => pool.pipeline(message, this.threads - 1, arenas.map((a) => a.memory)),
+      stageIn: (slot, start, end) => {
+        paramSlots[slot]!.set(paramData.subarray(start, end));
+        gradSlots[slot]!.set(gradData.subarray(start, end));
+      },
+      stageOut: (slot, start, end) => paramData.set(paramSlots[slot]!.subarray(0, end - start), start),
+      encode: (slot, start, count, scratch, out) => {
+        const offset = start % PIPELINE_CHUNK;
+        const call = this.kernelCall(task, arena, paramSlots[slot]!.byteOffset + offset * param.BYTES_PER_ELEMENT,
+          gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT, start, count, scratch);
+        pushJob(out, call.kind, arenaIndex, call.args);
+      },
+    });
+  }
+
+  /** The pipeline's ring of slots in `arena`: each a chunk of param (up to fp32) and a chunk of grad. */
+  private pipelineRing(arena: Arena): Uint8Array {
+    let ring = this.pipelineBytes.get(arena);
+    if (!ring) {
+      const bytes = PIPELINE_SLOTS * PIPELINE_CHUNK * 8;
+      const offset = arena.tryAllocateBytes(bytes);
+      if (offset === null) throw new Error('adamw-lab: out of WebAssembly memory for staging buffers');
+      ring = new Uint8Array(arena.memory.buffer, offset, bytes);
+      this.pipelineBytes.set(arena, ring);
+    }
+    return ring;
+  }
+
+  /**
    * The kernel call that updates elements [start, start + count) of `task`, given the addresses of
-   * that range's param and grad (in place, or in a staging buffer), for thread `thread`. `lr` is
+   * that range's param and grad (in place, or in a staging buffer), using 8-bit scratch region `scratch`
+   * (the thread's, or a pipeline part's). `lr` is
    * StableAdamW's scaled learning rate where it applies. The one place each family's kernel arguments
    * are written (their order is declared in kernel.ts).
    */
-  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, thread: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
+  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, scratch: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
     const { plan, hp, step } = task;
     const at = addressesOf(task);
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
@@ -162,7 +240,7 @@ export class WasmBackend implements Backend {
       args: [p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
         tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
         s.gradSign, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.decay, s.stepSize,
-        s.invSqrtBiasCorrection2, s.eps, tables.scratch + thread * SCRATCH_BYTES],
+        s.invSqrtBiasCorrection2, s.eps, tables.scratch + scratch * SCRATCH_BYTES],
     };
   }
 
@@ -248,10 +326,12 @@ export class WasmBackend implements Backend {
    */
   dispose(): Promise<void> {
     for (const [arena, scratch] of this.stagingBytes) arena.release(scratch);
+    for (const [arena, ring] of this.pipelineBytes) arena.release(ring);
     for (const [arena, tables] of this.tablesByArena) {
       for (const offset of [tables.signed, tables.unsigned, tables.scratch]) arena.releaseBytes(offset);
     }
     this.stagingBytes.clear();
+    this.pipelineBytes.clear();
     this.tablesByArena.clear();
     return Promise.resolve();
   }
@@ -272,7 +352,7 @@ export class WasmBackend implements Backend {
   private tablesIn(arena: Arena): { signed: number; unsigned: number; scratch: number } {
     let tables = this.tablesByArena.get(arena);
     if (!tables) {
-      const scratch = arena.tryAllocateBytes(this.threads * SCRATCH_BYTES);
+      const scratch = arena.tryAllocateBytes(SCRATCH_REGIONS(this.threads) * SCRATCH_BYTES);
       if (scratch === null) throw new Error('adamw-lab: out of WebAssembly memory for the 8-bit kernel\'s scratch');
       const built = quantizationTables();
       tables = { signed: writeTable(arena, built.signed), unsigned: writeTable(arena, built.unsigned), scratch };
