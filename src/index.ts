@@ -44,5 +44,5 @@ export {
 export type { Adam8bitHyperparameters, Adam8bitStepScalars, Blockwise8bitState } from './rules/blockwise8bit.js';
 export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION } from './checkpoint/checkpoint.js';
 export { decodeSafetensors, encodeSafetensors, SafetensorsFormatError } from './checkpoint/safetensors.js';
-export type { DecodedSafetensors, SafetensorsDtype, SafetensorsTensor } from './checkpoint/safetensors.js';
+export type { DecodedSafetensors, SafetensorsDtype, SafetensorsLimits, SafetensorsTensor } from './checkpoint/safetensors.js';
 export { VERSION } from './version.js';
