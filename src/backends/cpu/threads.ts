@@ -15,7 +15,7 @@ parentPort.on('message', (message) => {
   for (const memory of message.attach) {
     kernels.push(new WebAssembly.Instance(workerData.module, { env: { memory } }).exports);
   }
-  if (message.jobs.length > 0) runJobs(kernels, message.jobs);
+  runJobs(kernels, message.jobs, message.scratchOffset, message.claimed);
   parentPort.postMessage(message.id);
 });
 `;
@@ -33,12 +33,14 @@ export class ThreadPool {
   constructor(private readonly module: WebAssembly.Module, readonly size: number) {}
 
   /**
-   * Run `jobsPerWorker[i]` on worker i (creating workers on first use) after attaching any arenas
-   * in `memories` that the worker has not seen. Resolves when every worker has finished.
+   * Run the shared `jobs` on `workers` workers (creating them on first use), each claiming jobs
+   * through the shared counter `claimed` (runJobs) with its own scratch (worker i: (i + 1)·`scratchStride`
+   * bytes; the calling thread has offset 0), after attaching any arenas in `memories` that the worker
+   * has not seen. Resolves when every worker has finished.
    */
-  run(jobsPerWorker: readonly Float64Array[], memories: readonly WebAssembly.Memory[]): Promise<void> {
+  run(jobs: Float64Array, workers: number, scratchStride: number, claimed: Int32Array, memories: readonly WebAssembly.Memory[]): Promise<void> {
     const pending: Promise<void>[] = [];
-    jobsPerWorker.forEach((jobs, i) => {
+    for (let i = 0; i < workers; i++) {
       const w = this.worker(i);
       const attach = memories.slice(w.attached);
       w.attached = memories.length;
@@ -58,8 +60,8 @@ export class ThreadPool {
       );
       // Keep the process alive only while a step is in flight.
       w.worker.ref();
-      w.worker.postMessage({ id, attach, jobs });
-    });
+      w.worker.postMessage({ id, attach, jobs, scratchOffset: (i + 1) * scratchStride, claimed });
+    }
     return Promise.all(pending).then(() => undefined);
   }
 

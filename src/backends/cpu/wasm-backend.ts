@@ -14,7 +14,7 @@ import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
-import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
+import { chunkRanges, JobKind, pushJob, runJobs, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
 
@@ -22,6 +22,12 @@ import { hardwareThreads, ThreadPool } from './threads.js';
 const STAGE_CHUNK = 16384;
 /** Below this many elements per thread, posting to a worker costs more than it saves. */
 const MIN_ELEMENTS_PER_THREAD = 1 << 17;
+/**
+ * Elements per job when threads share a step: the threads claim jobs one at a time, so a thread that
+ * starts later or runs slower takes fewer; 64K elements keep each claim's cost (an atomic add and a
+ * call) under 0.1% of the job's.
+ */
+const THREAD_CHUNK = 1 << 16;
 /** Per-thread scratch of the 8-bit kernel: one block's m and v. */
 const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 
@@ -86,13 +92,16 @@ export class WasmBackend implements Backend {
     if (resident.length === 0) return;
     const kernels = arenas.map((a) => a.kernel);
     if (threads <= 1) {
-      runJobs(kernels, splitRanges(resident, 1)[0]!);
+      runJobs(kernels, chunkRanges(resident, Infinity));
       return;
     }
-    const parts = splitRanges(resident, threads).map((list) => Float64Array.from(list));
+    const list = chunkRanges(resident, THREAD_CHUNK);
+    const jobs = new Float64Array(new SharedArrayBuffer(list.length * Float64Array.BYTES_PER_ELEMENT));
+    jobs.set(list);
+    const claimed = new Int32Array(new SharedArrayBuffer(4));
     sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
-    const workers = sharedPool.run(parts.slice(1), arenas.map((a) => a.memory));
-    runJobs(kernels, parts[0]!);
+    const workers = sharedPool.run(jobs, threads - 1, SCRATCH_BYTES, claimed, arenas.map((a) => a.memory));
+    runJobs(kernels, jobs, 0, claimed);
     await workers;
   }
 
@@ -108,8 +117,8 @@ export class WasmBackend implements Backend {
     const gb = task.grad.BYTES_PER_ELEMENT;
     return {
       length: task.param.length,
-      encode: (start, end, thread, out) => {
-        const call = this.kernelCall(task, arena, task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, start, end - start, thread);
+      encode: (start, end, out) => {
+        const call = this.kernelCall(task, arena, task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, start, end - start);
         pushJob(out, call.kind, arenaIndex, call.args);
       },
     };
@@ -117,11 +126,12 @@ export class WasmBackend implements Backend {
 
   /**
    * The kernel call that updates elements [start, start + count) of `task`, given the addresses of
-   * that range's param and grad (in place, or in a staging buffer), for thread `thread`. `lr` is
+   * that range's param and grad (in place, or in a staging buffer). `lr` is
    * StableAdamW's scaled learning rate where it applies. The one place each family's kernel arguments
-   * are written (their order is declared in kernel.ts).
+   * are written (their order is declared in kernel.ts). The 8-bit scratch is the calling thread's:
+   * runJobs moves it to the running thread's.
    */
-  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, thread: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
+  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
     const { plan, hp, step } = task;
     const at = addressesOf(task);
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
@@ -149,7 +159,7 @@ export class WasmBackend implements Backend {
       args: [p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
         tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
         s.gradSign, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.decay, s.stepSize,
-        s.invSqrtBiasCorrection2, s.eps, tables.scratch + thread * SCRATCH_BYTES],
+        s.invSqrtBiasCorrection2, s.eps, tables.scratch],
     };
   }
 
@@ -196,7 +206,7 @@ export class WasmBackend implements Backend {
     const jobs: number[] = [];
     chunks((p, g, start, count) => {
       jobs.length = 0;
-      const call = this.kernelCall(task, arena, p, g, start, count, 0, lr);
+      const call = this.kernelCall(task, arena, p, g, start, count, lr);
       pushJob(jobs, call.kind, 0, call.args);
       runJobs([k], jobs);
     }, true);
