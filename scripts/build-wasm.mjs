@@ -29,8 +29,10 @@ async function compile(name) {
 }
 
 const wasmFile = await compile('index');
-// Only bench/cpu.ts loads this one, from build/wasm/.
+// Only the benchmarks load this one, from build/wasm/.
 await compile('roofline');
+// The arithmetic codec of the 8-bit maps, alone: only npm run check:codec and test/codec.test.ts load it.
+await compile('codec-check');
 const base64 = readFileSync(wasmFile).toString('base64');
 writeFileSync(
   join(root, 'src/backends/cpu/kernel.generated.ts'),

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Adam, AdamW, adamReferenceStep, releaseParam, type AdamHyperparameters } from '../src/index.js';
 import { WasmBackend } from '../src/backends/cpu/wasm-backend.js';
-import { SPLIT_ALIGN, splitRanges } from '../src/backends/cpu/jobs.js';
+import { SPLIT_ALIGN, chunkRanges } from '../src/backends/cpu/jobs.js';
 import { adamState, CPU_PATHS, makeParam, seededNormal, seededRandom } from './helpers.js';
 
 /** 2^-20: eight fp32 ulps of the quantity's scale, room for the ~10 roundings of a fused step. */
@@ -160,40 +160,41 @@ describe('fast kernels agree with the float64 reference (fast-check)', () => {
     }
   });
 
-  it('splitRanges covers every element of every task exactly once, cutting tasks only at 256-element boundaries', () => {
+  it('chunkRanges covers every element of every task exactly once, in jobs of at most one chunk cut at 256-element boundaries', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 6 }), (lengths, parts) => {
-        const pieces: Array<{ task: number; start: number; end: number; part: number }> = [];
+      fc.property(fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 8 }), fc.boolean(), (lengths, blocks, whole) => {
+        const chunk = whole ? Infinity : blocks * SPLIT_ALIGN;
+        const pieces: Array<{ task: number; start: number; end: number }> = [];
         const tasks = lengths.map((length, task) => ({
           length,
-          encode: (start: number, end: number, part: number, out: number[]) => {
-            pieces.push({ task, start, end, part });
+          encode: (start: number, end: number, out: number[]) => {
+            pieces.push({ task, start, end });
             out.push(task);
           },
         }));
-        const lists = splitRanges(tasks, parts);
-        assert.equal(lists.length, parts);
-        // Per task: contiguous, in order, complete, cut only at aligned points.
+        const jobs = chunkRanges(tasks, chunk);
+        assert.equal(jobs.length, pieces.length, 'one job per piece');
+        // Per task: contiguous, in order, complete, each piece within one chunk and cut only at aligned points.
         lengths.forEach((length, task) => {
           const mine = pieces.filter((p) => p.task === task);
           let expected = 0;
           for (const p of mine) {
             assert.equal(p.start, expected, 'contiguous');
             assert.equal(p.start % SPLIT_ALIGN, 0, 'aligned cut');
+            assert.ok(p.end > p.start && p.end - p.start <= chunk, `piece of ${p.end - p.start} > ${chunk}`);
             expected = p.end;
           }
           assert.equal(expected, length, 'complete');
+          // Only a task's last piece may be shorter than a chunk.
+          mine.slice(0, -1).forEach((p) => assert.equal(p.end - p.start, chunk, 'whole chunks before the last'));
         });
-        // Parts are used in order and no part holds more than its share plus one aligned block.
-        const total = lengths.reduce((a, b) => a + b, 0);
-        const share = Math.ceil(total / parts / SPLIT_ALIGN) * SPLIT_ALIGN;
-        for (let part = 0; part < parts - 1; part++) {
-          const size = pieces.filter((p) => p.part === part).reduce((sum, p) => sum + p.end - p.start, 0);
-          assert.ok(size <= share + SPLIT_ALIGN, `part ${part} holds ${size} > ${share} + ${SPLIT_ALIGN}`);
-        }
       }),
       { numRuns: 300, seed: 11 },
     );
+  });
+
+  it('chunkRanges refuses a chunk that is not a positive multiple of 256', () => {
+    for (const chunk of [0, -256, 100, 256.5]) assert.throws(() => chunkRanges([], chunk), /chunkRanges: chunk .* is not a positive multiple of 256/);
   });
 
   it('random draws are not degenerate', () => {

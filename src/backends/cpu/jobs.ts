@@ -25,11 +25,18 @@ export function pushJob(out: number[], kind: JobKind, arenaIndex: number, args: 
 
 /**
  * Run encoded jobs. Self-contained (no imports, no closures, no inner functions, which bundlers may
- * wrap with helpers): its source is sent to worker threads.
+ * wrap with helpers): its source is sent to worker threads. With `claimed`, a counter shared by
+ * every thread of a step, each thread takes the next unclaimed job until none is left (dynamic
+ * chunks: a thread that runs slower, or starts later, simply takes fewer); without it, all jobs in
+ * order. `scratchOffset` is this thread's offset into the 8-bit kernel's per-thread scratch.
  */
-export function runJobs(kernels: readonly WasmKernelExports[], jobs: ArrayLike<number>): void {
+export function runJobs(kernels: readonly WasmKernelExports[], jobs: ArrayLike<number>, scratchOffset = 0, claimed?: Int32Array): void {
   const j = jobs;
-  for (let at = 0; at < j.length; at += 24) {
+  const count = j.length / 24;
+  for (let next = 0; ; next++) {
+    const index = claimed ? Atomics.add(claimed, 0, 1) : next;
+    if (index >= count) break;
+    const at = index * 24;
     const k = kernels[j[at + 1]!]!;
     const b = at + 2;
     switch (j[at]) {
@@ -40,7 +47,7 @@ export function runJobs(kernels: readonly WasmKernelExports[], jobs: ArrayLike<n
         k.optimiStep(j[b + 0]!, j[b + 1]!, j[b + 2]!, j[b + 3]!, j[b + 4]!, j[b + 5]!, j[b + 6]!, j[b + 7]!, j[b + 8]!, j[b + 9]!, j[b + 10]!, j[b + 11]!, j[b + 12]!, j[b + 13]!, j[b + 14]!, j[b + 15]!, j[b + 16]!);
         break;
       case 2:
-        k.adam8bitStep(j[b + 0]!, j[b + 1]!, j[b + 2]!, j[b + 3]!, j[b + 4]!, j[b + 5]!, j[b + 6]!, j[b + 7]!, j[b + 8]!, j[b + 9]!, j[b + 10]!, j[b + 11]!, j[b + 12]!, j[b + 13]!, j[b + 14]!, j[b + 15]!, j[b + 16]!, j[b + 17]!, j[b + 18]!, j[b + 19]!, j[b + 20]!, j[b + 21]!);
+        k.adam8bitStep(j[b + 0]!, j[b + 1]!, j[b + 2]!, j[b + 3]!, j[b + 4]!, j[b + 5]!, j[b + 6]!, j[b + 7]!, j[b + 8]!, j[b + 9]!, j[b + 10]!, j[b + 11]!, j[b + 12]!, j[b + 13]!, j[b + 14]!, j[b + 15]!, j[b + 16]!, j[b + 17]!, j[b + 18]!, j[b + 19]!, j[b + 20]!, j[b + 21]! + scratchOffset);
         break;
       default:
         throw new Error('adamw-lab: internal error: unknown job kind ' + String(j[at]));
@@ -48,41 +55,28 @@ export function runJobs(kernels: readonly WasmKernelExports[], jobs: ArrayLike<n
   }
 }
 
-/** A task that can be cut into element ranges, each encoded as one job for a given thread. */
+/** A task that can be cut into element ranges, each encoded as one job. */
 export interface RangeTask {
   length: number;
-  /** Append the job for elements [start, end), to run on thread `thread` (0 = the calling thread). */
-  encode(start: number, end: number, thread: number, out: number[]): void;
+  /** Append the job for elements [start, end). */
+  encode(start: number, end: number, out: number[]): void;
 }
 
-/** Ranges split between threads start on multiples of 256 elements: whole 8-bit blocks, aligned v128 loads. */
+/** Ranges cut from a task start on multiples of 256 elements: whole 8-bit blocks, aligned v128 loads. */
 export const SPLIT_ALIGN = 256;
 
 /**
- * Cut tasks into `parts` job lists of about equal element counts, splitting a task where needed at
- * multiples of SPLIT_ALIGN elements from its start.
+ * Encode tasks as jobs of at most `chunk` elements (a multiple of SPLIT_ALIGN; Infinity for one job
+ * per task), cutting each task at multiples of `chunk` from its start. Threads then claim the jobs
+ * one at a time (runJobs), so small chunks balance them.
  */
-export function splitRanges(tasks: readonly RangeTask[], parts: number): number[][] {
-  const out: number[][] = Array.from({ length: parts }, () => []);
-  const total = tasks.reduce((sum, t) => sum + t.length, 0);
-  const target = Math.ceil(total / parts / SPLIT_ALIGN) * SPLIT_ALIGN;
-  let part = 0;
-  let room = target;
+export function chunkRanges(tasks: readonly RangeTask[], chunk: number): number[] {
+  if (chunk !== Infinity && (chunk <= 0 || chunk % SPLIT_ALIGN !== 0)) {
+    throw new Error(`adamw-lab: chunkRanges: chunk ${chunk} is not a positive multiple of ${SPLIT_ALIGN}`);
+  }
+  const out: number[] = [];
   for (const task of tasks) {
-    let start = 0;
-    while (start < task.length) {
-      const remaining = task.length - start;
-      // The last part takes the rest; others cut at an aligned point at or just past their share.
-      const aligned = Math.max(SPLIT_ALIGN, Math.floor(room / SPLIT_ALIGN) * SPLIT_ALIGN);
-      const take = part === parts - 1 || remaining <= room ? remaining : Math.min(remaining, aligned);
-      task.encode(start, start + take, part, out[part]!);
-      start += take;
-      room -= take;
-      if (room <= 0 && part < parts - 1) {
-        part++;
-        room = target;
-      }
-    }
+    for (let start = 0; start < task.length; start += chunk) task.encode(start, Math.min(task.length, start + chunk), out);
   }
   return out;
 }

@@ -18,7 +18,7 @@ parentPort.on('message', (message) => {
     kernels.push(new WebAssembly.Instance(workerData.module, { env: { memory } }).exports);
   }
   if (message.pipeline) runPipelineWorker(kernels, runJobs, message.pipeline);
-  else if (message.jobs.length > 0) runJobs(kernels, message.jobs);
+  else runJobs(kernels, message.jobs, message.scratchOffset, message.claimed);
   parentPort.postMessage(message.id);
 });
 `;
@@ -36,11 +36,14 @@ export class ThreadPool {
   constructor(private readonly module: WebAssembly.Module, readonly size: number) {}
 
   /**
-   * Run `jobsPerWorker[i]` on worker i (creating workers on first use) after attaching any arenas
-   * in `memories` that the worker has not seen. Resolves when every worker has finished.
+   * Run the shared `jobs` on `workers` workers (creating them on first use), each claiming jobs
+   * through the shared counter `claimed` (runJobs) with its own scratch (worker i: (i + 1)·`scratchStride`
+   * bytes; the calling thread has offset 0), after attaching any arenas in `memories` that the worker
+   * has not seen. Resolves when every worker has finished.
    */
-  run(jobsPerWorker: readonly Float64Array[], memories: readonly WebAssembly.Memory[]): Promise<void> {
-    return Promise.all(jobsPerWorker.map((jobs, i) => this.post(i, { jobs }, memories))).then(() => undefined);
+  run(jobs: Float64Array, workers: number, scratchStride: number, claimed: Int32Array, memories: readonly WebAssembly.Memory[]): Promise<void> {
+    const started = Array.from({ length: workers }, (_, i) => this.post(i, { jobs, scratchOffset: (i + 1) * scratchStride, claimed }, memories));
+    return Promise.all(started).then(() => undefined);
   }
 
   /** Start workers 0 … `workers` − 1 on one pipelined step (pipeline.ts); resolves when all have finished. */
@@ -50,7 +53,7 @@ export class ThreadPool {
   }
 
   /** Post `body` to worker i (after attaching the memories it has not seen); resolves when it replies. */
-  private post(i: number, body: { jobs: Float64Array | []; pipeline?: PipelineMessage }, memories: readonly WebAssembly.Memory[]): Promise<void> {
+  private post(i: number, body: { jobs: Float64Array | []; pipeline?: PipelineMessage; scratchOffset?: number; claimed?: Int32Array }, memories: readonly WebAssembly.Memory[]): Promise<void> {
     const w = this.worker(i);
     const attach = memories.slice(w.attached);
     w.attached = memories.length;

@@ -16,7 +16,7 @@ import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
-import { JobKind, pushJob, runJobs, splitRanges, type RangeTask } from './jobs.js';
+import { chunkRanges, JobKind, pushJob, runJobs, type RangeTask } from './jobs.js';
 import { kernelModule } from './kernel.js';
 import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -33,6 +33,12 @@ const PIPELINE_PART = 1 << 14;
 const PIPELINE_SLOTS = 4;
 /** 8-bit scratch regions: one per thread, and one per pipeline part that may be in flight. */
 const SCRATCH_REGIONS = (threads: number): number => Math.max(threads, PIPELINE_SLOTS * (PIPELINE_CHUNK / PIPELINE_PART));
+/**
+ * Elements per job when threads share a step: the threads claim jobs one at a time, so a thread that
+ * starts later or runs slower takes fewer. A claim (an atomic add and a call) costs well under a
+ * microsecond; a job of 64K elements takes tens of microseconds (fp32) or more (8-bit).
+ */
+const THREAD_CHUNK = 1 << 16;
 /** One scratch region of the 8-bit kernel (a thread or a pipeline part uses one at a time): one block's m and v. */
 const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 
@@ -118,13 +124,16 @@ export class WasmBackend implements Backend {
     if (resident.length === 0) return undefined;
     const kernels = arenas.map((a) => a.kernel);
     if (threads <= 1) {
-      runJobs(kernels, splitRanges(resident, 1)[0]!);
+      runJobs(kernels, chunkRanges(resident, Infinity));
       return undefined;
     }
-    const parts = splitRanges(resident, threads).map((list) => Float64Array.from(list));
+    const list = chunkRanges(resident, THREAD_CHUNK);
+    const jobs = new Float64Array(new SharedArrayBuffer(list.length * Float64Array.BYTES_PER_ELEMENT));
+    jobs.set(list);
+    const claimed = new Int32Array(new SharedArrayBuffer(4));
     sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
-    const workers = sharedPool.run(parts.slice(1), arenas.map((a) => a.memory));
-    runJobs(kernels, parts[0]!);
+    const workers = sharedPool.run(jobs, threads - 1, SCRATCH_BYTES, claimed, arenas.map((a) => a.memory));
+    runJobs(kernels, jobs, 0, claimed);
     return workers;
   }
 
@@ -140,8 +149,8 @@ export class WasmBackend implements Backend {
     const gb = task.grad.BYTES_PER_ELEMENT;
     return {
       length: task.param.length,
-      encode: (start, end, thread, out) => {
-        const call = this.kernelCall(task, arena, task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, start, end - start, thread);
+      encode: (start, end, out) => {
+        const call = this.kernelCall(task, arena, task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, start, end - start, 0);
         pushJob(out, call.kind, arenaIndex, call.args);
       },
     };
@@ -208,7 +217,7 @@ export class WasmBackend implements Backend {
   /**
    * The kernel call that updates elements [start, start + count) of `task`, given the addresses of
    * that range's param and grad (in place, or in a staging buffer), using 8-bit scratch region `scratch`
-   * (the thread's, or a pipeline part's). `lr` is
+   * (a pipeline part's; resident jobs use region 0 and runJobs moves it to the running thread's). `lr` is
    * StableAdamW's scaled learning rate where it applies. The one place each family's kernel arguments
    * are written (their order is declared in kernel.ts).
    */
