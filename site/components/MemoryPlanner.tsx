@@ -16,7 +16,7 @@ const STRINGS = {
     state: 'Optimizer state',
     total: 'Total per GPU',
     perDevice: 'per GPU',
-    paged: 'Paged: this much state exists, but only the page budget is resident at once; the rest lives in host pages.',
+    paged: 'Paged: this much state exists, but only the page budget is resident at once; the rest lives in a spill file on disk (Node).',
     assumptions: (b: number) =>
       `State uses the library's exact bytes per param for tensors of ${b.toLocaleString('en')}+ elements (measured on one of 2²⁰). Weights and gradients are in the preset's param dtype and are replicated on every GPU (ZeRO-1 shards only the optimizer state). Activations, temporary buffers and fragmentation are not counted.`,
   },
@@ -30,7 +30,7 @@ const STRINGS = {
     state: '옵티마이저 상태',
     total: 'GPU당 합계',
     perDevice: 'GPU당',
-    paged: '페이징: 상태 전체 크기는 이만큼이지만, 한 번에 메모리에 있는 것은 페이지 예산뿐이고 나머지는 호스트 페이지에 있습니다.',
+    paged: '페이징: 상태 전체 크기는 이만큼이지만, 한 번에 메모리에 있는 것은 페이지 예산뿐이고 나머지는 디스크의 스필 파일에 있습니다(Node).',
     assumptions: (b: number) =>
       `상태 크기는 원소 ${b.toLocaleString('ko')}개 이상인 텐서에서 라이브러리가 보고하는 파라미터당 정확한 바이트 수입니다(2²⁰개짜리 텐서로 측정). 가중치와 기울기는 프리셋의 파라미터 자료형으로 모든 GPU에 복제됩니다(ZeRO-1은 옵티마이저 상태만 나눕니다). 활성값, 임시 버퍼, 단편화는 세지 않습니다.`,
   },
