@@ -54,6 +54,8 @@ function vulkanLoader(cache: string): string {
   return realpathSync(join(unpacked, 'usr', 'lib', 'x86_64-linux-gnu', 'libvulkan.so.1'));
 }
 
+const git = (...args: string[]): string => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' });
+
 function main(): void {
   if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`device:kit: the GPU machine is linux-x64; this Node is ${process.platform}-${process.arch}`);
   const stage = join(REPO_ROOT, 'build', 'device-kit');
@@ -83,7 +85,7 @@ function main(): void {
 
   copy(vulkanLoader(join(REPO_ROOT, 'build', 'device-kit-cache')), join(stage, 'lib', 'libvulkan.so.1'));
   copy(realpathSync('/usr/lib/x86_64-linux-gnu/libstdc++.so.6'), join(stage, 'fallback-lib', 'libstdc++.so.6'));
-  writeFileSync(join(stage, 'KIT.json'), `${JSON.stringify({ made: new Date().toISOString(), node: process.version, commit: execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim() }, null, 2)}\n`);
+  writeFileSync(join(stage, 'KIT.json'), `${JSON.stringify({ made: new Date().toISOString(), node: process.version, commit: git('rev-parse', 'HEAD').trim(), uncommittedChanges: git('status', '--porcelain').trim() !== '' }, null, 2)}\n`);
 
   rmSync(KIT_ARCHIVE, { force: true });
   execFileSync('bash', ['-c', `tar -C "$1" -cf - . | xz -6 -T0 > "$2"`, 'tar', stage, KIT_ARCHIVE], { stdio: 'inherit' });

@@ -35,11 +35,10 @@ note "kit: $(du -b "$kit" | cut -f1) bytes, unpacked in $((SECONDS - started)) s
 node=$work/bin/node
 export LD_LIBRARY_PATH=$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # dawn.node needs libstdc++ from GCC 12 or later; an older system one gets the kit's.
-if ! "$node" -e "require('$work/node_modules/webgpu/dist/linux-x64/dawn.node')" 2>"$out/summary-loader.tmp"; then
+if ! "$node" -e "require('$work/node_modules/webgpu/dist/linux-x64/dawn.node')" 2>"$work/loader.err"; then
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$work/fallback-lib
-  note "kit: the system libstdc++ could not load dawn.node ($(head -c 300 "$out/summary-loader.tmp")); using the kit's"
+  note "kit: the system libstdc++ could not load dawn.node ($(head -c 300 "$work/loader.err")); using the kit's"
 fi
-rm -f "$out/summary-loader.tmp"
 if [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
   for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia*.json /usr/share/vulkan/icd.d/nvidia*.json /etc/vulkan/icd.d/nvidia*.json; do
     if [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; break; fi
@@ -77,21 +76,25 @@ results=$work/site/data/bench/gpu.json
 bench() {
   local list=$1 budget=$2
   note "bench:gpu --sizes=$list (at most $budget s)"
+  rm -f "$results"
   timeout -k 10 "$budget" "$node" "$work/bench/gpu.cjs" "--sizes=$list" >>"$out/gpu.log" 2>&1
   local rc=$?
   note "bench:gpu --sizes=$list: exit $rc after $((SECONDS - started)) s in all"
-  [ $rc -eq 0 ] && [ -f "$results" ]
+  [ $rc -eq 0 ] && [ -f "$results" ] && measured=$list
 }
+measured=
 if ! bench "$sizes" "$bench_budget" && [ "${sizes%,*}" != "$sizes" ]; then bench "${sizes%,*}" "$bench_retry_budget"; fi
 
-
-[ -f "$results" ] && cp "$results" "$out/gpu.json"
-# bench:gpu asks /usr/bin/python3 only; where that has no CUDA torch, part 2's figures go into gpu.json.
-if [ -f "$out/gpu.json" ] && [ -s "$out/torch.json" ]; then
+# gpu.json says what ran it (this script, from which kit) and, where bench:gpu's /usr/bin/python3 had no
+# CUDA torch, carries part 2's figures.
+if [ -n "$measured" ]; then
   "$node" -e '
-    const fs = require("fs"); const [gpu, torch] = process.argv.slice(1);
-    const g = JSON.parse(fs.readFileSync(gpu, "utf8")); let t; try { t = JSON.parse(fs.readFileSync(torch, "utf8")); } catch { process.exit(0); }
-    if (!("results" in g.torch) && "results" in t) { g.torch = t; fs.writeFileSync(gpu, JSON.stringify(g, null, 2) + "\n"); console.log("torch: merged into gpu.json"); }
-  ' "$out/gpu.json" "$out/torch.json" | tee -a "$summary"
+    const fs = require("fs"); const [results, kit, torch, command, out] = process.argv.slice(1);
+    const g = JSON.parse(fs.readFileSync(results, "utf8"));
+    g.command = command; g.kit = JSON.parse(fs.readFileSync(kit, "utf8"));
+    let t; try { t = JSON.parse(fs.readFileSync(torch, "utf8")); } catch { t = undefined; }
+    if (!("results" in g.torch) && t && "results" in t) { g.torch = t; console.log("torch: its figures merged into gpu.json"); }
+    fs.writeFileSync(out, JSON.stringify(g, null, 2) + "\n");
+  ' "$results" "$work/KIT.json" "$out/torch.json" "bash scripts/device/run-kit.sh --sizes=$measured" "$out/gpu.json" | tee -a "$summary"
 fi
 note "done in $((SECONDS - started)) s"
