@@ -43,6 +43,11 @@ if [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
   for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia*.json /usr/share/vulkan/icd.d/nvidia*.json /etc/vulkan/icd.d/nvidia*.json; do
     if [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; break; fi
   done
+  # A container may have NVIDIA's driver library but not its ICD file: describe it ourselves.
+  if [ -z "${VK_DRIVER_FILES:-}" ] && ldconfig -p 2>/dev/null | grep -q 'libGLX_nvidia\.so\.0'; then
+    echo '{"file_format_version": "1.0.0", "ICD": {"library_path": "libGLX_nvidia.so.0", "api_version": "1.3"}}' >"$work/nvidia_icd.json"
+    export VK_DRIVER_FILES=$work/nvidia_icd.json
+  fi
 fi
 note "vulkan: loader $work/lib/libvulkan.so.1, driver ${VK_ICD_FILENAMES:-${VK_DRIVER_FILES:-none set, so the loader searches}}"
 command -v nvidia-smi >/dev/null && note "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
