@@ -18,8 +18,8 @@ for arg in "$@"; do
     *) echo "run-kit.sh: unknown argument '$arg' (allowed: --sizes=LIST, --kit=PATH)" >&2; exit 2 ;;
   esac
 done
-# Seconds each part may run; the whole stays under the device tool's 600 s a command.
-bench_budget=${BENCH_BUDGET_S:-270} bench_retry_budget=${BENCH_RETRY_BUDGET_S:-90} parity_budget=${PARITY_BUDGET_S:-90} torch_budget=${TORCH_BUDGET_S:-60}
+# Seconds each part may run: 8 minutes in all at most, under the device tool's 600 s a command.
+bench_budget=${BENCH_BUDGET_S:-240} bench_retry_budget=${BENCH_RETRY_BUDGET_S:-90} parity_budget=${PARITY_BUDGET_S:-90} torch_budget=${TORCH_BUDGET_S:-60}
 mkdir -p "$out"
 summary=$out/summary.txt
 note() { echo "$*" | tee -a "$summary"; }
