@@ -114,6 +114,13 @@ describe('notebook → MDX converter', () => {
       assert.ok(page.includes('pathname:///notebooks/01-topic.ipynb'), 'links the notebook file');
     }
     assert.equal(assets.get('topic/cell2-1.svg'), '<svg xmlns="http://www.w3.org/2000/svg"></svg>');
+    // Only a notebook that imports './lab' tells readers to save notebooks/lab.ts beside it.
+    for (const page of [en, ko]) assert.ok(!page.includes('notebooks/lab.ts'), 'no helper note without the import');
+    const withLab = { cells: notebook.cells.map((c) => (c.cell_type === 'code' ? { ...c, source: `import { plot } from './lab';\n${String(c.source)}` } : c)) };
+    for (const locale of ['en', 'ko'] as const) {
+      const page = notebookToMdx('01-topic.ipynb', withLab, locale, write);
+      assert.match(page, /\[`notebooks\/lab\.ts`\]\(pathname:\/\/\/notebooks\/lab\.ts\)[^\n]*\n:::/, `${locale}: the info box links notebooks/lab.ts`);
+    }
   });
 
   it('refuses an output it cannot convert safely, and a notebook without a title', () => {

@@ -57,13 +57,20 @@ const LABELS = {
     figure: 'Figure',
     source: (file: string, href: string) =>
       `:::info[Notebook]\nThis page is the executed notebook [\`notebooks/${file}\`](${href}). Open it in JupyterLab with the tslab TypeScript kernel ([how](/#notebooks)) to run and change every cell.\n:::`,
+    helpers: (href: string) => ` It imports its plot and random-number helpers from [\`notebooks/lab.ts\`](${href}): save that file in the same folder.`,
   },
   ko: {
     figure: '그림',
     source: (file: string, href: string) =>
       `:::info[노트북]\n이 페이지는 실행된 노트북 [\`notebooks/${file}\`](${href})입니다. JupyterLab에서 tslab TypeScript 커널로 열면 모든 셀을 직접 실행하고 고칠 수 있습니다([방법](/#notebooks)).\n:::`,
+    helpers: (href: string) => ` 그림과 난수 도우미는 [\`notebooks/lab.ts\`](${href})에서 가져오므로, 이 파일도 같은 폴더에 저장하세요.`,
   },
 } as const;
+
+/** Whether a code cell imports the notebooks' helper module (`from './lab'`). */
+function importsLab(notebook: { cells: NotebookCell[] }): boolean {
+  return notebook.cells.some((c) => c.cell_type === 'code' && /from\s+['"]\.\/lab['"]/.test(joinSource(c.source)));
+}
 
 /** Where a notebook's page lives: `01-first-moment.ipynb` → slug `first-moment`, position 1. */
 export function pageOf(file: string): { slug: string; position: number; stem: string } {
@@ -94,7 +101,10 @@ export function notebookToMdx(
         const heading = /^#\s+(.+)$/m.exec(prose);
         if (heading) {
           title = heading[1]!.trim();
-          prose = prose.replace(heading[0], `${heading[0]}\n\n${labels.source(file, `pathname:///notebooks/${file}`)}`);
+          let info = labels.source(file, `pathname:///notebooks/${file}`);
+          // A notebook that imports the shared helpers needs notebooks/lab.ts beside it (published with the notebooks).
+          if (importsLab(notebook)) info = info.replace(/\n:::$/, `${labels.helpers('pathname:///notebooks/lab.ts')}\n:::`);
+          prose = prose.replace(heading[0], `${heading[0]}\n\n${info}`);
         }
       }
       blocks.push(escapeProse(prose));
@@ -163,6 +173,10 @@ export function convertNotebooks(options: { executedDir: string; docsDir: string
     writeFileSync(join(options.koDocsDir, 'notebooks', `${pageOf(file).stem}.mdx`), notebookToMdx(file, notebook, 'ko', writeAsset));
     // The download is the committed notebook, without outputs, as a reader opens it in JupyterLab.
     writeFileSync(join(notebooksDir, file), readFileSync(join(options.sourceDir, file)));
+  }
+  // The helper modules the notebooks import (notebooks/lab.ts), downloadable beside them.
+  for (const helper of readdirSync(options.sourceDir).filter((f) => f.endsWith('.ts'))) {
+    writeFileSync(join(notebooksDir, helper), readFileSync(join(options.sourceDir, helper)));
   }
   return files;
 }
