@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -153,6 +153,7 @@ describe('notebook execution', () => {
     const code = broken.cells.filter((c) => c.cell_type === 'code');
     code[1]!.source = "throw new Error('deliberately broken');";
     writeFileSync(join(dir, 'notebooks', files[0]!), JSON.stringify(broken));
+    copyFileSync(join(REPO_ROOT, 'notebooks', 'lab.ts'), join(dir, 'notebooks', 'lab.ts'));
     const brokenCell = broken.cells.indexOf(code[1]!) + 1;
     assert.throws(
       () => execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/notebooks/run.ts'), '--force', `--notebooks=${join(dir, 'notebooks')}`, `--out=${join(dir, 'out')}`],
@@ -164,6 +165,29 @@ describe('notebook execution', () => {
         return true;
       },
     );
+  });
+
+  it('a notebook that imports ./lab runs there, and runs again when lab.ts changes (and only then)', () => {
+    const dir = join(REPO_ROOT, 'build', 'test-notebooks-lab');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'notebooks'), { recursive: true });
+    const tiny = notebook([['code', "import { seeded, normalFrom } from './lab';\nconst draw = seeded(2026);\nconsole.log(`first draws ${draw()} ${normalFrom(seeded(7))()}`);", undefined]]);
+    writeFileSync(join(dir, 'notebooks', '01-tiny.ipynb'), JSON.stringify(tiny));
+    copyFileSync(join(REPO_ROOT, 'notebooks', 'lab.ts'), join(dir, 'notebooks', 'lab.ts'));
+    const run = (): string => execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/notebooks/run.ts'), `--notebooks=${join(dir, 'notebooks')}`, `--out=${join(dir, 'out')}`],
+      { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe' });
+    assert.match(run(), /01-tiny\.ipynb: executing/);
+    // mulberry32 from seed 2026: the first draw, computed independently of lab.ts with the same constants.
+    const executed = JSON.parse(readFileSync(join(dir, 'out', '01-tiny.ipynb'), 'utf8')) as Notebook;
+    const printed = String(executed.cells[0]!.outputs?.[0]?.text);
+    let a = (2026 + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    a = ((t ^ (t >>> 14)) >>> 0);
+    assert.ok(printed.startsWith(`first draws ${a / 4294967296} `), printed);
+    assert.match(run(), /01-tiny\.ipynb: unchanged/);
+    appendFileSync(join(dir, 'notebooks', 'lab.ts'), '\n// changed\n');
+    assert.match(run(), /01-tiny\.ipynb: executing/);
   });
 
   const jupyter = existsSync('/usr/bin/jupyter') && (() => {

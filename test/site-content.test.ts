@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeProse, fence, notebookToMdx, siteLinks } from '../scripts/site/notebooks-to-mdx.js';
+import { escapeProse, fence, notebookToMdx, proseWithFigures, siteLinks } from '../scripts/site/notebooks-to-mdx.js';
 import { readGlossary } from '../scripts/notebooks/format.js';
 import { controlCharacterProblems, EN_DOCS, KO_DOCS, namedFileProblems, repoPath, writtenPages } from '../scripts/site/prose-checks.js';
 import { REPO_ROOT } from './helpers.js';
@@ -120,6 +120,33 @@ describe('notebook → MDX converter', () => {
       assert.ok(page.includes('pathname:///notebooks/01-topic.ipynb'), 'links the notebook file');
     }
     assert.equal(assets.get('topic/cell2-1.svg'), '<svg xmlns="http://www.w3.org/2000/svg"></svg>');
+    // Only a notebook that imports './lab' tells readers to save notebooks/lab.ts beside it.
+    for (const page of [en, ko]) assert.ok(!page.includes('notebooks/lab.ts'), 'no helper note without the import');
+    const withLab = { cells: notebook.cells.map((c) => (c.cell_type === 'code' ? { ...c, source: `import { plot } from './lab';\n${String(c.source)}` } : c)) };
+    for (const locale of ['en', 'ko'] as const) {
+      const page = notebookToMdx('01-topic.ipynb', withLab, locale, write);
+      assert.match(page, /\[`notebooks\/lab\.ts`\]\(pathname:\/\/\/notebooks\/lab\.ts\)[^\n]*\n:::/, `${locale}: the info box links notebooks/lab.ts`);
+    }
+  });
+
+  it('turns an allowlisted figure marker line into its component, imported once, and refuses any other', () => {
+    const figures = { 'ema-kernel': 'EmaKernelFigure' };
+    const placed = proseWithFigures('Text {x} and $\\{a\\}$.\n<!-- figure: ema-kernel -->\nMore <b>.\n  <!-- figure: ema-kernel -->', '01-a.ipynb', figures);
+    assert.equal(placed.prose, 'Text \\{x\\} and $\\{a\\}$.\n<EmaKernelFigure />\nMore \\<b>.\n<EmaKernelFigure />');
+    assert.deepEqual(placed.components, ['EmaKernelFigure']);
+    // Not alone on its line: plain prose, escaped, never JSX.
+    assert.deepEqual(proseWithFigures('see <!-- figure: ema-kernel --> here', '01-a.ipynb', figures), { prose: 'see \\<!-- figure: ema-kernel --> here', components: [] });
+    assert.throws(() => proseWithFigures('<!-- figure: Evil onload=x -->\n<!-- figure: unknown -->', '01-a.ipynb', figures), /01-a\.ipynb: figure "unknown" is not an interactive figure; known: ema-kernel/);
+    // Through the page converter: the import comes once, after the front matter, before the prose.
+    const notebook = { cells: [
+      { cell_type: 'markdown' as const, metadata: { lang: 'en' }, source: '# 1. T\n\n<!-- figure: ema-kernel -->' },
+      { cell_type: 'markdown' as const, metadata: { lang: 'en' }, source: 'Again:\n<!-- figure: ema-kernel -->' },
+    ] };
+    const page = notebookToMdx('01-t.ipynb', notebook, 'en', () => '', figures);
+    assert.equal(page.match(/^import EmaKernelFigure from '@site\/site\/components\/EmaKernelFigure';$/gm)?.length, 1, page);
+    assert.ok(page.indexOf('import EmaKernelFigure') < page.indexOf('# 1. T') && page.includes('Again:\n<EmaKernelFigure />'), page);
+    // With the registered allowlist, empty until a figure component lands, the marker is refused.
+    assert.throws(() => notebookToMdx('01-t.ipynb', notebook, 'en', () => ''), /figure "ema-kernel" is not an interactive figure; known: none/);
   });
 
   it('refuses an output it cannot convert safely, and a notebook without a title', () => {

@@ -5,8 +5,8 @@
  * build reads them; the committed notebooks stay without outputs.
  *
  * Progress is printed per notebook and per cell. The first failing cell is reported (notebook, cell
- * number, error) and the run exits non-zero. A notebook is re-executed only when its code cells or the
- * built library changed (pass --force to run all).
+ * number, error) and the run exits non-zero. A notebook is re-executed only when its code cells, the
+ * built library or the helper modules beside the notebooks (`notebooks/*.ts`) changed (pass --force to run all).
  *
  * Usage: tsx scripts/notebooks/run.ts [--force] [--notebooks=DIR] [--out=DIR] [NAME-FILTER …]
  */
@@ -52,14 +52,35 @@ function libraryHash(): string {
   return hash.digest('hex');
 }
 
-function codeHash(nb: Notebook, library: string): string {
-  const hash = createHash('sha256').update(library);
+/** Hash of the TypeScript modules beside the notebooks (their helpers, e.g. notebooks/lab.ts). */
+function localModulesHash(notebookDir: string): string {
+  const hash = createHash('sha256');
+  for (const entry of readdirSync(notebookDir).filter((f) => f.endsWith('.ts')).sort()) {
+    hash.update(entry).update('\0').update(readFileSync(join(notebookDir, entry))).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+function codeHash(nb: Notebook, dependencies: string): string {
+  const hash = createHash('sha256').update(dependencies);
   for (const cell of nb.cells) if (cell.cell_type === 'code') hash.update(sourceText(cell)).update('\0');
   return hash.digest('hex');
 }
 
 /** Execute one notebook; returns the executed copy, or the failing cell's report. */
 async function execute(file: string, nb: Notebook, notebookDir: string): Promise<{ executed: Notebook } | { failure: string }> {
+  // As in Jupyter, the kernel's working directory is the notebook's: tslab compiles `import … from './lab'`
+  // relative to it (its converter reads the directory when it is created).
+  const cwd = process.cwd();
+  process.chdir(notebookDir);
+  try {
+    return await executeHere(file, nb, notebookDir);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+async function executeHere(file: string, nb: Notebook, notebookDir: string): Promise<{ executed: Notebook } | { failure: string }> {
   const node = createConverter({ isBrowser: false });
   const browser = createConverter({ isBrowser: true });
   const convs = { node, browser, close: () => { node.close(); browser.close(); } };
@@ -114,12 +135,12 @@ async function main(): Promise<void> {
   if (chooseVulkanDriver()) say('notebooks: WebGPU cells run on SwiftShader, a CPU Vulkan driver (no GPU driver found)');
   const cachePath = join(outDir, 'cache.json');
   const cache = existsSync(cachePath) ? (JSON.parse(readFileSync(cachePath, 'utf8')) as Record<string, string>) : {};
-  const library = libraryHash();
+  const dependencies = libraryHash() + localModulesHash(notebookDir);
   const files = notebookFiles(notebookDir).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
   let ran = 0;
   for (const [n, file] of files.entries()) {
     const nb = readNotebook(file, notebookDir);
-    const key = codeHash(nb, library);
+    const key = codeHash(nb, dependencies);
     const out = join(outDir, file);
     if (!force && cache[file] === key && existsSync(out)) {
       say(`[${n + 1}/${files.length}] ${file}: unchanged, kept ${relative(REPO_ROOT, out)}`);

@@ -8,7 +8,10 @@
  * - SVG plots are written as files and referenced as images, never inlined;
  * - in prose, `{`, `}` and `<` outside math and code are backslash-escaped, except the four tags
  *   that fold an exercise's solution (`<details>`, `<summary>`, and their closing tags), which MDX
- *   renders as a collapsible block.
+ *   renders as a collapsible block;
+ * - a prose line that is exactly `<!-- figure: NAME -->` (invisible in Jupyter) becomes the interactive
+ *   figure NAME from site/components/, imported at the top of the page. Only the names in
+ *   {@link INTERACTIVE_FIGURES} are accepted; any other name is an error, never raw JSX.
  * @module
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,16 +55,54 @@ export function escapeProse(markdown: string): string {
     .join('');
 }
 
+/** The interactive figures a notebook may place: marker name → component (default export) in site/components/. */
+export const INTERACTIVE_FIGURES: Readonly<Record<string, string>> = {};
+
+/** A prose line placing an interactive figure. */
+const FIGURE_MARKER = /^<!-- figure: ([a-z0-9-]+) -->$/;
+
+/**
+ * Replace each figure marker line with its component's JSX, escaping the rest as {@link escapeProse}
+ * does; returns the prose and the components it used. `figures` is the allowlist (name → component).
+ */
+export function proseWithFigures(markdown: string, file: string, figures: Readonly<Record<string, string>> = INTERACTIVE_FIGURES): { prose: string; components: string[] } {
+  const components: string[] = [];
+  const blocks: string[] = [];
+  let text: string[] = [];
+  const flush = (): void => {
+    if (text.length > 0) blocks.push(escapeProse(text.join('\n')));
+    text = [];
+  };
+  for (const line of markdown.split('\n')) {
+    const marker = FIGURE_MARKER.exec(line.trim());
+    if (!marker) {
+      text.push(line);
+      continue;
+    }
+    const component = Object.hasOwn(figures, marker[1]!) ? figures[marker[1]!] : undefined;
+    if (component === undefined) {
+      throw new Error(`notebooks-to-mdx: ${file}: figure "${marker[1]!}" is not an interactive figure; known: ${Object.keys(figures).join(', ') || 'none'}`);
+    }
+    flush();
+    blocks.push(`<${component} />`);
+    if (!components.includes(component)) components.push(component);
+  }
+  flush();
+  return { prose: blocks.join('\n'), components };
+}
+
 const LABELS = {
   en: {
     figure: 'Figure',
     source: (file: string, href: string) =>
       `:::info[Notebook]\nThis page is the executed notebook [\`notebooks/${file}\`](${href}). Open it in JupyterLab with the tslab TypeScript kernel ([how](/#notebooks)) to run and change every cell.\n:::`,
+    helpers: (href: string) => ` It imports its plot and random-number helpers from [\`notebooks/lab.ts\`](${href}): save that file in the same folder.`,
   },
   ko: {
     figure: '그림',
     source: (file: string, href: string) =>
       `:::info[노트북]\n이 페이지는 실행된 노트북 [\`notebooks/${file}\`](${href})입니다. JupyterLab에서 tslab TypeScript 커널로 열면 모든 셀을 직접 실행하고 고칠 수 있습니다([방법](/#notebooks)).\n:::`,
+    helpers: (href: string) => ` 그림과 난수 도우미는 [\`notebooks/lab.ts\`](${href})에서 가져오므로, 이 파일도 같은 폴더에 저장하세요.`,
   },
 } as const;
 
@@ -72,6 +113,11 @@ const LABELS = {
  */
 export function siteLinks(prose: string): string {
   return prose.replace(/\]\(\.\.\/docs\/([^)\s]+\.mdx)(#[^)\s]*)?\)/g, (_, page: string, anchor = '') => `](../${page}${anchor})`);
+}
+
+/** Whether a code cell imports the notebooks' helper module (`from './lab'`). */
+function importsLab(notebook: { cells: NotebookCell[] }): boolean {
+  return notebook.cells.some((c) => c.cell_type === 'code' && /from\s+['"]\.\/lab['"]/.test(joinSource(c.source)));
 }
 
 /** Where a notebook's page lives: `01-first-moment.ipynb` → slug `first-moment`, position 1. */
@@ -88,12 +134,14 @@ export function notebookToMdx(
   notebook: { cells: NotebookCell[] },
   locale: Locale,
   writeAsset: (name: string, content: string) => string,
+  interactiveFigures: Readonly<Record<string, string>> = INTERACTIVE_FIGURES,
 ): string {
   const { slug, position } = pageOf(file);
   const labels = LABELS[locale];
   const blocks: string[] = [];
   let title: string | undefined;
   let figures = 0;
+  const components: string[] = [];
   for (const [index, cell] of notebook.cells.entries()) {
     const source = joinSource(cell.source);
     if (cell.cell_type === 'markdown') {
@@ -103,10 +151,15 @@ export function notebookToMdx(
         const heading = /^#\s+(.+)$/m.exec(prose);
         if (heading) {
           title = heading[1]!.trim();
-          prose = prose.replace(heading[0], `${heading[0]}\n\n${labels.source(file, `pathname:///notebooks/${file}`)}`);
+          let info = labels.source(file, `pathname:///notebooks/${file}`);
+          // A notebook that imports the shared helpers needs notebooks/lab.ts beside it (published with the notebooks).
+          if (importsLab(notebook)) info = info.replace(/\n:::$/, `${labels.helpers('pathname:///notebooks/lab.ts')}\n:::`);
+          prose = prose.replace(heading[0], `${heading[0]}\n\n${info}`);
         }
       }
-      blocks.push(escapeProse(siteLinks(prose)));
+      const placed = proseWithFigures(siteLinks(prose), file, interactiveFigures);
+      for (const c of placed.components) if (!components.includes(c)) components.push(c);
+      blocks.push(placed.prose);
     } else if (cell.cell_type === 'code') {
       if (source.trim() === '') continue;
       blocks.push(fence(source, 'ts'));
@@ -129,7 +182,8 @@ export function notebookToMdx(
     'custom_edit_url: null',
     '---',
   ].join('\n');
-  return `${frontMatter}\n\n{/* Generated by scripts/site/notebooks-to-mdx.ts from build/notebooks/${file}; do not edit. */}\n\n${blocks.join('\n\n')}\n`;
+  const imports = components.map((c) => `import ${c} from '@site/site/components/${c}';\n\n`).join('');
+  return `${frontMatter}\n\n{/* Generated by scripts/site/notebooks-to-mdx.ts from build/notebooks/${file}; do not edit. */}\n\n${imports}${blocks.join('\n\n')}\n`;
 }
 
 function renderOutput(
@@ -172,6 +226,10 @@ export function convertNotebooks(options: { executedDir: string; docsDir: string
     writeFileSync(join(options.koDocsDir, 'notebooks', `${pageOf(file).stem}.mdx`), notebookToMdx(file, notebook, 'ko', writeAsset));
     // The download is the committed notebook, without outputs, as a reader opens it in JupyterLab.
     writeFileSync(join(notebooksDir, file), readFileSync(join(options.sourceDir, file)));
+  }
+  // The helper modules the notebooks import (notebooks/lab.ts), downloadable beside them.
+  for (const helper of readdirSync(options.sourceDir).filter((f) => f.endsWith('.ts'))) {
+    writeFileSync(join(notebooksDir, helper), readFileSync(join(options.sourceDir, helper)));
   }
   return files;
 }
