@@ -14,21 +14,12 @@ import {
   AdamW, PagedAdamW, adamReferenceStep, createParam,
   type AdamHyperparameters, type AdamOptimizer, type Fp32Param, type OptimizerOptions, type StateDict,
 } from '../src/index.js';
-import { maxScaledError, needsWebGpuAdapter, seededNormal } from './helpers.js';
+import { LIFECYCLE_BACKENDS, maxScaledError, type LifecycleBackend, needsWebGpuAdapter, seededNormal } from './helpers.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'adamw-lab-concurrency-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
 
-/** Every backend, resident and paged. */
-const BACKENDS: Array<{ label: string; options: OptimizerOptions; paged?: boolean; gpu?: boolean }> = [
-  { label: 'cpu', options: { backend: 'cpu' } },
-  { label: 'js', options: { backend: 'js' } },
-  { label: 'onnx (cpu provider)', options: { backend: 'onnx', executionProviders: ['cpu'] } },
-  { label: 'webgpu', options: { backend: 'webgpu' }, gpu: true },
-  { label: 'paged cpu', options: { backend: 'cpu' }, paged: true },
-  { label: 'paged js', options: { backend: 'js' }, paged: true },
-  { label: 'paged webgpu', options: { backend: 'webgpu' }, paged: true, gpu: true },
-];
+const BACKENDS = LIFECYCLE_BACKENDS;
 
 /** A param of `values` and `grad` in adamw-lab's shared memory (createParam). */
 function ownParam(values: Float32Array, grad: Float32Array): Fp32Param {
@@ -48,6 +39,31 @@ function build(options: OptimizerOptions, paged: boolean, seed: number): { opt: 
   const grads = [0, 1, 2].map(() => LENGTHS.map((n) => Float32Array.from({ length: n }, normal)));
   const opt = paged ? new PagedAdamW(ps, { ...options, ...HP, paged: PAGED }) : new AdamW(ps, { ...options, ...HP });
   return { opt, ps, grads };
+}
+
+/**
+ * An optimizer on `backend` after one whole step, with what the tests pass to every method: its state
+ * dict, its checkpoint bytes and a checkpoint file; the second step's grads are already set.
+ */
+async function afterOneStep(backend: LifecycleBackend, seed: number, fileSuffix: string): Promise<ReturnType<typeof build> & {
+  owner: string; init: Float32Array[]; sd: StateDict; bytes: Uint8Array; file: string;
+}> {
+  const built = build(backend.options, backend.paged ?? false, seed);
+  const { opt, ps, grads } = built;
+  try {
+    const init = ps.map((p) => p.data.slice());
+    ps.forEach((p, i) => p.grad.set(grads[0]![i]!));
+    await opt.step();
+    const sd = await opt.stateDictAsync();
+    const bytes = await opt.saveBytes();
+    const file = join(DIR, `${backend.label.replace(/\W+/g, '-')}${fileSuffix}.safetensors`);
+    await opt.save(file);
+    ps.forEach((p, i) => p.grad.set(grads[1]![i]!));
+    return { ...built, owner: backend.paged ? 'PagedAdamW' : 'AdamW', init, sd, bytes, file };
+  } catch (error) {
+    opt.destroy();
+    throw error;
+  }
 }
 
 /** The float64 rule over the same steps: params, m and v of each param. */
@@ -134,18 +150,9 @@ describe('one call at a time, on every backend', () => {
   for (const backend of BACKENDS) {
     it(`${backend.label}: every method called while step() runs refuses at once, naming AdamW and step(); the step is whole`, async (t) => {
       if (!(await skipUnlessRuns(t, backend.gpu))) return;
-      const { opt, ps, grads } = build(backend.options, backend.paged ?? false, 71);
-      const owner = backend.paged ? 'PagedAdamW' : 'AdamW';
-      const init = ps.map((p) => p.data.slice());
+      const { opt, ps, grads, owner, init, sd, bytes, file } = await afterOneStep(backend, 71, '');
       try {
-        ps.forEach((p, i) => p.grad.set(grads[0]![i]!));
-        await opt.step();
-        const sd = await opt.stateDictAsync();
-        const bytes = await opt.saveBytes();
-        const file = join(DIR, `${backend.label.replace(/\W+/g, '-')}.safetensors`);
-        await opt.save(file);
         const fileBefore = readFileSync(file);
-        ps.forEach((p, i) => p.grad.set(grads[1]![i]!));
         const stepping = opt.step();
         const refused = allRefuse(everyMethod(opt, sd, bytes, file), [owner, 'called while step() is still running', 'await step()']);
         await stepping;
@@ -172,17 +179,8 @@ describe('one call at a time, on every backend', () => {
 
     it(`${backend.label}: while saveBytes(), save(), stateDictAsync(), load() or loadBytes() runs, step() and the rest refuse; the checkpoint is not torn`, async (t) => {
       if (!(await skipUnlessRuns(t, backend.gpu))) return;
-      const { opt, ps, grads } = build(backend.options, backend.paged ?? false, 72);
-      const owner = backend.paged ? 'PagedAdamW' : 'AdamW';
-      const init = ps.map((p) => p.data.slice());
+      const { opt, ps, grads, owner, init, sd, bytes, file } = await afterOneStep(backend, 72, '-2');
       try {
-        ps.forEach((p, i) => p.grad.set(grads[0]![i]!));
-        await opt.step();
-        const sd = await opt.stateDictAsync();
-        const bytes = await opt.saveBytes();
-        const file = join(DIR, `${backend.label.replace(/\W+/g, '-')}-2.safetensors`);
-        await opt.save(file);
-        ps.forEach((p, i) => p.grad.set(grads[1]![i]!));
         const running: Array<[string, () => Promise<unknown>]> = [
           ['saveBytes()', () => opt.saveBytes()],
           ['save()', () => opt.save(file)],

@@ -91,6 +91,23 @@ export function seededNormal(seed: number): () => number {
 /** How params are placed for a backend: plain arrays (staged on 'cpu') or adamw-lab arena arrays (in place). */
 export type Placement = 'plain' | 'arena';
 
+/** Every backend a lifecycle test runs on, resident and paged (webgpu on SwiftShader without a GPU). */
+export interface LifecycleBackend {
+  label: string;
+  options: OptimizerOptions;
+  paged?: boolean;
+  gpu?: boolean;
+}
+export const LIFECYCLE_BACKENDS: LifecycleBackend[] = [
+  { label: 'cpu', options: { backend: 'cpu' } },
+  { label: 'js', options: { backend: 'js' } },
+  { label: 'onnx (cpu provider)', options: { backend: 'onnx', executionProviders: ['cpu'] } },
+  { label: 'webgpu', options: { backend: 'webgpu' }, gpu: true },
+  { label: 'paged cpu', options: { backend: 'cpu' }, paged: true },
+  { label: 'paged js', options: { backend: 'js' }, paged: true },
+  { label: 'paged webgpu', options: { backend: 'webgpu' }, paged: true, gpu: true },
+];
+
 /** The backend × placement combinations every CPU test runs on. */
 export const CPU_PATHS: Array<{ backend: BackendName; placement: Placement; label: string }> = [
   { backend: 'cpu', placement: 'arena', label: 'cpu wasm, in place' },

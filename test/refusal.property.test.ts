@@ -15,18 +15,13 @@ import {
   type AdamOptimizer, type Fp32Param, type OptimizerOptions, type StateDict,
 } from '../src/index.js';
 import { showValue } from '../src/util/errors.js';
-import { needsWebGpuAdapter, seededNormal } from './helpers.js';
+import { LIFECYCLE_BACKENDS, needsWebGpuAdapter, seededNormal } from './helpers.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'adamw-lab-refusal-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
 
-const BACKENDS: Array<{ label: string; options: OptimizerOptions; paged?: boolean; gpu?: boolean }> = [
-  { label: 'cpu', options: { backend: 'cpu' } },
-  { label: 'js', options: { backend: 'js' } },
-  { label: 'onnx (cpu provider)', options: { backend: 'onnx', executionProviders: ['cpu'] } },
-  { label: 'webgpu', options: { backend: 'webgpu' }, gpu: true },
-  { label: 'paged cpu', options: { backend: 'cpu' }, paged: true },
-];
+// The paged cpu store stands for the paged stores here; test/concurrency.test.ts runs all seven backends.
+const BACKENDS = LIFECYCLE_BACKENDS.filter((b) => b.label !== 'paged js' && b.label !== 'paged webgpu');
 const LENGTHS = [700, 300];
 
 /** The world a bad call must leave alone. */
