@@ -106,6 +106,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   private excluded: string[] = [];
   private warnedBackend: string | null = null;
   private lastPath = 'none yet';
+  private disposed = false;
 
   /** `Core` is the core preset, constructed once to validate the options with its own errors and resolve its defaults. */
   protected constructor(owner: string, Core: new (params: Param[], options: OptimizerOptions) => AdamOptimizer, weightDecayMode: AdamHyperparameters['weightDecayMode'], options: Record<string, unknown>, extraKeys: readonly string[] = []) {
@@ -147,6 +148,16 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     for (const name of varNames) if (!this.excluded.includes(name)) this.excluded.push(name);
   }
 
+  /** tfjs's name for the learning rate (its optimizers' `learningRate`): the same value as {@link lr}. */
+  get learningRate(): number {
+    return this.lr;
+  }
+
+  set learningRate(value: number) {
+    validateGroupOptions(this.owner, 'learningRate', { lr: value });
+    this.lr = value;
+  }
+
   /** The substrings excluded from weight decay. */
   get excludedFromWeightDecay(): readonly string[] {
     return [...this.excluded];
@@ -168,6 +179,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       ? variableGradients.filter((e) => e.tensor != null).map((e) => ({ name: e.name, grad: e.tensor }))
       : Object.entries(variableGradients).filter(([, g]) => g != null).map(([name, grad]) => ({ name, grad }));
     // Check everything first, so that a bad gradient (or an lr set to a bad value) changes nothing.
+    this.refuseIfDisposed(where);
     validateGroupOptions(owner, where, { lr: this.lr });
     const backendName = tf.getBackend();
     if (backendName === 'webgpu') {
@@ -177,13 +189,18 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
         "its gradients live on the GPU, tfjs cannot read them synchronously, and adamw-lab does not yet run its kernels on tfjs's GPU buffers; use tf.setBackend('wasm') or 'cpu'");
     }
     const registered = tf.engine().registeredVariables;
+    this.releaseDisposedVariables();
+    const gradientsPerName = new Map<string, number>();
+    for (const { name } of entries) gradientsPerName.set(name, (gradientsPerName.get(name) ?? 0) + 1);
     const work: Array<{ variable: tf.Variable; grad: tf.Tensor; saved?: SavedSlot }> = [];
     let nextPending = 0;
     for (const { name, grad } of entries) {
       const variable = registered[name];
       if (!variable) fail(Error, owner, where, `no variable is named ${showValue(name)}`, 'pass gradients keyed by tf.Variable names, as minimize() does');
+      const count = gradientsPerName.get(name)!;
+      if (count > 1) fail(RangeError, owner, where, `variable ${showValue(name)} is given ${count} gradients`, 'give each variable one gradient per call (sum them first)');
       if (variable.dtype !== 'float32') fail(TypeError, owner, where, `variable ${showValue(name)} has dtype ${variable.dtype}`, 'only float32 variables are supported');
-      if (!(grad instanceof tf.Tensor) || grad.dtype !== 'float32' || grad.size !== variable.size) {
+      if (!(grad instanceof tf.Tensor) || grad.dtype !== 'float32' || !tf.util.arraysEqual(grad.shape, variable.shape)) {
         fail(RangeError, owner, where, `the gradient of ${showValue(name)} is ${grad instanceof tf.Tensor ? `a ${grad.dtype} tensor of shape [${grad.shape.join(', ')}]` : showValue(grad)}`,
           `it must be a float32 tensor of the variable's shape [${variable.shape.join(', ')}]`);
       }
@@ -233,6 +250,8 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
    * are packed little-endian into int32 tensors (tfjs has no uint8 or bf16 dtype).
    */
   override async getWeights(): Promise<NamedTensor[]> {
+    this.refuseIfDisposed('getWeights');
+    this.releaseDisposedVariables();
     const out: NamedTensor[] = [await this.saveIterations()];
     const add = (name: string, step: number, numel: number, plan: TensorPlan, buffers: Record<string, StateBuffer>): void => {
       out.push({ name: `${name}/meta`, tensor: tf.tensor1d([step, numel], 'int32') });
@@ -251,6 +270,8 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = this.owner;
     const where = 'setWeights';
+    this.refuseIfDisposed(where);
+    this.releaseDisposedVariables();
     if (!Array.isArray(weightValues) || weightValues.length === 0 || weightValues[0]?.name !== 'iter') {
       fail(TypeError, owner, where, `got ${Array.isArray(weightValues) ? `a list starting with ${showValue(weightValues[0]?.name)}` : showValue(weightValues)}`,
         "pass the list from getWeights(): 'iter', then per variable '<name>/meta' and its state buffers");
@@ -305,12 +326,30 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     for (const [variable, saved] of keep) this.slotFor(variable, saved);
   }
 
-  /** Free the params and state held in adamw-lab's memory. */
+  /** Free the params and state held in adamw-lab's memory; the optimizer refuses to step, save or load afterwards. */
   override dispose(): void {
     for (const slot of this.slots.values()) releaseSlot(slot);
     this.slots.clear();
     this.pending = [];
+    this.disposed = true;
     super.dispose();
+  }
+
+  private refuseIfDisposed(where: string): void {
+    if (this.disposed) fail(Error, this.owner, where, 'this optimizer was disposed', 'create a new optimizer (dispose() freed its state)');
+  }
+
+  /**
+   * Free the state of variables that were disposed since: a model rebuilt around this optimizer
+   * then saves only its own variables' state, and restores it into the right variables.
+   */
+  private releaseDisposedVariables(): void {
+    for (const [variable, slot] of [...this.slots]) {
+      if (variable.isDisposed) {
+        releaseSlot(slot);
+        this.slots.delete(variable);
+      }
+    }
   }
 
   /** A restored or fresh slot for `variable`, its values copied in from tfjs. */
