@@ -393,10 +393,9 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 }
 
-/** The parts of tfjs-backend-wasm's backend used here: its heap views and reference counts. */
+/** The part of tfjs-backend-wasm's backend used here: its heap views. */
 interface WasmHeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): unknown;
-  refCount(dataId: object): number;
 }
 
 /** A view of a wasm-backend tensor's float32 data in tfjs's heap, or undefined on other backends. */
@@ -412,20 +411,12 @@ function readGradient(grad: tf.Tensor): Float32Array {
 }
 
 /**
- * Write the slot's values into its variable, one copy. On wasm, where tfjs's `dataSync()` hands out
- * copies, a buffer that only this variable holds (refCount 1) and that we wrote last is overwritten
- * in place. Elsewhere the variable gets a new tensor: the cpu backend's `dataSync()` returns its own
- * array, which a caller may hold, and it must keep its values (as with tf.train.adam).
+ * Write the slot's values into its variable: a new tensor, assigned. Never in place, even where tfjs
+ * would let us (wasm): tfjs-backend-wasm caches operators with their packed weights per buffer
+ * (XNNPACK's matMul), so a buffer changed in place would leave the next forward pass on the old values.
  */
 function writeVariable(variable: tf.Variable, slot: VariableSlot): void {
   const values = slot.data instanceof Uint16Array ? fromBf16(slot.data) : slot.data;
-  if (slot.syncedDataId === variable.dataId && tf.getBackend() === 'wasm' && (tf.backend() as unknown as WasmHeapBackend).refCount(variable.dataId) === 1) {
-    const target = wasmHeapView(variable);
-    if (target) {
-      target.set(values);
-      return;
-    }
-  }
   // wasm copies what it is given into its heap; the other backends may keep the array, so they get a copy.
   const fresh = tf.tensor(values === slot.data && tf.getBackend() !== 'wasm' ? values.slice() : values, slot.shape, 'float32');
   variable.assign(fresh);
