@@ -214,8 +214,9 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       }
       work.push({ variable, grad, saved });
     }
-    const inPlace = backendName === 'cpu' || backendName === 'wasm';
-    if (!inPlace && this.warnedBackend !== backendName) {
+    // tfjs backends whose tensors live in host memory, where the kernel reads and writes without a round trip.
+    const onHost = backendName === 'cpu' || backendName === 'wasm';
+    if (!onHost && this.warnedBackend !== backendName) {
       this.warnedBackend = backendName;
       console.warn(`adamw-lab ${owner}: on tfjs backend '${backendName}' adamw-lab does not update the variables' device buffers, so the step runs adamw-lab's CPU kernel ` +
         'with the gradients read back to the host and the variables uploaded again (same numerics as the CPU path, slower). See the docs page "Use with TensorFlow.js".');
@@ -232,7 +233,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     }
     cpuKernels().stepSync(tasks);
     for (const { variable, slot } of touched) writeVariable(variable, slot);
-    this.lastPath = inPlace ? `cpu kernel, in place (tfjs backend '${backendName}')` : `cpu kernel, host fallback (tfjs backend '${backendName}')`;
+    this.lastPath = onHost ? `cpu kernel, in place (tfjs backend '${backendName}')` : `cpu kernel, host fallback (tfjs backend '${backendName}')`;
     this.incrementIterations();
   }
 
