@@ -90,6 +90,25 @@ describe('adamw-lab/tfjs with tfjs-layers models', () => {
 
   for (const pair of CLASS_PAIRS) resumeTest(pair, 'cpu');
 
+  it('one optimizer shared by two models: a saved and reloaded model gets its own variables\' state, by name (fit on: bit-identical)', async () => {
+    const { xs, ys } = regressionData(4);
+    const fit = { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 as const };
+    const shared = new AdamW({ lr: 1e-2, weightDecay: 0.05 });
+    const [other, mine] = [regressionModel(31), regressionModel(41)];
+    for (const m of [other, mine]) m.compile({ optimizer: shared, loss: 'meanSquaredError' });
+    // The other model first, so its state comes first in the shared optimizer's weights.
+    await other.fit(xs, ys, { ...fit, epochs: 3 });
+    await mine.fit(xs, ys, fit);
+    const resumed = await tfl.loadLayersModel(tf.io.fromMemory(await saveToMemory(mine)));
+    await mine.fit(xs, ys, fit);
+    await resumed.fit(xs, ys, fit);
+    assert.deepEqual(weightBits(resumed), weightBits(mine));
+    resumed.optimizer.dispose();
+    shared.dispose();
+    for (const m of [other, mine, resumed]) m.dispose();
+    tf.dispose([xs, ys]);
+  });
+
   it('penguins (vega-datasets): AdamW with model.fit matches tf.train.adam\'s loss and accuracy over 3 seeds', async () => {
     type Penguin = Record<string, string | number | null>;
     const rows = (JSON.parse(readFileSync(`${REPO_ROOT}/node_modules/vega-datasets/data/penguins.json`, 'utf8')) as Penguin[])

@@ -193,7 +193,6 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const gradientsPerName = new Map<string, number>();
     for (const { name } of entries) gradientsPerName.set(name, (gradientsPerName.get(name) ?? 0) + 1);
     const work: Array<{ variable: tf.Variable; grad: tf.Tensor; saved?: SavedSlot }> = [];
-    let nextPending = 0;
     for (const { name, grad } of entries) {
       const variable = registered[name];
       if (!variable) fail(Error, owner, where, `no variable is named ${showValue(name)}`, 'pass gradients keyed by tf.Variable names, as minimize() does');
@@ -204,16 +203,19 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
         fail(RangeError, owner, where, `the gradient of ${showValue(name)} is ${grad instanceof tf.Tensor ? `a ${grad.dtype} tensor of shape [${grad.shape.join(', ')}]` : showValue(grad)}`,
           `it must be a float32 tensor of the variable's shape [${variable.shape.join(', ')}]`);
       }
-      let saved: SavedSlot | undefined;
-      if (!this.slots.has(variable) && nextPending < this.pending.length) {
-        saved = this.pending[nextPending++]!;
-        if (saved.numel !== variable.size) {
-          fail(RangeError, owner, where, `variable ${showValue(name)} has ${variable.size} elements but the state restored for it (saved as ${showValue(saved.name)}) has ${saved.numel}`,
-            'restored state goes to variables in the order the saving optimizer met them; load it into the same model');
-        }
-      }
-      work.push({ variable, grad, saved });
+      work.push({ variable, grad });
     }
+    // Variables met for the first time take the restored state that belongs to them, if any is waiting.
+    const newcomers = work.filter(({ variable }) => !this.slots.has(variable));
+    const claimed = matchSavedStates(newcomers.map(({ variable }) => variable.name), this.pending);
+    newcomers.forEach((entry, k) => {
+      const saved = claimed[k] === -1 ? undefined : this.pending[claimed[k]!]!;
+      if (saved && saved.numel !== entry.variable.size) {
+        fail(RangeError, owner, where, `variable ${showValue(entry.variable.name)} has ${entry.variable.size} elements but the state restored for it (saved as ${showValue(saved.name)}) has ${saved.numel}`,
+          'restored state goes to the variable of the same name, else to variables in the order the saving optimizer met them; load it into the same model');
+      }
+      entry.saved = saved;
+    });
     // tfjs backends whose tensors live in host memory, where the kernel reads and writes without a round trip.
     const onHost = backendName === 'cpu' || backendName === 'wasm';
     if (!onHost && this.warnedBackend !== backendName) {
@@ -221,7 +223,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       console.warn(`adamw-lab ${owner}: on tfjs backend '${backendName}' adamw-lab does not update the variables' device buffers, so the step runs adamw-lab's CPU kernel ` +
         'with the gradients read back to the host and the variables uploaded again (same numerics as the CPU path, slower). See the docs page "Use with TensorFlow.js".');
     }
-    this.pending = this.pending.slice(nextPending);
+    this.pending = this.pending.filter((_, k) => !claimed.includes(k));
     const tasks: UpdateTask[] = [];
     const touched: Array<{ variable: tf.Variable; slot: VariableSlot }> = [];
     for (const { variable, grad, saved } of work) {
@@ -265,8 +267,9 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
 
   /**
    * Replace the state with what {@link getWeights} returned (model.save / tf.loadLayersModel call the
-   * pair). Everything is checked first; a wrong count, name or shape throws and changes nothing. The
-   * k-th saved variable's state goes to the k-th variable this optimizer meets, as tfjs's own Adam does.
+   * pair). Everything is checked first; a wrong count, name or shape throws and changes nothing. A
+   * variable takes the state saved under its name (tfjs-layers' `_N` suffix aside), else the next one
+   * left in the order saved, when this optimizer first meets it (see matchSavedStates).
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = this.owner;
@@ -306,24 +309,26 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       }
       parsed.push({ name, step: step!, numel: numel!, values });
     }
-    // The variables already met take the first saved states, in order; check them before replacing anything.
+    // The variables already met take their saved states (by name, else in order); check them before replacing anything.
     const known = [...this.slots.keys()];
-    parsed.slice(0, known.length).forEach((saved, k) => {
-      if (saved.numel !== known[k]!.size) {
-        fail(RangeError, owner, where, `variable ${showValue(known[k]!.name)} has ${known[k]!.size} elements but saved state ${k} (${showValue(saved.name)}) has ${saved.numel}`,
-          'restored state goes to variables in the order the saving optimizer met them; load it into the same model');
-      }
-    });
-    this.iterations_ = (await weightValues[0].tensor.data() as Int32Array)[0]!;
+    const claimed = matchSavedStates(known.map((v) => v.name), parsed);
     const keep = new Map<tf.Variable, SavedSlot>();
     known.forEach((variable, k) => {
-      if (k < parsed.length) keep.set(variable, parsed[k]!);
+      const index = claimed[k]!;
+      if (index === -1) return;
+      const saved = parsed[index]!;
+      if (saved.numel !== variable.size) {
+        fail(RangeError, owner, where, `variable ${showValue(variable.name)} has ${variable.size} elements but saved state ${index} (${showValue(saved.name)}) has ${saved.numel}`,
+          'restored state goes to the variable of the same name, else to variables in the order the saving optimizer met them; load it into the same model');
+      }
+      keep.set(variable, saved);
     });
+    this.iterations_ = (await weightValues[0].tensor.data() as Int32Array)[0]!;
     for (const [variable, slot] of [...this.slots]) {
       releaseSlot(slot);
       this.slots.delete(variable);
     }
-    this.pending = parsed.slice(known.length);
+    this.pending = parsed.filter((_, k) => !claimed.includes(k));
     for (const [variable, saved] of keep) this.slotFor(variable, saved);
   }
 
@@ -392,6 +397,38 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       amsgrad: d.amsgrad, maximize: d.maximize, weightDecayMode: this.weightDecayMode,
     };
   }
+}
+
+/** tfjs-layers makes a weight's name unique with a suffix: a model loaded where its original lives gets `dense_Dense1/kernel_1`. */
+function withoutUniqueSuffix(name: string): string {
+  return name.replace(/_[0-9]+$/, '');
+}
+
+/**
+ * For each variable name, the index of its saved state in `saved` (-1: none left): first the state
+ * saved under the same name (tfjs-layers' `_N` suffixes aside), then, for the rest, the remaining
+ * states in the order saved. So a model saved with an optimizer it shared gets its own variables' state.
+ */
+function matchSavedStates(names: readonly string[], saved: readonly SavedSlot[]): number[] {
+  const matched = names.map(() => -1);
+  const taken = new Set<number>();
+  // Three passes, each over the names still unmatched: the same name, the same name without `_N`, the order saved.
+  const rules: Array<(s: SavedSlot, name: string) => boolean> = [
+    (s, name) => s.name === name,
+    (s, name) => withoutUniqueSuffix(s.name) === withoutUniqueSuffix(name),
+    () => true,
+  ];
+  for (const rule of rules) {
+    names.forEach((name, i) => {
+      if (matched[i] !== -1) return;
+      const k = saved.findIndex((s, j) => !taken.has(j) && rule(s, name));
+      if (k !== -1) {
+        matched[i] = k;
+        taken.add(k);
+      }
+    });
+  }
+  return matched;
 }
 
 /** The part of tfjs-backend-wasm's backend used here: its heap views. */
