@@ -45,6 +45,39 @@ describe('packaging of adamw-lab/tfjs', () => {
     assert.equal(same, 'true');
   });
 
+  it('a model saved with its optimizer loads in a fresh process once adamw-lab/tfjs is imported (registration on import); tfjs\'s own Adam still loads', () => {
+    const dir = join(REPO_ROOT, 'build', 'tfjs-saved-models');
+    mkdirSync(dir, { recursive: true });
+    // Process 1 trains 2 steps and writes the artifacts (weights base64) to a JSON file; processes 2.. load it.
+    const save = (optimizer: string, file: string): void => void node(['-e', `const tf = require('@tensorflow/tfjs'); const ours = require('adamw-lab/tfjs');
+      (async () => { await tf.setBackend('cpu');
+        const model = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
+        const opt = ${optimizer};
+        model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+        await model.fit(tf.randomNormal([8, 3], 0, 1, 'float32', 2), tf.randomNormal([8, 4], 0, 1, 'float32', 3), { epochs: 2, verbose: 0 });
+        await model.save(tf.io.withSaveHandler(async (a) => {
+          require('node:fs').writeFileSync(${JSON.stringify(join(dir, 'FILE'))}.replace('FILE', '${file}'), JSON.stringify({ ...a, weightData: Buffer.from(a.weightData).toString('base64') }));
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }), { includeOptimizer: true });
+      })();`]);
+    const load = (file: string, importOurs: boolean): string => node(['-e', `const tf = require('@tensorflow/tfjs');${importOurs ? " require('adamw-lab/tfjs');" : ''}
+      (async () => { await tf.setBackend('cpu');
+        const a = JSON.parse(require('node:fs').readFileSync(${JSON.stringify(join(dir, 'FILE'))}.replace('FILE', '${file}'), 'utf8'));
+        const bytes = Buffer.from(a.weightData, 'base64');
+        try {
+          const model = await tf.loadLayersModel(tf.io.fromMemory({ ...a, weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }));
+          const opt = model.optimizer;
+          console.log([opt.getClassName(), opt.iterations, JSON.stringify(opt.excludedFromWeightDecay ?? null), (await opt.getWeights()).length].join(' '));
+        } catch (e) { console.log('error: ' + e.message.split('.')[0]); }
+      })();`]);
+    save("new ours.AdamW({ lr: 0.01 }); opt.excludeFromWeightDecay({ varNames: ['bias'] })", 'ours.json');
+    save('tf.train.adam(0.01)', 'tfjs-adam.json');
+    // iter, then per variable (kernel, bias) meta, exp_avg, exp_avg_sq: 7 weights; tfjs's Adam: iter and m, v per variable.
+    assert.equal(load('ours.json', true), 'adamw-lab.AdamW 2 ["bias"] 7');
+    assert.equal(load('ours.json', false), 'error: Unknown layer: adamw-lab');
+    assert.equal(load('tfjs-adam.json', true), 'Adam 2 null 5');
+  });
+
   for (const [resolution, file, module] of [['node10', 'consumer.ts', 'commonjs'], ['nodenext', 'consumer.mts', 'nodenext']] as const) {
     it(`types of adamw-lab/tfjs resolve for a consumer with ${resolution} resolution`, () => {
       const dir = join(REPO_ROOT, 'build', `tfjs-consumer-${resolution}`);

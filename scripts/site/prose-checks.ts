@@ -132,7 +132,7 @@ export function proseNumberProblems(file: string, nb: Notebook): string[] {
  * sentence (`bitsandbytes \`bitsandbytes/functional.py\``, `diffusion-pipe (\`train.py\`)`). Paths
  * under our own top-level folders are always ours and must exist.
  */
-export const UPSTREAM_REPOSITORIES = ['PyTorch', 'torch', 'bitsandbytes', 'optimi', 'diffusion-pipe', 'sd-scripts', 'DiffSynth-Studio', 'transformers', 'diffusers', 'optax', 'Optax', 'tfjs', 'TensorFlow.js', 'tslab', 'Docusaurus'];
+export const UPSTREAM_REPOSITORIES = ['PyTorch', 'torch', 'bitsandbytes', 'optimi', 'diffusion-pipe', 'sd-scripts', 'DiffSynth-Studio', 'transformers', 'diffusers', 'optax', 'Optax', 'tfjs', 'TensorFlow.js', 'Keras', 'tslab', 'Docusaurus'];
 const OWN_FOLDERS = ['src', 'kernels', 'test', 'scripts', 'bench', 'notebooks', 'docs', 'site', 'examples', 'i18n', '.ci'];
 /** Built or installed, not committed: named in prose as where things go. */
 const GENERATED = /^(build|dist|node_modules)\//;

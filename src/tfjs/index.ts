@@ -106,6 +106,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   private excluded: string[] = [];
   private warnedBackend: string | null = null;
   private lastPath = 'none yet';
+  private disposed = false;
 
   /** `Core` is the core preset, constructed once to validate the options with its own errors and resolve its defaults. */
   protected constructor(owner: string, Core: new (params: Param[], options: OptimizerOptions) => AdamOptimizer, weightDecayMode: AdamHyperparameters['weightDecayMode'], options: Record<string, unknown>, extraKeys: readonly string[] = []) {
@@ -147,6 +148,16 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     for (const name of varNames) if (!this.excluded.includes(name)) this.excluded.push(name);
   }
 
+  /** tfjs's name for the learning rate (its optimizers' `learningRate`): the same value as {@link lr}. */
+  get learningRate(): number {
+    return this.lr;
+  }
+
+  set learningRate(value: number) {
+    validateGroupOptions(this.owner, 'learningRate', { lr: value });
+    this.lr = value;
+  }
+
   /** The substrings excluded from weight decay. */
   get excludedFromWeightDecay(): readonly string[] {
     return [...this.excluded];
@@ -168,6 +179,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       ? variableGradients.filter((e) => e.tensor != null).map((e) => ({ name: e.name, grad: e.tensor }))
       : Object.entries(variableGradients).filter(([, g]) => g != null).map(([name, grad]) => ({ name, grad }));
     // Check everything first, so that a bad gradient (or an lr set to a bad value) changes nothing.
+    this.refuseIfDisposed(where);
     validateGroupOptions(owner, where, { lr: this.lr });
     const backendName = tf.getBackend();
     if (backendName === 'webgpu') {
@@ -177,33 +189,41 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
         "its gradients live on the GPU, tfjs cannot read them synchronously, and adamw-lab does not yet run its kernels on tfjs's GPU buffers; use tf.setBackend('wasm') or 'cpu'");
     }
     const registered = tf.engine().registeredVariables;
+    this.releaseDisposedVariables();
+    const gradientsPerName = new Map<string, number>();
+    for (const { name } of entries) gradientsPerName.set(name, (gradientsPerName.get(name) ?? 0) + 1);
     const work: Array<{ variable: tf.Variable; grad: tf.Tensor; saved?: SavedSlot }> = [];
-    let nextPending = 0;
     for (const { name, grad } of entries) {
       const variable = registered[name];
       if (!variable) fail(Error, owner, where, `no variable is named ${showValue(name)}`, 'pass gradients keyed by tf.Variable names, as minimize() does');
+      const count = gradientsPerName.get(name)!;
+      if (count > 1) fail(RangeError, owner, where, `variable ${showValue(name)} is given ${count} gradients`, 'give each variable one gradient per call (sum them first)');
       if (variable.dtype !== 'float32') fail(TypeError, owner, where, `variable ${showValue(name)} has dtype ${variable.dtype}`, 'only float32 variables are supported');
-      if (!(grad instanceof tf.Tensor) || grad.dtype !== 'float32' || grad.size !== variable.size) {
+      if (!(grad instanceof tf.Tensor) || grad.dtype !== 'float32' || !tf.util.arraysEqual(grad.shape, variable.shape)) {
         fail(RangeError, owner, where, `the gradient of ${showValue(name)} is ${grad instanceof tf.Tensor ? `a ${grad.dtype} tensor of shape [${grad.shape.join(', ')}]` : showValue(grad)}`,
           `it must be a float32 tensor of the variable's shape [${variable.shape.join(', ')}]`);
       }
-      let saved: SavedSlot | undefined;
-      if (!this.slots.has(variable) && nextPending < this.pending.length) {
-        saved = this.pending[nextPending++]!;
-        if (saved.numel !== variable.size) {
-          fail(RangeError, owner, where, `variable ${showValue(name)} has ${variable.size} elements but the state restored for it (saved as ${showValue(saved.name)}) has ${saved.numel}`,
-            'restored state goes to variables in the order the saving optimizer met them; load it into the same model');
-        }
-      }
-      work.push({ variable, grad, saved });
+      work.push({ variable, grad });
     }
-    const inPlace = backendName === 'cpu' || backendName === 'wasm';
-    if (!inPlace && this.warnedBackend !== backendName) {
+    // Variables met for the first time take the restored state that belongs to them, if any is waiting.
+    const newcomers = work.filter(({ variable }) => !this.slots.has(variable));
+    const claimed = matchSavedStates(newcomers.map(({ variable }) => variable.name), this.pending);
+    newcomers.forEach((entry, k) => {
+      const saved = claimed[k] === -1 ? undefined : this.pending[claimed[k]!]!;
+      if (saved && saved.numel !== entry.variable.size) {
+        fail(RangeError, owner, where, `variable ${showValue(entry.variable.name)} has ${entry.variable.size} elements but the state restored for it (saved as ${showValue(saved.name)}) has ${saved.numel}`,
+          'restored state goes to the variable of the same name, else to variables in the order the saving optimizer met them; load it into the same model');
+      }
+      entry.saved = saved;
+    });
+    // tfjs backends whose tensors live in host memory, where the kernel reads and writes without a round trip.
+    const onHost = backendName === 'cpu' || backendName === 'wasm';
+    if (!onHost && this.warnedBackend !== backendName) {
       this.warnedBackend = backendName;
       console.warn(`adamw-lab ${owner}: on tfjs backend '${backendName}' adamw-lab does not update the variables' device buffers, so the step runs adamw-lab's CPU kernel ` +
         'with the gradients read back to the host and the variables uploaded again (same numerics as the CPU path, slower). See the docs page "Use with TensorFlow.js".');
     }
-    this.pending = this.pending.slice(nextPending);
+    this.pending = this.pending.filter((_, k) => !claimed.includes(k));
     const tasks: UpdateTask[] = [];
     const touched: Array<{ variable: tf.Variable; slot: VariableSlot }> = [];
     for (const { variable, grad, saved } of work) {
@@ -215,7 +235,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     }
     cpuKernels().stepSync(tasks);
     for (const { variable, slot } of touched) writeVariable(variable, slot);
-    this.lastPath = inPlace ? `cpu kernel, in place (tfjs backend '${backendName}')` : `cpu kernel, host fallback (tfjs backend '${backendName}')`;
+    this.lastPath = onHost ? `cpu kernel, in place (tfjs backend '${backendName}')` : `cpu kernel, host fallback (tfjs backend '${backendName}')`;
     this.incrementIterations();
   }
 
@@ -233,6 +253,8 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
    * are packed little-endian into int32 tensors (tfjs has no uint8 or bf16 dtype).
    */
   override async getWeights(): Promise<NamedTensor[]> {
+    this.refuseIfDisposed('getWeights');
+    this.releaseDisposedVariables();
     const out: NamedTensor[] = [await this.saveIterations()];
     const add = (name: string, step: number, numel: number, plan: TensorPlan, buffers: Record<string, StateBuffer>): void => {
       out.push({ name: `${name}/meta`, tensor: tf.tensor1d([step, numel], 'int32') });
@@ -245,12 +267,15 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
 
   /**
    * Replace the state with what {@link getWeights} returned (model.save / tf.loadLayersModel call the
-   * pair). Everything is checked first; a wrong count, name or shape throws and changes nothing. The
-   * k-th saved variable's state goes to the k-th variable this optimizer meets, as tfjs's own Adam does.
+   * pair). Everything is checked first; a wrong count, name or shape throws and changes nothing. A
+   * variable takes the state saved under its name (tfjs-layers' `_N` suffix aside), else the next one
+   * left in the order saved, when this optimizer first meets it (see matchSavedStates).
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const owner = this.owner;
     const where = 'setWeights';
+    this.refuseIfDisposed(where);
+    this.releaseDisposedVariables();
     if (!Array.isArray(weightValues) || weightValues.length === 0 || weightValues[0]?.name !== 'iter') {
       fail(TypeError, owner, where, `got ${Array.isArray(weightValues) ? `a list starting with ${showValue(weightValues[0]?.name)}` : showValue(weightValues)}`,
         "pass the list from getWeights(): 'iter', then per variable '<name>/meta' and its state buffers");
@@ -284,33 +309,53 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       }
       parsed.push({ name, step: step!, numel: numel!, values });
     }
-    // The variables already met take the first saved states, in order; check them before replacing anything.
+    // The variables already met take their saved states (by name, else in order); check them before replacing anything.
     const known = [...this.slots.keys()];
-    parsed.slice(0, known.length).forEach((saved, k) => {
-      if (saved.numel !== known[k]!.size) {
-        fail(RangeError, owner, where, `variable ${showValue(known[k]!.name)} has ${known[k]!.size} elements but saved state ${k} (${showValue(saved.name)}) has ${saved.numel}`,
-          'restored state goes to variables in the order the saving optimizer met them; load it into the same model');
-      }
-    });
-    this.iterations_ = (await weightValues[0].tensor.data() as Int32Array)[0]!;
+    const claimed = matchSavedStates(known.map((v) => v.name), parsed);
     const keep = new Map<tf.Variable, SavedSlot>();
     known.forEach((variable, k) => {
-      if (k < parsed.length) keep.set(variable, parsed[k]!);
+      const index = claimed[k]!;
+      if (index === -1) return;
+      const saved = parsed[index]!;
+      if (saved.numel !== variable.size) {
+        fail(RangeError, owner, where, `variable ${showValue(variable.name)} has ${variable.size} elements but saved state ${index} (${showValue(saved.name)}) has ${saved.numel}`,
+          'restored state goes to the variable of the same name, else to variables in the order the saving optimizer met them; load it into the same model');
+      }
+      keep.set(variable, saved);
     });
+    this.iterations_ = (await weightValues[0].tensor.data() as Int32Array)[0]!;
     for (const [variable, slot] of [...this.slots]) {
       releaseSlot(slot);
       this.slots.delete(variable);
     }
-    this.pending = parsed.slice(known.length);
+    this.pending = parsed.filter((_, k) => !claimed.includes(k));
     for (const [variable, saved] of keep) this.slotFor(variable, saved);
   }
 
-  /** Free the params and state held in adamw-lab's memory. */
+  /** Free the params and state held in adamw-lab's memory; the optimizer refuses to step, save or load afterwards. */
   override dispose(): void {
     for (const slot of this.slots.values()) releaseSlot(slot);
     this.slots.clear();
     this.pending = [];
+    this.disposed = true;
     super.dispose();
+  }
+
+  private refuseIfDisposed(where: string): void {
+    if (this.disposed) fail(Error, this.owner, where, 'this optimizer was disposed', 'create a new optimizer (dispose() freed its state)');
+  }
+
+  /**
+   * Free the state of variables that were disposed since: a model rebuilt around this optimizer
+   * then saves only its own variables' state, and restores it into the right variables.
+   */
+  private releaseDisposedVariables(): void {
+    for (const [variable, slot] of [...this.slots]) {
+      if (variable.isDisposed) {
+        releaseSlot(slot);
+        this.slots.delete(variable);
+      }
+    }
   }
 
   /** A restored or fresh slot for `variable`, its values copied in from tfjs. */
@@ -354,10 +399,41 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 }
 
-/** The parts of tfjs-backend-wasm's backend used here: its heap views and reference counts. */
+/** tfjs-layers makes a weight's name unique with a suffix: a model loaded where its original lives gets `dense_Dense1/kernel_1`. */
+function withoutUniqueSuffix(name: string): string {
+  return name.replace(/_[0-9]+$/, '');
+}
+
+/**
+ * For each variable name, the index of its saved state in `saved` (-1: none left): first the state
+ * saved under the same name (tfjs-layers' `_N` suffixes aside), then, for the rest, the remaining
+ * states in the order saved. So a model saved with an optimizer it shared gets its own variables' state.
+ */
+function matchSavedStates(names: readonly string[], saved: readonly SavedSlot[]): number[] {
+  const matched = names.map(() => -1);
+  const taken = new Set<number>();
+  // Three passes, each over the names still unmatched: the same name, the same name without `_N`, the order saved.
+  const rules: Array<(s: SavedSlot, name: string) => boolean> = [
+    (s, name) => s.name === name,
+    (s, name) => withoutUniqueSuffix(s.name) === withoutUniqueSuffix(name),
+    () => true,
+  ];
+  for (const rule of rules) {
+    names.forEach((name, i) => {
+      if (matched[i] !== -1) return;
+      const k = saved.findIndex((s, j) => !taken.has(j) && rule(s, name));
+      if (k !== -1) {
+        matched[i] = k;
+        taken.add(k);
+      }
+    });
+  }
+  return matched;
+}
+
+/** The part of tfjs-backend-wasm's backend used here: its heap views. */
 interface WasmHeapBackend {
   typedArrayFromHeap(info: tf.TensorInfo): unknown;
-  refCount(dataId: object): number;
 }
 
 /** A view of a wasm-backend tensor's float32 data in tfjs's heap, or undefined on other backends. */
@@ -373,20 +449,12 @@ function readGradient(grad: tf.Tensor): Float32Array {
 }
 
 /**
- * Write the slot's values into its variable, one copy. On wasm, where tfjs's `dataSync()` hands out
- * copies, a buffer that only this variable holds (refCount 1) and that we wrote last is overwritten
- * in place. Elsewhere the variable gets a new tensor: the cpu backend's `dataSync()` returns its own
- * array, which a caller may hold, and it must keep its values (as with tf.train.adam).
+ * Write the slot's values into its variable: a new tensor, assigned. Never in place, even where tfjs
+ * would let us (wasm): tfjs-backend-wasm caches operators with their packed weights per buffer
+ * (XNNPACK's matMul), so a buffer changed in place would leave the next forward pass on the old values.
  */
 function writeVariable(variable: tf.Variable, slot: VariableSlot): void {
   const values = slot.data instanceof Uint16Array ? fromBf16(slot.data) : slot.data;
-  if (slot.syncedDataId === variable.dataId && tf.getBackend() === 'wasm' && (tf.backend() as unknown as WasmHeapBackend).refCount(variable.dataId) === 1) {
-    const target = wasmHeapView(variable);
-    if (target) {
-      target.set(values);
-      return;
-    }
-  }
   // wasm copies what it is given into its heap; the other backends may keep the array, so they get a copy.
   const fresh = tf.tensor(values === slot.data && tf.getBackend() !== 'wasm' ? values.slice() : values, slot.shape, 'float32');
   variable.assign(fresh);
