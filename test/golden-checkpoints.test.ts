@@ -47,7 +47,7 @@ async function digest(entry: (typeof PRESET_CATALOG)[number], amsgrad: boolean):
   try {
     const normal = seededNormal(12);
     for (let step = 0; step < STEPS; step++) {
-      for (const p of params) (p.grad as Float32Array).set(Float32Array.from({ length: p.grad.length }, normal));
+      for (const p of params) (p.grad as Float32Array).set(Float32Array.from({ length: p.data.length }, normal));
       await opt.step();
     }
     return createHash('sha256').update(await opt.saveBytes()).digest('hex');
