@@ -87,8 +87,10 @@ function adamGraph(amsgrad: boolean): StepGraph {
   const m = b.add(expAvg, b.mul(s.oneMinusBeta1, b.sub(g, expAvg)), 'exp_avg_out');
   // v ← β2·v + (1 − β2)·g²
   const v = b.add(b.mul(expAvgSq, s.beta2), b.mul(b.mul(s.oneMinusBeta2, g), g), 'exp_avg_sq_out');
-  // v_max ← max(v_max, v)
-  const vUsed = amsgrad ? b.max(maxExpAvgSq, v, 'max_exp_avg_sq_out') : v;
+  // v_max ← max(v_max, v), NaN when either is, as torch.maximum (v_max + v is then NaN); ONNX's Max
+  // does not promise what a NaN operand gives.
+  const eitherNan = (): string => b.op('Or', [b.op('IsNaN', [maxExpAvgSq]), b.op('IsNaN', [v])]);
+  const vUsed = amsgrad ? b.where(eitherNan(), b.add(maxExpAvgSq, v), b.max(maxExpAvgSq, v), 'max_exp_avg_sq_out') : v;
   // θ ← θ − η/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)
   const denom = b.add(b.mul(b.sqrt(vUsed), s.invSqrtBiasCorrection2), s.eps);
   b.add(theta, b.div(b.mul(s.negStepSize, m), denom), 'param_out');
