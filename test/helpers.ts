@@ -7,7 +7,7 @@ import {
   Adam, AdamW, createParam, fromBf16, toBf16,
   type AdamHyperparameters, type AdamOptimizer, type BackendName, type Fp32Param, type OptimizerOptions, type Param, type ParamGroup, type ParamStateDict, type VariantOptions,
 } from '../src/index.js';
-import { planTensor, type TensorPlan } from '../src/optim/variants.js';
+import { planTensor, type TensorPlan } from '../src/core/variants.js';
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { chooseVulkanDriver } from '../scripts/vulkan-driver.js';
 

@@ -13,7 +13,7 @@ import type { AdamStepScalars } from '../../src/rules/adam.js';
 import type { Adam8bitStepScalars } from '../../src/rules/blockwise8bit.js';
 import type { OptimiStepScalars } from '../../src/rules/optimi.js';
 import { BLOCK_SIZE } from '../../src/rules/blockwise8bit.js';
-import { quantizationMaps } from '../../src/backends/rule-runner.js';
+import { quantizationMaps } from '../../src/core/quantization-maps.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
@@ -265,7 +265,7 @@ export function buildGraph(c: OnnxGraphConfig): StepGraph {
 const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfig> = {}): OnnxGraphConfig =>
   ({ family, paramBf16: false, momentsBf16: false, kahan: false, amsgrad: false, rms: false, ...flags });
 
-/** Every graph a plan can need (src/optim/variants.ts planTensor), for the generator to write. */
+/** Every graph a plan can need (src/core/variants.ts planTensor), for the generator to write. */
 export const GRAPH_CONFIGS: readonly OnnxGraphConfig[] = [
   config('adam'),
   config('adam', { amsgrad: true }),

@@ -11,7 +11,7 @@
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../optim/variants.js';
+import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../core/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
