@@ -20,7 +20,7 @@ const sidebars: SidebarsConfig = {
       type: 'category',
       label: 'Running it',
       collapsed: false,
-      items: ['playground', 'backends', 'tfjs', 'checkpoints', 'benchmarks', 'glossary'],
+      items: ['playground', 'backends', 'tfjs', 'checkpoints', 'benchmarks', 'code-layout', 'glossary'],
     },
   ],
 };

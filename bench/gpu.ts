@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, AdamW8bit, toBf16, type AdamOptimizer, type OptimizerOptions, type Param } from '../src/index.js';
-import { planBytes, planTensor, type VariantOptions } from '../src/optim/variants.js';
+import { planBytes, planTensor, type VariantOptions } from '../src/core/variants.js';
 import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { describeDevice } from '../src/backends/webgpu/describe.js';
 import { benchOptions, formatMs, sizeLabel as label, timeStats, writeResults } from './results.js';

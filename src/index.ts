@@ -13,7 +13,7 @@
  */
 export { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './optim/adam-optimizer.js';
 export type { AdamVariant, ResolvedParamGroup } from './optim/adam-optimizer.js';
-export type { PagingOptions, VariantOptions } from './optim/variants.js';
+export type { PagingOptions, VariantOptions } from './core/variants.js';
 export type { PagingStats } from './optim/state-store.js';
 export { Adam, AdamW, AdamW8bit, AdamW8bitKahan, OPTIMI_DEFAULTS, PagedAdamW, PagedAdamW8bit, StableAdamW } from './optim/presets.js';
 export type { AdamW8bitKahanOptions } from './optim/presets.js';

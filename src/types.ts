@@ -2,9 +2,9 @@
  * Public types: parameters, parameter groups, options and the state dict.
  * @module
  */
-import type { VariantOptions } from './optim/variants.js';
+import type { VariantOptions } from './core/variants.js';
 
-export type { PagingOptions, VariantOptions } from './optim/variants.js';
+export type { PagingOptions, VariantOptions } from './core/variants.js';
 
 /** A trainable tensor: its values and, after the backward pass, its gradient (same length). */
 export interface Param {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize,
+  adam8bitReferenceStep, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize, quantizeSigned,
 } from '../src/rules/blockwise8bit.js';
 import { adamReferenceStep } from '../src/rules/adam.js';
 import { readFileSync } from 'node:fs';
@@ -108,6 +108,27 @@ describe('8-bit AdamW step (a three-step trajectory against fp32 AdamW)', () => 
     adam8bitReferenceStep(HP, 2, p, new Float32Array(n).fill(0.5), state, S, U);
     adam8bitReferenceStep(HP, 3, p, Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? -1 : 0.25)), state, S, U);
     assert.ok(Math.abs(p[0]! - 0.99856228) < 1e-6, `${p[0]}`);
+  });
+
+  it('requantizes with m·(1/absmax) in float32, as bitsandbytes\' kernel and every backend do: an element where m/absmax rounds to another code', () => {
+    // Step 1 from zero state with β1 = 0.5: m = g/2 exactly, in float64 and in float32 alike, so only the
+    // requantization's form can differ. In block 0, g[168] = 2.4202828 sets absmax1 = 1.2101414 and
+    // g[73] = −0.5143101 gives m/absmax = −0.2125000074 but m·fp32(1/absmax) = −0.2125000011, on the
+    // two sides of the midpoint −0.2125 between codes 55 and 56 (found by searching seeded gradients).
+    const n = MIN_8BIT_SIZE;
+    const normal = seededNormal(7);
+    const g = Float32Array.from({ length: n }, () => 0.2 * normal());
+    g[73] = -0.5143101215362549;
+    g[168] = 2.4202828407287598;
+    const p = new Float32Array(n).fill(1);
+    const state = createBlockwise8bitState(n);
+    adam8bitReferenceStep({ ...HP, beta1: 0.5 }, 1, p, g, state, S, U);
+    const absmax = state.absmax1[0]!;
+    assert.equal(absmax, Math.fround(g[168] / 2));
+    const m = g[73] / 2;
+    assert.equal(quantizeSigned(S, m / absmax), 55, 'the division form gives code 55 (the test would not tell the forms apart otherwise)');
+    assert.equal(quantizeSigned(S, Math.fround(m * Math.fround(1 / absmax))), 56);
+    assert.equal(state.codes1[73], 56);
   });
 
   it('a non-finite gradient resets that element\'s moments and leaves its param, as bitsandbytes does', () => {

@@ -308,3 +308,43 @@ describe('what a non-finite gradient (NaN, +Inf, −Inf) does, per preset, on ev
     }
   }
 });
+
+describe('amsgrad: a NaN gradient makes that element\'s v_max NaN, as torch.maximum does, on every backend', () => {
+  // torch.maximum(v_max, v) is NaN when either is NaN (IEEE maxNum would return the other operand,
+  // and WGSL's max and ONNX Runtime's Max may do so). Step 1: NaN at three elements (one in a
+  // vector lane, one in the scalar tail, one in a later block); step 2: finite gradients everywhere.
+  // Those elements' v is then NaN for good, so v_max and θ must be NaN after both steps; v_max of 0
+  // (max ignoring the NaN) would be the departure. Every other element stays finite, v_max ≥ v.
+  const NAN_AT = [5, 1001, N - 1];
+  for (const [column, { options, arena }] of Object.entries(COLUMNS) as Array<[Column, (typeof COLUMNS)[Column]]>) {
+    it(`AdamW amsgrad on ${column}: after 2 steps v_max and θ are NaN at the NaN gradient's elements, finite elsewhere`, async (t) => {
+      if (!(await runsHere(t, column))) return;
+      const normal = seededNormal(61);
+      const init = Float32Array.from({ length: N }, normal);
+      const param: Param = arena ? createParam(init) : { data: init, grad: new Float32Array(N) };
+      const opt = new AdamW([param], { ...options, lr: 1e-2, amsgrad: true });
+      try {
+        for (let step = 1; step <= 2; step++) {
+          const g = Float32Array.from({ length: N }, normal);
+          if (step === 1) for (const i of NAN_AT) g[i] = NaN;
+          (param.grad as Float32Array).set(g);
+          await opt.step();
+        }
+        const state = (await opt.stateDictAsync()).state[0]!;
+        const vMax = state.max_exp_avg_sq as Float32Array, v = state.exp_avg_sq as Float32Array;
+        for (const i of NAN_AT) {
+          assert.ok(Number.isNaN(vMax[i]), `v_max[${i}] = ${vMax[i]}, not NaN`);
+          assert.ok(Number.isNaN(param.data[i]), `θ[${i}] = ${param.data[i]}, not NaN`);
+        }
+        const nan = new Set(NAN_AT);
+        for (let i = 0; i < N; i++) {
+          if (nan.has(i)) continue;
+          if (!(Number.isFinite(param.data[i]) && vMax[i]! >= v[i]!)) assert.fail(`element ${i}: θ = ${param.data[i]}, v = ${v[i]}, v_max = ${vMax[i]}`);
+        }
+      } finally {
+        opt.destroy();
+        if (arena) releaseParam(param);
+      }
+    });
+  }
+});

@@ -12,7 +12,7 @@ import { AdamW, AdamW8bit, PagedAdamW, PagedAdamW8bit, toBf16, type BackendName,
 import type { UpdateTask } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { PagedStore } from '../src/optim/paging.js';
-import { planTensor } from '../src/optim/variants.js';
+import { planTensor } from '../src/core/variants.js';
 import { REPO_ROOT, seededNormal } from './helpers.js';
 
 function params(seed: number, lengths: number[], bf16 = false): Param[] {

@@ -12,8 +12,8 @@ import {
   adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, createParam, fromBf16, optimiReferenceStep, PRESET_CATALOG, releaseParam, roundToBf16, toBf16,
   type AdamOptimizer, type Blockwise8bitState, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
-import { quantizationMaps } from '../src/backends/rule-runner.js';
-import { planTensor } from '../src/optim/variants.js';
+import { quantizationMaps } from '../src/core/quantization-maps.js';
+import { planTensor } from '../src/core/variants.js';
 import { seededNormal } from './helpers.js';
 
 /** Elements per tensor: over bitsandbytes' 4096 minimum, a partial last block and a partial last quad. */

@@ -15,7 +15,7 @@ import { describe, it } from 'node:test';
 import { AdamW, getWebGpuDevice, PagedAdamW, PagedAdamW8bit, PRESET_CATALOG, toBf16, type Param } from '../src/index.js';
 import type { WebGpuPageBackend } from '../src/backends/webgpu/webgpu-pages.js';
 import { WebGpuStore } from '../src/backends/webgpu/webgpu-store.js';
-import { planTensor } from '../src/optim/variants.js';
+import { planTensor } from '../src/core/variants.js';
 import {
   assertMatchesCpuKernel, KERNEL_FAMILY_CASES, maxScaledError, needsWebGpuAdapter as needsAdapter, REPO_ROOT, runTorchCase, seededNormal, torchCases,
 } from './helpers.js';

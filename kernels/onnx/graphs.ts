@@ -13,7 +13,7 @@ import type { AdamStepScalars } from '../../src/rules/adam.js';
 import type { Adam8bitStepScalars } from '../../src/rules/blockwise8bit.js';
 import type { OptimiStepScalars } from '../../src/rules/optimi.js';
 import { BLOCK_SIZE } from '../../src/rules/blockwise8bit.js';
-import { quantizationMaps } from '../../src/backends/rule-runner.js';
+import { quantizationMaps } from '../../src/core/quantization-maps.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
@@ -87,8 +87,10 @@ function adamGraph(amsgrad: boolean): StepGraph {
   const m = b.add(expAvg, b.mul(s.oneMinusBeta1, b.sub(g, expAvg)), 'exp_avg_out');
   // v ← β2·v + (1 − β2)·g²
   const v = b.add(b.mul(expAvgSq, s.beta2), b.mul(b.mul(s.oneMinusBeta2, g), g), 'exp_avg_sq_out');
-  // v_max ← max(v_max, v)
-  const vUsed = amsgrad ? b.max(maxExpAvgSq, v, 'max_exp_avg_sq_out') : v;
+  // v_max ← max(v_max, v), NaN when either is, as torch.maximum (v_max + v is then NaN); ONNX's Max
+  // does not promise what a NaN operand gives.
+  const eitherNan = (): string => b.op('Or', [b.op('IsNaN', [maxExpAvgSq]), b.op('IsNaN', [v])]);
+  const vUsed = amsgrad ? b.where(eitherNan(), b.add(maxExpAvgSq, v), b.max(maxExpAvgSq, v), 'max_exp_avg_sq_out') : v;
   // θ ← θ − η/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)
   const denom = b.add(b.mul(b.sqrt(vUsed), s.invSqrtBiasCorrection2), s.eps);
   b.add(theta, b.div(b.mul(s.negStepSize, m), denom), 'param_out');
@@ -263,7 +265,7 @@ export function buildGraph(c: OnnxGraphConfig): StepGraph {
 const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfig> = {}): OnnxGraphConfig =>
   ({ family, paramBf16: false, momentsBf16: false, kahan: false, amsgrad: false, rms: false, ...flags });
 
-/** Every graph a plan can need (src/optim/variants.ts planTensor), for the generator to write. */
+/** Every graph a plan can need (src/core/variants.ts planTensor), for the generator to write. */
 export const GRAPH_CONFIGS: readonly OnnxGraphConfig[] = [
   config('adam'),
   config('adam', { amsgrad: true }),

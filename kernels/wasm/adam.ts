@@ -37,7 +37,7 @@ function stepLanes(
   v128.store(v + o, vi);
   let vUsed = vi;
   if (amsgrad) {
-    // v_max ← max(v_max, v); the denominator uses v_max
+    // v_max ← max(v_max, v), NaN when either is (wasm's f32x4.max propagates NaN, as torch.maximum); the denominator uses v_max
     vUsed = f32x4.max(v128.load(vmax + o), vi);
     v128.store(vmax + o, vUsed);
   }

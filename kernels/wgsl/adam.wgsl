@@ -50,7 +50,8 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
   v[i] = vi;
   var vUsed = vi;
   if (s.amsgrad != 0u) {
-    vUsed = max(vmax[i], vi);
+    // v_max ← max(v_max, v), NaN when either is (torch.maximum)
+    vUsed = maxPropagatingNan(vmax[i], vi);
     vmax[i] = vUsed;
   }
   // θ ← θ − (η/(1 − β1^t)) · m / (√v · (1/√(1 − β2^t)) + ε)

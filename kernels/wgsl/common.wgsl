@@ -6,6 +6,14 @@
 // invocations ever write the same word.
 requires unrestricted_pointer_parameters;
 
+// max(a, b) that is NaN when either is, like torch.maximum: WGSL's max may return the other operand.
+// The test reads the bits, so it holds even where a compiler assumes floats are never NaN.
+fn maxPropagatingNan(a: f32, b: f32) -> f32 {
+  let nan = ((bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u) || ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u);
+  // a + b is NaN then (a NaN constant cannot be written: WGSL refuses NaN in constant expressions).
+  return select(max(a, b), a + b, nan);
+}
+
 // The float32 value of each bf16 half of a word: element 2k in the low half, 2k + 1 in the high one.
 fn bf16PairToF32(word: u32) -> vec2<f32> {
   return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));

@@ -5,7 +5,7 @@
  * @module
  */
 import type { AdamHyperparameters } from '../rules/adam.js';
-import type { BufferDtype, BufferOf, StateBuffer, TensorPlan } from '../optim/variants.js';
+import type { BufferDtype, BufferOf, StateBuffer, TensorPlan } from '../core/variants.js';
 
 /** One tensor's update: the param, its grad, its named state buffers and the hyperparameters. */
 export interface UpdateTask {

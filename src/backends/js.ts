@@ -1,4 +1,4 @@
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../optim/variants.js';
+import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../core/variants.js';
 import type { Backend, UpdateTask } from './backend.js';
 import { runWithRules } from './rule-runner.js';
 

@@ -18,7 +18,7 @@
  */
 import { bf16ToFloat } from '../rules/bf16.js';
 import { quantize, quantizeSigned } from '../rules/blockwise8bit.js';
-import { quantizationMaps } from './rule-runner.js';
+import { quantizationMaps } from '../core/quantization-maps.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

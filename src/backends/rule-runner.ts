@@ -5,9 +5,10 @@
  */
 import { adamReferenceStep } from '../rules/adam.js';
 import { bf16ToFloat, floatToBf16, roundToBf16 } from '../rules/bf16.js';
-import { adam8bitReferenceStep, dynamicMap } from '../rules/blockwise8bit.js';
+import { adam8bitReferenceStep } from '../rules/blockwise8bit.js';
+import { quantizationMaps } from '../core/quantization-maps.js';
 import { optimiReferenceStep } from '../rules/optimi.js';
-import type { BufferDtype, StateBuffer } from '../optim/variants.js';
+import type { BufferDtype, StateBuffer } from '../core/variants.js';
 import type { UpdateTask } from './backend.js';
 
 /** The value a stored element stands for. */
@@ -24,13 +25,6 @@ function encode(values: Float64Array, buffer: StateBuffer, dtype: BufferDtype): 
 
 /** Rounding to a storage dtype, applied by the rules whenever they store. */
 const rounding = (dtype: 'f32' | 'bf16'): ((x: number) => number) => (dtype === 'bf16' ? roundToBf16 : Math.fround);
-
-let maps: { signed: Float32Array; unsigned: Float32Array } | undefined;
-/** bitsandbytes' dynamic maps, built once. */
-export function quantizationMaps(): { signed: Float32Array; unsigned: Float32Array } {
-  maps ??= { signed: dynamicMap(true), unsigned: dynamicMap(false) };
-  return maps;
-}
 
 /** Grad values as numbers: bf16 grads are decoded. */
 function gradValues(task: UpdateTask): ArrayLike<number> {

@@ -7,11 +7,10 @@
  * before anything is loaded.
  * @module
  */
-import { quantizationMaps } from '../backends/rule-runner.js';
-import type { AdamOptimizer } from '../optim/adam-optimizer.js';
-import type { VariantOptions } from '../optim/variants.js';
-import type { ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
-import { GROUP_KEYS, paramLength } from '../optim/validate.js';
+import { quantizationMaps } from '../core/quantization-maps.js';
+import type { VariantOptions } from '../core/variants.js';
+import type { AnyParam, ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
+import { GROUP_KEYS, paramLength } from '../core/params.js';
 import { fail, refuseUnknownKeys, showValue } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { readFileBytes, writeFileAtomic } from './file-io.js';
@@ -71,11 +70,22 @@ const MAX_STATE_BYTES_PER_ELEMENT = 16;
 const MAX_STATE_BYTES_PER_PARAM = 4096;
 
 /**
+ * What the codec needs to know of the optimizer a checkpoint is read into, as data (the codec never
+ * sees the optimizer class, so checkpoint/ depends only on the layers below the optimizers).
+ */
+export interface CheckpointTarget {
+  /** The param groups; only their params' lengths are read (for the size limits). */
+  readonly paramGroups: ReadonlyArray<{ readonly params: readonly AnyParam[] }>;
+  /** The variant's description, stored as the `variant` metadata and compared on load. */
+  readonly variantOptions: VariantOptions;
+}
+
+/**
  * The most a checkpoint of `optimizer` can hold: its header size and tensor count, and the whole
  * file's size. A file over these is refused before it is read or parsed, so that a hostile header
  * (a million tensors, 100 MB of JSON) costs nothing.
  */
-export function checkpointLimits(optimizer: AdamOptimizer): SafetensorsLimits & { maxFileBytes: number } {
+export function checkpointLimits(optimizer: CheckpointTarget): SafetensorsLimits & { maxFileBytes: number } {
   let params = 0;
   let elements = 0;
   for (const group of optimizer.paramGroups) {
@@ -100,7 +110,7 @@ export async function writeCheckpoint(owner: string, path: string, bytes: Uint8A
  * The state dict in the checkpoint file at `path`, for `optimizer`: a regular file within
  * {@link checkpointLimits}, checked by {@link decodeCheckpoint}. Nothing is changed here.
  */
-export async function readCheckpoint(optimizer: AdamOptimizer, owner: string, path: string): Promise<StateDict> {
+export async function readCheckpoint(optimizer: CheckpointTarget, owner: string, path: string): Promise<StateDict> {
   checkCheckpointPath(owner, 'load', path);
   const where = `load(${JSON.stringify(path)})`;
   const bytes = await readFileBytes(path, { owner, where }, checkpointLimits(optimizer).maxFileBytes);
@@ -108,7 +118,7 @@ export async function readCheckpoint(optimizer: AdamOptimizer, owner: string, pa
 }
 
 /** The state dict in checkpoint `bytes`, for `optimizer`, checked as {@link readCheckpoint} checks a file. */
-export function decodeCheckpointBytes(optimizer: AdamOptimizer, owner: string, bytes: Uint8Array): Promise<StateDict> {
+export function decodeCheckpointBytes(optimizer: CheckpointTarget, owner: string, bytes: Uint8Array): Promise<StateDict> {
   if (!(bytes instanceof Uint8Array)) fail(TypeError, owner, 'loadBytes()', `bytes = ${showValue(bytes)} is invalid`, 'pass the Uint8Array that saveBytes() returned');
   return decodeCheckpoint(bytes, optimizer, owner, `loadBytes(${showValue(bytes)})`);
 }
@@ -118,9 +128,8 @@ export function checkCheckpointPath(owner: string, method: 'save' | 'load', path
   if (typeof path !== 'string' || path === '') fail(TypeError, owner, `${method}()`, `path = ${showValue(path)} is invalid`, 'pass a file path (a non-empty string)');
 }
 
-/** The checkpoint bytes of an optimizer's current state. */
-export async function encodeCheckpoint(optimizer: Pick<AdamOptimizer, 'stateDictAsync' | 'variantOptions'>, optimizerName: string): Promise<Uint8Array> {
-  const sd = await optimizer.stateDictAsync();
+/** The checkpoint bytes of state dict `sd`, saved by optimizer `optimizerName` with variant `variantOptions`. */
+export async function encodeCheckpoint(sd: StateDict, variantOptions: VariantOptions, optimizerName: string): Promise<Uint8Array> {
   const { signed, unsigned } = quantizationMaps();
   const tensors: Array<[string, SafetensorsTensor]> = [];
   for (const [index, entry] of Object.entries(sd.state)) {
@@ -139,7 +148,7 @@ export async function encodeCheckpoint(optimizer: Pick<AdamOptimizer, 'stateDict
     format_version: CHECKPOINT_FORMAT_VERSION,
     library: `adamw-lab ${VERSION}`,
     optimizer: optimizerName,
-    variant: JSON.stringify(stateVariant(optimizer.variantOptions)),
+    variant: JSON.stringify(stateVariant(variantOptions)),
     param_groups: JSON.stringify(sd.paramGroups),
     checksum: CHECKSUM_PREFIX + ZERO_DIGEST,
   };
@@ -163,7 +172,7 @@ export async function signCheckpoint(file: Uint8Array): Promise<Uint8Array> {
  * Parse and verify checkpoint bytes into a state dict for `optimizer`, or throw a clear error. Nothing
  * is changed here; the caller loads the result with loadStateDict, which checks it against the params.
  */
-export async function decodeCheckpoint(file: Uint8Array, optimizer: AdamOptimizer, owner: string, where: string): Promise<StateDict> {
+export async function decodeCheckpoint(file: Uint8Array, optimizer: CheckpointTarget, owner: string, where: string): Promise<StateDict> {
   const fail = (problem: string, allowed: string): never => {
     throw new Error(`${owner}: ${where}: ${problem}; ${allowed}`);
   };

@@ -2,7 +2,7 @@
  * The stateful front of the Adam family, as torch.optim is a stateful front over a functional core:
  * this class validates hyperparameters, owns param groups, creates state lazily, and hands flat task
  * lists to a backend. The update rules live in src/rules/; the variants are options resolved into a
- * per-param plan by ./variants.ts; the presets (AdamW, AdamW8bit, …) are this class with other defaults.
+ * per-param plan by ../core/variants.ts; the presets (AdamW, AdamW8bit, …) are this class with other defaults.
  * @module
  */
 import type { Backend } from '../backends/backend.js';
@@ -20,7 +20,7 @@ import { PagedStore, type PagingStats } from './paging.js';
 import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
 import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
 import { ResidentStore, type StateStore, type StoredState } from './state-store.js';
-import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOptions } from './variants.js';
+import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOptions } from '../core/variants.js';
 
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
 export interface ResolvedParamGroup extends Required<GroupOptions> {
@@ -444,8 +444,8 @@ export class AdamOptimizer {
   }
 
   /** The checkpoint's bytes; the caller holds the one-call-at-a-time check. */
-  private encode(): Promise<Uint8Array> {
-    return encodeCheckpoint({ variantOptions: this.variantOptions, stateDictAsync: () => this.readStateDict() }, this.variant.name);
+  private async encode(): Promise<Uint8Array> {
+    return encodeCheckpoint(await this.readStateDict(), this.variantOptions, this.variant.name);
   }
 
   /**

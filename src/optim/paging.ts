@@ -19,7 +19,7 @@ import { fail } from '../util/errors.js';
 import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
 
 export type { PagingStats } from './state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, pagePlan, type BufferSpec, type StateBuffer, type TensorPlan } from './variants.js';
+import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, pagePlan, type BufferSpec, type StateBuffer, type TensorPlan } from '../core/variants.js';
 
 /** Default resident budget: 64 MiB. */
 export const DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024;

@@ -1,9 +1,9 @@
 /** Checks of hyperparameters and params, shared by the constructor, addParamGroup and loadStateDict. */
 import type { AnyParam, GpuBufferLike, GpuParam, GroupOptions } from '../types.js';
 import { describeParam, fail, showValue } from '../util/errors.js';
+import { gpuGradDtype, isGpuParam } from '../core/params.js';
 
-/** The hyperparameters a param group may set (a state dict's groups hold these and `params`). */
-export const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
+export { GROUP_KEYS, gpuGradDtype, isGpuParam, paramDtype, paramLength } from '../core/params.js';
 
 /** Throw unless every hyperparameter present in `group` is in its allowed range. */
 export function validateGroupOptions(owner: string, where: string, group: GroupOptions): void {
@@ -34,26 +34,6 @@ export function validateGroupOptions(owner: string, where: string, group: GroupO
       fail(TypeError, owner, where, `${key} = ${showValue(value)} is invalid`, `${key} must be true or false`);
     }
   }
-}
-
-/** The dtype a param declares: `'bf16'` or `'f32'`. */
-export function paramDtype(param: AnyParam): 'f32' | 'bf16' {
-  return param.dtype === 'bf16' ? 'bf16' : 'f32';
-}
-
-/** Whether a param's values live in a GPUBuffer ({@link GpuParam}) rather than a typed array. */
-export function isGpuParam(param: AnyParam): param is GpuParam {
-  return !ArrayBuffer.isView(param.data);
-}
-
-/** The dtype of a GpuParam's grad buffer: `gradDtype`, by default the param's own. */
-export function gpuGradDtype(param: GpuParam): 'fp32' | 'bf16' {
-  return param.gradDtype ?? param.dtype ?? 'fp32';
-}
-
-/** Elements of a param. */
-export function paramLength(param: AnyParam): number {
-  return isGpuParam(param) ? param.length : param.data.length;
 }
 
 /** WebGPU's GPUBufferUsage.STORAGE (a constant of the spec; the global exists only where WebGPU is loaded). */

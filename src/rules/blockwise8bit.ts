@@ -205,8 +205,10 @@ export function adam8bitReferenceStep(
     // The new absmax of the block, kept in float32.
     state.absmax1[block] = absmax1;
     state.absmax2[block] = absmax2;
-    const a1 = state.absmax1[block]!;
-    const a2 = state.absmax2[block]!;
+    // Requantization multiplies by the float32 reciprocal of the new absmax, x·(1/absmax), as
+    // bitsandbytes' kernel and every kernel here do (not x/absmax, which can round to another code).
+    const inverse1 = state.absmax1[block]! > 0 ? Math.fround(1 / state.absmax1[block]!) : 1;
+    const inverse2 = state.absmax2[block]! > 0 ? Math.fround(1 / state.absmax2[block]!) : 1;
     for (let i = start; i < end; i++) {
       // Where v overflowed, m and v reset to 0 and θ only decays: the step is 0/(0 + ε) = 0, as fp32
       // PyTorch's m/√∞ = 0 (its v stays +∞; an 8-bit code cannot hold +∞).
@@ -230,8 +232,8 @@ export function adam8bitReferenceStep(
         }
       }
       // Requantize: m to the nearest code on its side of zero, v to the nearest code.
-      state.codes1[i] = quantizeSigned(signedMap, a1 > 0 ? m / a1 : m);
-      state.codes2[i] = quantize(unsignedMap, a2 > 0 ? v / a2 : 0);
+      state.codes1[i] = quantizeSigned(signedMap, m * inverse1);
+      state.codes2[i] = quantize(unsignedMap, v * inverse2);
     }
   }
   return { rms, lr };

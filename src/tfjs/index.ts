@@ -27,7 +27,7 @@ import {
   StableAdamW as CoreStableAdamW, type AdamW8bitKahanOptions,
 } from '../optim/presets.js';
 import type { AdamOptimizer } from '../optim/adam-optimizer.js';
-import { planTensor, type StateBuffer, type TensorPlan, type VariantOptions } from '../optim/variants.js';
+import { planTensor, type StateBuffer, type TensorPlan, type VariantOptions } from '../core/variants.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import { fromBf16, toBf16 } from '../rules/bf16.js';
 import type { GroupOptions, OptimizerOptions, Param } from '../types.js';

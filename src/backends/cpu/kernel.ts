@@ -1,47 +1,18 @@
 /**
  * The WebAssembly kernel module: its bytes (compiled from kernels/wasm/*.ts by scripts/build-wasm.mjs
  * and embedded as base64, so both the CommonJS and ESM builds and browsers load it without file
- * paths) and the one declaration of its exports' signatures.
+ * paths) and its exports' types.
  * @module
  */
+import type { WasmKernelFunctions } from './kernel-abi.generated.js';
 import { ADAM_WASM_BASE64 } from './kernel.generated.js';
 
-/** Exports of kernels/wasm/index.ts, declared once. Addresses are byte offsets into the module's memory. */
-export interface WasmKernelExports {
-  /** fp32 Adam/AdamW (PyTorch); scalars from adamStepScalars. */
-  adamStepF32(
-    param: number, grad: number, expAvg: number, expAvgSq: number, maxExpAvgSq: number, length: number,
-    amsgrad: number, gradSign: number, decay: number, l2: number, oneMinusBeta1: number, beta2: number,
-    oneMinusBeta2: number, invSqrtBiasCorrection2: number, eps: number, negStepSize: number,
-  ): void;
-  /** optimi AdamW in one pass (not StableAdamW). `kahanComp` is 0 without Kahan summation. */
-  optimiStep(
-    param: number, grad: number, expAvg: number, expAvgSq: number, kahanComp: number, length: number,
-    paramBf16: number, gradBf16: number, momentsBf16: number, kahan: number,
-    gradSign: number, oneMinusBeta1Hat: number, beta2Hat: number, oneMinusBeta2Hat: number, decay: number, negLr: number, eps: number,
-  ): void;
-  /** StableAdamW pass 1: update the moments, return Σ g²/max(v̂, ε²). */
-  optimiMomentsRms(
-    grad: number, expAvg: number, expAvgSq: number, length: number, gradBf16: number, momentsBf16: number,
-    gradSign: number, oneMinusBeta1Hat: number, beta2Hat: number, oneMinusBeta2Hat: number, epsSquared: number,
-  ): number;
-  /** StableAdamW pass 2: the param update with the scaled lr. */
-  optimiUpdate(
-    param: number, expAvg: number, expAvgSq: number, kahanComp: number, length: number, paramBf16: number, momentsBf16: number,
-    kahan: number, decay: number, negLr: number, eps: number,
-  ): void;
-  /** 8-bit blockwise AdamW; `shift` is 0 without Kahan summation. */
-  adam8bitStep(
-    param: number, grad: number, codes1: number, codes2: number, absmax1: number, absmax2: number, shift: number, length: number,
-    signedTable: number, unsignedTable: number, paramBf16: number, gradBf16: number,
-    gradSign: number, beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
-    decay: number, stepSize: number, invSqrtBiasCorrection2: number, eps: number, scratch: number,
-  ): void;
-  /** StableAdamW pass for 8-bit state: Σ g²/max(v̂, ε²) over the updated v, without writing. */
-  adam8bitRmsSum(
-    grad: number, codes2: number, absmax2: number, length: number, unsignedTable: number, gradBf16: number,
-    gradSign: number, beta2: number, oneMinusBeta2: number, biasCorrection2: number, epsSquared: number,
-  ): number;
+/**
+ * Exports of kernels/wasm/index.ts. The functions' signatures are generated from the AssemblyScript
+ * (kernel-abi.generated.ts, by scripts/build-wasm.mjs), so their argument lists are written once, in
+ * kernels/wasm/. Addresses are byte offsets into the module's memory.
+ */
+export interface WasmKernelExports extends WasmKernelFunctions {
   /** Layout of one map's quantization tables: 256 f32 values, then 65536 u32 entries (quantization-tables.ts). */
   QUANTIZATION_ENTRIES_OFFSET: WebAssembly.Global;
   QUANTIZATION_TABLE_BYTES: WebAssembly.Global;

@@ -34,6 +34,8 @@ export interface PipelineMessage {
   chunks: number;
   slots: number;
   partsPerChunk: number;
+  /** Numbers per job (JOB_FIELDS, generated from the kernels' signatures), sent because the worker's code has no imports. */
+  jobFields: number;
 }
 
 /**
@@ -56,8 +58,8 @@ export function runPipelineWorker(kernels: readonly WasmKernelExports[], jobsRun
       }
       if (published < 0) return;
       const slot = k % p.slots;
-      const at = (slot * p.partsPerChunk + (part - k * p.partsPerChunk)) * 24;
-      if (p.jobs[at] === p.jobs[at]) jobsRunner(kernels, p.jobs.subarray(at, at + 24));
+      const at = (slot * p.partsPerChunk + (part - k * p.partsPerChunk)) * p.jobFields;
+      if (p.jobs[at] === p.jobs[at]) jobsRunner(kernels, p.jobs.subarray(at, at + p.jobFields));
       Atomics.add(c, 3 + slot, 1);
       Atomics.notify(c, 3 + slot);
     }
@@ -101,7 +103,7 @@ export async function runPipelined(plan: PipelinePlan): Promise<void> {
   const total = chunks * partsPerChunk;
   const control = new Int32Array(new SharedArrayBuffer(4 * (FINISHED + slots)));
   const jobs = new Float64Array(new SharedArrayBuffer(8 * JOB_FIELDS * slots * partsPerChunk));
-  const finished = plan.start({ control, jobs, chunks, slots, partsPerChunk });
+  const finished = plan.start({ control, jobs, chunks, slots, partsPerChunk, jobFields: JOB_FIELDS });
   finished.catch(() => undefined); // awaited below; a failure is also flagged in `control`
   const job: number[] = [];
   let published = 0;

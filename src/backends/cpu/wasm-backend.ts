@@ -11,12 +11,13 @@
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../optim/variants.js';
+import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../core/variants.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
-import { chunkRanges, JobKind, pushJob, runJobs, type RangeTask } from './jobs.js';
+import { chunkRanges, pushJob, runJobs, type KernelJob, type RangeTask } from './jobs.js';
+import { callAdam8bitRmsSum, callOptimiMomentsRms, callOptimiUpdate } from './kernel-abi.generated.js';
 import { kernelModule } from './kernel.js';
 import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -150,8 +151,9 @@ export class WasmBackend implements Backend {
     return {
       length: task.param.length,
       encode: (start, end, out) => {
-        const call = this.kernelCall(task, arena, task.param.byteOffset + start * pb, task.grad.byteOffset + start * gb, start, end - start, 0);
-        pushJob(out, call.kind, arenaIndex, call.args);
+        pushJob(out, arenaIndex, this.kernelCall(task, arena, {
+          p: task.param.byteOffset + start * pb, g: task.grad.byteOffset + start * gb, start, count: end - start, scratch: 0,
+        }));
       },
     };
   }
@@ -194,9 +196,10 @@ export class WasmBackend implements Backend {
       stageOut: (slot, start, end) => paramData.set(paramSlots[slot]!.subarray(0, end - start), start),
       encode: (slot, start, count, scratch, out) => {
         const offset = start % PIPELINE_CHUNK;
-        const call = this.kernelCall(task, arena, paramSlots[slot]!.byteOffset + offset * param.BYTES_PER_ELEMENT,
-          gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT, start, count, scratch);
-        pushJob(out, call.kind, arenaIndex, call.args);
+        pushJob(out, arenaIndex, this.kernelCall(task, arena, {
+          p: paramSlots[slot]!.byteOffset + offset * param.BYTES_PER_ELEMENT, g: gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT,
+          start, count, scratch,
+        }));
       },
     });
   }
@@ -215,41 +218,53 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * The kernel call that updates elements [start, start + count) of `task`, given the addresses of
-   * that range's param and grad (in place, or in a staging buffer), using 8-bit scratch region `scratch`
-   * (a pipeline part's; resident jobs use region 0 and runJobs moves it to the running thread's). `lr` is
-   * StableAdamW's scaled learning rate where it applies. The one place each family's kernel arguments
-   * are written (their order is declared in kernel.ts).
+   * The kernel call that updates elements [start, start + count) of `task`, given the addresses `p`
+   * and `g` of that range's param and grad (in place, or in a staging buffer), using 8-bit scratch
+   * region `scratch` (a pipeline part's; resident jobs use region 0 and runJobs moves it to the running
+   * thread's). `lr` is StableAdamW's scaled learning rate where it applies. Arguments are given by the
+   * names the AssemblyScript kernels declare (kernel-abi.generated.ts): a missing or misspelt one is a
+   * type error, and their order is the generated packer's business.
    */
-  private kernelCall(task: UpdateTask, arena: Arena, p: number, g: number, start: number, count: number, scratch: number, lr = task.hp.lr): { kind: JobKind; args: number[] } {
+  private kernelCall(task: UpdateTask, arena: Arena, range: KernelRange): KernelJob {
     const { plan, hp, step } = task;
+    const { p, g, start, count: n, scratch, lr = hp.lr } = range;
     const at = addressesOf(task);
     const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
     if (plan.family === 'adam') {
       const s = adamStepScalars(hp, step);
       return {
-        kind: JobKind.Adam,
-        args: [p, g, at('exp_avg', start), at('exp_avg_sq', start), at('max_exp_avg_sq', start), count, hp.amsgrad ? 1 : 0,
-          s.gradSign, s.decay, s.l2, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.invSqrtBiasCorrection2, s.eps, s.negStepSize],
+        kernel: 'adamStepF32',
+        args: {
+          p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), vmax: at('max_exp_avg_sq', start), n, amsgrad: hp.amsgrad ? 1 : 0,
+          gradSign: s.gradSign, decay: s.decay, l2: s.l2, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
+          invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps, negStepSize: s.negStepSize,
+        },
       };
     }
     if (plan.family === 'optimi') {
       const s = optimiStepScalars(hp, step, lr);
       return {
-        kind: JobKind.Optimi,
-        args: [p, g, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count,
-          plan.paramDtype === 'bf16' ? 1 : 0, gradBf16, plan.momentDtype === 'bf16' ? 1 : 0, plan.kahan ? 1 : 0,
-          s.gradSign, s.oneMinusBeta1Hat, s.beta2Hat, s.oneMinusBeta2Hat, s.decay, s.negLr, s.eps],
+        kernel: 'optimiStep',
+        args: {
+          p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n,
+          paramBf16: plan.paramDtype === 'bf16' ? 1 : 0, gradBf16, momentsBf16: plan.momentDtype === 'bf16' ? 1 : 0, kahan: plan.kahan ? 1 : 0,
+          gradSign: s.gradSign, oneMinusBeta1Hat: s.oneMinusBeta1Hat, beta2Hat: s.beta2Hat, oneMinusBeta2Hat: s.oneMinusBeta2Hat,
+          decay: s.decay, negLr: s.negLr, eps: s.eps,
+        },
       };
     }
     const tables = this.tablesIn(arena);
     const s = adam8bitStepScalars(hp, step, lr);
     return {
-      kind: JobKind.Adam8bit,
-      args: [p, g, at('state1', start), at('state2', start), at('absmax1', start), at('absmax2', start), at('shift', start), count,
-        tables.signed, tables.unsigned, plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
-        s.gradSign, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.decay, s.stepSize,
-        s.invSqrtBiasCorrection2, s.eps, tables.scratch + scratch * SCRATCH_BYTES],
+      kernel: 'adam8bitStep',
+      args: {
+        p, g, codes1: at('state1', start), codes2: at('state2', start), absmax1: at('absmax1', start), absmax2: at('absmax2', start),
+        shift: at('shift', start), n, signedTable: tables.signed, unsignedTable: tables.unsigned,
+        paramBf16: plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
+        gradSign: s.gradSign, beta1: s.beta1, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
+        decay: s.decay, stepSize: s.stepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
+        scratch: tables.scratch + scratch * SCRATCH_BYTES,
+      },
     };
   }
 
@@ -279,25 +294,30 @@ export class WasmBackend implements Backend {
       const b = adam8bitStepScalars(hp, step);
       chunks((_p, g, start, count) => {
         sum += plan.family === 'optimi'
-          ? k.optimiMomentsRms(g, at('exp_avg', start), at('exp_avg_sq', start), count, gradBf16, momentsBf16, o.gradSign,
-            o.oneMinusBeta1Hat, o.beta2Hat, o.oneMinusBeta2Hat, hp.eps * hp.eps)
-          : k.adam8bitRmsSum(g, at('state2', start), at('absmax2', start), count, this.tablesIn(arena).unsigned, gradBf16, b.gradSign,
-            b.beta2, b.oneMinusBeta2, b.biasCorrection2, hp.eps * hp.eps);
+          ? callOptimiMomentsRms(k, {
+            g, m: at('exp_avg', start), v: at('exp_avg_sq', start), n: count, gradBf16, momentsBf16, gradSign: o.gradSign,
+            oneMinusBeta1Hat: o.oneMinusBeta1Hat, beta2Hat: o.beta2Hat, oneMinusBeta2Hat: o.oneMinusBeta2Hat, epsSquared: hp.eps * hp.eps,
+          })
+          : callAdam8bitRmsSum(k, {
+            g, codes2: at('state2', start), absmax2: at('absmax2', start), n: count, unsignedTable: this.tablesIn(arena).unsigned, gradBf16,
+            gradSign: b.gradSign, beta2: b.beta2, oneMinusBeta2: b.oneMinusBeta2, biasCorrection2: b.biasCorrection2, epsSquared: hp.eps * hp.eps,
+          });
       }, false);
       lr = stabilizedLr(hp.lr, sum, task.param.length).lr;
       if (plan.family === 'optimi') {
         // The moments were updated by the first pass: only the param update remains.
         const s = optimiStepScalars(hp, step, lr);
-        chunks((p, _g, start, count) => k.optimiUpdate(p, at('exp_avg', start), at('exp_avg_sq', start), at('kahan_comp', start), count,
-          plan.paramDtype === 'bf16' ? 1 : 0, momentsBf16, plan.kahan ? 1 : 0, s.decay, s.negLr, s.eps), true);
+        chunks((p, _g, start, count) => callOptimiUpdate(k, {
+          p, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n: count,
+          paramBf16: plan.paramDtype === 'bf16' ? 1 : 0, momentsBf16, kahan: plan.kahan ? 1 : 0, decay: s.decay, negLr: s.negLr, eps: s.eps,
+        }), true);
         return;
       }
     }
     const jobs: number[] = [];
     chunks((p, g, start, count) => {
       jobs.length = 0;
-      const call = this.kernelCall(task, arena, p, g, start, count, 0, lr);
-      pushJob(jobs, call.kind, 0, call.args);
+      pushJob(jobs, 0, this.kernelCall(task, arena, { p, g, start, count, scratch: 0, lr }));
       runJobs([k], jobs);
     }, true);
   }
@@ -369,6 +389,18 @@ export class WasmBackend implements Backend {
     }
     return tables;
   }
+}
+
+/** Where a kernel call works: the param and grad addresses of elements [start, start + count), by name. */
+interface KernelRange {
+  p: number;
+  g: number;
+  start: number;
+  count: number;
+  /** The 8-bit kernel's scratch region (0 outside the pipeline). */
+  scratch: number;
+  /** StableAdamW's scaled learning rate; the group's lr when absent. */
+  lr?: number;
 }
 
 /** The arena holding all of a task's state buffers, or undefined when they are not together in one. */

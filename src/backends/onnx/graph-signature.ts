@@ -4,7 +4,7 @@
  * graphs.generated.ts; the backend feeds and reads a graph by its signature alone.
  * @module
  */
-import type { UpdateFamily } from '../../optim/variants.js';
+import type { UpdateFamily } from '../../core/variants.js';
 
 /** Which graph a tensor's update runs. */
 export interface OnnxGraphConfig {

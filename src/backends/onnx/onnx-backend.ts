@@ -17,7 +17,7 @@ import { adamStepScalars } from '../../rules/adam.js';
 import { fromBf16 } from '../../rules/bf16.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
-import type { StateBuffer, TensorPlan } from '../../optim/variants.js';
+import type { StateBuffer, TensorPlan } from '../../core/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';
 import type { Backend, UpdateTask } from '../backend.js';
 import { HostArrayBackend } from '../js.js';

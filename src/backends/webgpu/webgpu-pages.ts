@@ -10,8 +10,8 @@
  */
 import type { Backend, UpdateTask } from '../backend.js';
 import { HostArrayBackend, plainBuffer } from '../js.js';
-import type { StoredState } from '../../optim/state-store.js';
-import { pagePlan, type TensorPlan } from '../../optim/variants.js';
+import type { StoredState } from '../../core/state-store.js';
+import { pagePlan, type TensorPlan } from '../../core/variants.js';
 import { arenaKey, WebGpuStore, type WebGpuStoreOptions } from './webgpu-store.js';
 
 /** The device frame of one update kernel: a state of the largest page seen so far. */

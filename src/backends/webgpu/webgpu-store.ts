@@ -24,10 +24,10 @@
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars } from '../../rules/optimi.js';
-import type { StateStore, StoredState, StoreWork } from '../../optim/state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../optim/variants.js';
+import type { StateStore, StoredState, StoreWork } from '../../core/state-store.js';
+import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
 import type { AnyParam, GpuDeviceLike, GpuParam } from '../../types.js';
-import { gpuGradDtype, isGpuParam, paramLength } from '../../optim/validate.js';
+import { gpuGradDtype, isGpuParam, paramLength } from '../../core/params.js';
 import { quantizationTables } from '../quantization-tables.js';
 import { describeDevice } from './describe.js';
 import { settledWebgpuDevice, webgpuDevice } from './device.js';
