@@ -91,7 +91,7 @@ describe('notebook form', () => {
   it('the checks catch control characters, missing sections, unfolded solutions, unasserted numbers and missing files', () => {
     const bad = notebook([
       ['markdown', '# 제목\n\n$|c| \u0007pprox 10^{-3}$, 학습률 0.0526, 7.15e-7, 정수 1000, 버전 0.16.47, arXiv:2304.13013', 'ko'],
-      ['markdown', '# Title\n\n$\theta$ moves by 0.0526 and 1e-3; see `src/rules/nothing.ts`, [the spec](../ALGORITHMS.md) and the seed documents', 'en'],
+      ['markdown', '# Title\n\n$\theta$ moves by 0.0526 and 1e-3; see `src/rules/nothing.ts`, [the spec](../ALGORITHMS.md) and the seed documents\n\n## The effect of $\\theta$', 'en'],
       ['code', 'const x = 0.0526; // see `test/missing.test.ts`', undefined],
       ['markdown', '## 연습 문제\n\n1. 0.125를 구하세요.\n\n<details>\n<summary>풀이</summary>\n답\n</details>', 'ko'],
       ['markdown', '## Exercises\n\n1. Find 0.125.\n\n<details>\n<summary>Answer</summary>\n\nIt is $1/8$.\n\n</details>\n\n<details>', 'en'],
@@ -108,6 +108,7 @@ describe('notebook form', () => {
     assert.match(sections, /cell 4: 1 <details>, 1 <\/details>, 0 folded/);
     assert.match(sections, /cell 5: 2 <details>, 1 <\/details>, 1 folded/);
     assert.match(sections, /cell 5: <summary>Answer<\/summary>, expected <summary>Solution<\/summary>/);
+    assert.match(sections, /cell 2: heading "## The effect of \$\\theta\$" has \$math\$/);
     const numbers = proseNumberProblems('bad.ipynb', bad);
     assert.deepEqual(numbers, [
       'bad.ipynb cell 1 (ko): 7.15e-7 is stated in prose but appears in no code cell',

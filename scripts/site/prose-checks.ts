@@ -52,7 +52,7 @@ const FOLDED = /<details>\n<summary>([^<\n]+)<\/summary>\n\n[\s\S]*?\S[\s\S]*?\n
 
 /**
  * Display math, an Exercises heading and a References heading in both languages (the Korean
- * heading's cell paired with the English one's), and every `<details>` folded as MDX needs it.
+ * heading's cell paired with the English one's), every `<details>` folded as MDX needs it, and no math in headings.
  */
 export function notebookSectionProblems(file: string, nb: Notebook): string[] {
   const problems: string[] = [];
@@ -80,6 +80,10 @@ export function notebookSectionProblems(file: string, nb: Notebook): string[] {
         problems.push(`${file} cell ${index + 1}: ${opened} <details>, ${closed} </details>, ${folded.length} folded as "<details>\\n<summary>${SUMMARY[lang]}</summary>\\n\\n…\\n\\n</details>"`);
       }
       for (const f of folded) if (f[1] !== SUMMARY[lang]) problems.push(`${file} cell ${index + 1}: <summary>${f[1]}</summary>, expected <summary>${SUMMARY[lang]}</summary> in ${lang} prose`);
+      // The site's table of contents shows a heading's text without KaTeX, so TeX there reads as raw source.
+      for (const heading of text.split('\n').filter((line) => /^#{1,6} .*\$/.test(line))) {
+        problems.push(`${file} cell ${index + 1}: heading "${heading}" has $math$, which the site's table of contents shows as raw TeX; write it in Unicode (β₁, 1/(1−β))`);
+      }
     }
   }
   return problems;
