@@ -91,6 +91,14 @@ function cpuKernels(): WasmBackend {
  * {@link StableAdamW} or {@link AdamW8bitKahan}.
  */
 export abstract class TfjsAdamOptimizer extends tf.Optimizer {
+  /**
+   * Every class is rebuilt from its options alone (tfjs calls `cls.fromConfig(cls, config)`, so this
+   * one static serves each subclass); the state comes back through setWeights.
+   */
+  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+    return new cls(optionsOf(config));
+  }
+
   /** Learning rate η; changing it takes effect at the next step. */
   lr: number;
   /** The hyperparameters in force (the class's defaults, overridden by the options). */
@@ -512,9 +520,6 @@ export class AdamW extends TfjsAdamOptimizer {
   constructor(options: TfjsAdamOptions = {}) {
     super('AdamW', CoreAdamW, 'decoupled', options);
   }
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    return new cls(optionsOf(config));
-  }
 }
 
 /** `torch.optim.Adam` (L2 decay added to the gradient) as a tfjs optimizer; weightDecay 0 by default. */
@@ -523,9 +528,6 @@ export class Adam extends TfjsAdamOptimizer {
   static className = 'adamw-lab.Adam';
   constructor(options: TfjsAdamOptions = {}) {
     super('Adam', CoreAdam, 'l2', options);
-  }
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    return new cls(optionsOf(config));
   }
 }
 
@@ -536,9 +538,6 @@ export class AdamW8bit extends TfjsAdamOptimizer {
   constructor(options: TfjsAdamOptions = {}) {
     super('AdamW8bit', CoreAdamW8bit, 'decoupled', options);
   }
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    return new cls(optionsOf(config));
-  }
 }
 
 /** optimi's StableAdamW (per-tensor update clipping); optimi's defaults betas [0.9, 0.99], eps 1e-6. */
@@ -547,9 +546,6 @@ export class StableAdamW extends TfjsAdamOptimizer {
   static className = 'adamw-lab.StableAdamW';
   constructor(options: TfjsAdamOptions = {}) {
     super('StableAdamW', CoreStableAdamW, 'decoupled', options);
-  }
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    return new cls(optionsOf(config));
   }
 }
 
@@ -563,9 +559,6 @@ export class AdamW8bitKahan extends TfjsAdamOptimizer {
   static className = 'adamw-lab.AdamW8bitKahan';
   constructor(options: TfjsAdamW8bitKahanOptions = {}) {
     super('AdamW8bitKahan', CoreAdamW8bitKahan, 'decoupled', options, ['stabilize']);
-  }
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    return new cls(optionsOf(config));
   }
 }
 
