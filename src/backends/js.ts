@@ -1,6 +1,6 @@
 import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../core/variants.js';
-import type { Backend, UpdateTask } from './backend.js';
-import { runWithRules } from './rule-runner.js';
+import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from './backend.js';
+import { RULE_KERNELS, type RuleKernel } from './rule-runner.js';
 
 /** A zero-filled plain typed array of a state dtype. */
 export function plainBuffer<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
@@ -27,7 +27,15 @@ export class JsBackend extends HostArrayBackend implements Backend {
   readonly description = 'js (TypeScript reference rules, float64 arithmetic, 1 thread)';
 
   step(tasks: readonly UpdateTask[]): Promise<void> {
-    for (const task of tasks) runWithRules(task);
+    for (const task of tasks) taskKernel<RuleKernel>(task, ruleOf)(task);
     return Promise.resolve();
   }
+}
+
+const ruleOf = byFamily(RULE_KERNELS);
+
+/** Backend 'js' and its kernels: each family's reference rule serves every variant of it. */
+export function registerJsBackend(registry: BackendRegistry): void {
+  registry.registerBackend('js', { deviceResidentState: false }, () => new JsBackend());
+  registry.registerVariants('js', (variant) => RULE_KERNELS[variant.family]);
 }

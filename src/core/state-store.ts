@@ -5,11 +5,14 @@
  */
 import type { AdamHyperparameters } from '../rules/adam.js';
 import type { AnyParam } from '../types.js';
+import type { RegisteredKernel } from './kernel-registry.js';
 import type { StateBuffer, TensorPlan } from './variants.js';
 
 /** One param's state as a store holds it. */
 export interface StoredState {
   readonly plan: TensorPlan;
+  /** The kernel the optimizer found in the registry for the plan (undefined: the backend's own of the plan's family). */
+  readonly kernel?: RegisteredKernel;
 }
 
 /** One param's share of a step. */
@@ -46,8 +49,8 @@ export interface PagingStats {
 export interface StateStore {
   /** Human-readable description, e.g. `'resident'` or `'paged: 4 pages of 16 MiB in /tmp/…'`. */
   readonly description: string;
-  /** Zeroed state for `param` under `plan`. */
-  create(param: AnyParam, plan: TensorPlan): StoredState;
+  /** Zeroed state for `param` under `plan`, updated by `kernel` (the registry's, for the store's backend). */
+  create(param: AnyParam, plan: TensorPlan, kernel?: RegisteredKernel): StoredState;
   /** Copies of the state's buffers, by name (throws where the state is not on the host: use readAsync). */
   read(state: StoredState): Record<string, StateBuffer>;
   /** Copies of the state's buffers, by name, wherever the state lives. */

@@ -9,9 +9,9 @@
 import { BLOCK_SIZE, MIN_8BIT_SIZE } from '../rules/blockwise8bit.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import { fail, refuseUnknownKeys } from '../util/errors.js';
+import { declaredDtype, describeVariant, KERNEL_DECLARATIONS, type BufferDtype, type KernelVariant, type UpdateFamily } from './kernel-declarations.js';
 
-/** Storage type of a state buffer. bf16 buffers are Uint16Arrays of bit patterns. */
-export type BufferDtype = 'f32' | 'bf16' | 'u8';
+export type { BufferDtype, UpdateFamily } from './kernel-declarations.js';
 
 /** The typed array that holds each dtype. */
 export type BufferOf<D extends BufferDtype> = D extends 'f32' ? Float32Array : D extends 'bf16' ? Uint16Array : Uint8Array;
@@ -30,16 +30,6 @@ export interface BufferSpec {
   length: number;
 }
 
-/**
- * How one param is updated:
- * - `adam`: torch.optim.AdamW / Adam, fp32 moments (`exp_avg`, `exp_avg_sq`[, `max_exp_avg_sq`]).
- * - `optimi`: optimi's AdamW / StableAdamW, debiased moments in fp32 or bf16 (`exp_avg`, `exp_avg_sq`),
- *   and for Kahan summation the compensation `kahan_comp` in the param's dtype.
- * - `blockwise8bit`: bitsandbytes' 8-bit blockwise moments (`state1`, `state2`, `absmax1`, `absmax2`),
- *   and for Kahan summation diffusion-pipe's `shift` buffer in the param's dtype.
- */
-export type UpdateFamily = 'adam' | 'optimi' | 'blockwise8bit';
-
 /** A param's plan: its update family, the flags the rule needs, and its state layout. */
 export interface TensorPlan {
   family: UpdateFamily;
@@ -48,6 +38,8 @@ export interface TensorPlan {
   momentDtype: 'f32' | 'bf16';
   kahan: boolean;
   stable: boolean;
+  /** amsgrad's running maximum of v (`max_exp_avg_sq`) is kept: fp32 `adam` only. */
+  amsgrad: boolean;
   buffers: BufferSpec[];
 }
 
@@ -128,34 +120,18 @@ export function planTensor(
   }
   const kahan = v.kahan ?? paramDtype === 'bf16';
   const stable = v.stable ?? false;
+  // bitsandbytes keeps 8-bit state for tensors of 4096+ elements; optimi for bf16 params or StableAdamW; torch otherwise.
+  const family: UpdateFamily = v.stateDtype === '8bit' && length >= MIN_8BIT_SIZE ? 'blockwise8bit' : paramDtype === 'bf16' || stable ? 'optimi' : 'adam';
+  // optimi keeps moments in the param's dtype; bitsandbytes keeps small tensors' moments in fp32.
+  const momentDtype = paramDtype === 'bf16' && v.stateDtype !== '8bit' ? 'bf16' : 'f32';
+  const declaration = KERNEL_DECLARATIONS[family];
+  // A flag counts only where the family declares a buffer for it (amsgrad: fp32 Adam's max_exp_avg_sq).
+  const flags = { kahan, amsgrad: amsgrad && declaration.buffers.some((b) => b.when === 'amsgrad') };
   const blocks = Math.ceil(length / BLOCK_SIZE);
-  const base = { paramDtype, kahan, stable };
-  if (v.stateDtype === '8bit' && length >= MIN_8BIT_SIZE) {
-    const buffers: BufferSpec[] = [
-      { name: 'state1', dtype: 'u8', length },
-      { name: 'state2', dtype: 'u8', length },
-      { name: 'absmax1', dtype: 'f32', length: blocks },
-      { name: 'absmax2', dtype: 'f32', length: blocks },
-    ];
-    if (kahan) buffers.push({ name: 'shift', dtype: paramDtype, length });
-    return { ...base, family: 'blockwise8bit', momentDtype: 'f32', buffers };
-  }
-  if (paramDtype === 'bf16' || stable) {
-    // optimi keeps moments in the param's dtype; bitsandbytes keeps small tensors' moments in fp32.
-    const momentDtype = paramDtype === 'bf16' && v.stateDtype !== '8bit' ? 'bf16' : 'f32';
-    const buffers: BufferSpec[] = [
-      { name: 'exp_avg', dtype: momentDtype, length },
-      { name: 'exp_avg_sq', dtype: momentDtype, length },
-    ];
-    if (kahan) buffers.push({ name: 'kahan_comp', dtype: 'bf16', length });
-    return { ...base, family: 'optimi', momentDtype, buffers };
-  }
-  const buffers: BufferSpec[] = [
-    { name: 'exp_avg', dtype: 'f32', length },
-    { name: 'exp_avg_sq', dtype: 'f32', length },
-  ];
-  if (amsgrad) buffers.push({ name: 'max_exp_avg_sq', dtype: 'f32', length });
-  return { ...base, family: 'adam', momentDtype: 'f32', buffers };
+  const buffers: BufferSpec[] = declaration.buffers
+    .filter((b) => b.when === undefined || flags[b.when])
+    .map((b) => ({ name: b.name, dtype: declaredDtype(b.dtype, paramDtype, momentDtype), length: b.per === 'block' ? blocks : length }));
+  return { family, paramDtype, momentDtype, kahan, stable, amsgrad: flags.amsgrad, buffers };
 }
 
 /** Exact bytes of a plan's state. */
@@ -165,7 +141,57 @@ export function planBytes(plan: TensorPlan): number {
 
 /** Whether a buffer holds one value per 256-element block (8-bit absmax) rather than one per element. */
 export function isPerBlock(plan: TensorPlan, spec: BufferSpec): boolean {
-  return plan.family === 'blockwise8bit' && spec.name.startsWith('absmax');
+  return KERNEL_DECLARATIONS[plan.family].buffers.some((b) => b.name === spec.name && b.per === 'block');
+}
+
+/** Elements of the param a plan's state was made for (the length of its per-element buffers). */
+export function planElements(plan: TensorPlan): number {
+  return plan.buffers.find((b) => !isPerBlock(plan, b))!.length;
+}
+
+/** The kernel variant a plan runs (what a backend registers an implementation for). */
+export function kernelVariantOf(plan: TensorPlan): KernelVariant {
+  const { family, paramDtype, momentDtype, kahan, stable, amsgrad } = plan;
+  return { family, paramDtype, momentDtype, kahan, stable, amsgrad };
+}
+
+/** A way to reach a kernel variant: variant options, a param's dtype and length, and amsgrad. */
+export interface KernelVariantExample {
+  variant: KernelVariant;
+  options: VariantOptions;
+  paramDtype: 'f32' | 'bf16';
+  length: number;
+  amsgrad: boolean;
+}
+
+/**
+ * Every kernel variant that some options and param reach, each with the first such example found:
+ * what each backend registers, and what the parity tests run.
+ */
+export function reachableKernelVariants(): KernelVariantExample[] {
+  const found = new Map<string, KernelVariantExample>();
+  for (const stateDtype of ['fp32', '8bit'] as const) {
+    for (const paramDtype of ['f32', 'bf16'] as const) {
+      for (const kahan of [false, true]) {
+        for (const stable of [false, true]) {
+          for (const amsgrad of [false, true]) {
+            for (const length of [MIN_8BIT_SIZE + 301, 300]) {
+              const options: VariantOptions = { stateDtype, kahan, stable };
+              try {
+                validateVariant('reachableKernelVariants', options, 'decoupled', amsgrad);
+                const variant = kernelVariantOf(planTensor('reachableKernelVariants', 'param', options, paramDtype, length, amsgrad));
+                const key = describeVariant(variant);
+                if (!found.has(key)) found.set(key, { variant, options, paramDtype, length, amsgrad });
+              } catch {
+                // A refused combination reaches no kernel.
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return [...found.values()];
 }
 
 /** The plan of the first `elements` of a tensor (a page of it): the same buffers, with those lengths. */

@@ -6,21 +6,20 @@
  * @module
  */
 import type { Backend } from '../backends/backend.js';
+import { BACKENDS } from '../backends/registry.js';
 import { checkCheckpointPath, decodeCheckpointBytes, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../checkpoint/checkpoint.js';
-import { WasmBackend } from '../backends/cpu/wasm-backend.js';
-import { JsBackend } from '../backends/js.js';
-import { EXECUTION_PROVIDERS, OnnxBackend } from '../backends/onnx/onnx-backend.js';
+import type { RegisteredKernel } from '../core/kernel-registry.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import type {
   AnyParam, GroupOptions, OptimizerOptions, ParamGroup, ParamGroupStateDict, ParamStateDict, StateDict,
 } from '../types.js';
 import { describeParam, fail, refuseUnknownKeys, showValue } from '../util/errors.js';
-import { GROUP_KEYS, isGpuParam, paramDtype, paramLength, readParamOnce, validateGrad, validateGroupOptions, validateParam } from './validate.js';
+import {
+  GROUP_KEYS, isGpuParam, paramDtype, paramLength, readParamOnce, validateGrad, validateGroupOptions, validateParam, type GpuParamPolicy,
+} from './validate.js';
 import { PagedStore, type PagingStats } from './paging.js';
-import { WebGpuStore } from '../backends/webgpu/webgpu-store.js';
-import { WebGpuPageBackend } from '../backends/webgpu/webgpu-pages.js';
 import { ResidentStore, type StateStore, type StoredState } from './state-store.js';
-import { planBytes, planTensor, validateVariant, type TensorPlan, type VariantOptions } from '../core/variants.js';
+import { kernelVariantOf, planBytes, planElements, planTensor, validateVariant, type TensorPlan, type VariantOptions } from '../core/variants.js';
 
 /** A param group with every hyperparameter filled in (the optimizer's defaults where the group set none). */
 export interface ResolvedParamGroup extends Required<GroupOptions> {
@@ -70,23 +69,6 @@ void everyOptionListed;
 const NOT_PER_GROUP: Record<string, string> = Object.fromEntries([...VARIANT_KEYS, ...OPTIMIZER_KEYS].map((key) =>
   [key, `${key} applies to the whole optimizer; pass it in the constructor's options, not in a param group`]));
 
-/** The page- or task-running backend; null for resident 'webgpu' state, whose store runs its own kernels. */
-function createBackend(owner: string, options: OptimizerOptions): Backend | null {
-  const backend = options.backend ?? 'cpu';
-  const providers = options.executionProviders;
-  if (providers !== undefined) {
-    if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !(EXECUTION_PROVIDERS as readonly unknown[]).includes(p))) {
-      fail(TypeError, owner, 'options', `executionProviders = ${showValue(providers)} is invalid`, `list one or more of ${EXECUTION_PROVIDERS.map((p) => `'${p}'`).join(', ')}`);
-    }
-  }
-  if (backend === 'cpu') return new WasmBackend({ threads: options.threads });
-  if (backend === 'js') return new JsBackend();
-  if (backend === 'onnx') return new OnnxBackend(owner, { executionProviders: options.executionProviders });
-  // Resident WebGPU state has its own store; paged state goes through the paged store, a page at a time.
-  if (backend === 'webgpu') return options.paged ? new WebGpuPageBackend(owner, { device: options.device as GPUDevice | undefined }) : null;
-  return fail(TypeError, owner, 'options', `backend = ${showValue(backend)} is not supported`, "backend must be 'cpu', 'js', 'webgpu' or 'onnx'");
-}
-
 /** Typed-array type names of each dtype, for messages. */
 const ARRAY_NAME = { f32: 'Float32Array', bf16: 'Uint16Array (bf16 bits)', u8: 'Uint8Array' } as const;
 
@@ -116,13 +98,15 @@ export class AdamOptimizer {
   readonly variantOptions: Readonly<VariantOptions>;
   /** Where the kernels run, e.g. `'cpu (WebAssembly SIMD, up to 2 threads)'`. */
   get backendDescription(): string {
-    return this.backend?.description ?? this.store.description;
+    return this.backend.description;
   }
 
   private readonly variant: AdamVariant;
-  /** The backend as errors name it: the option, and ' (paged)' for paged state. */
-  private readonly backendName: string;
-  private readonly backend: Backend | null;
+  /** The backend as errors name it (the option, and ' (paged)' for paged state), and whether it takes GPUBuffer params. */
+  private readonly backendPolicy: { name: string; gpuParams: GpuParamPolicy };
+  /** The `backend` option: the registry's name of the backend, under which its kernels are registered. */
+  private readonly backendOption: string;
+  private readonly backend: Backend;
   private readonly store: StateStore;
   private readonly state = new Map<AnyParam, ParamState>();
   /** The call now running across an await (`'step()'`, `'save()'`, …), which every other call waits for. */
@@ -154,8 +138,14 @@ export class AdamOptimizer {
         fail(Error, owner, 'options', `${key} is set with backend '${String(backend)}'`, `${key} belongs to backend '${owning}'; drop one of them`);
       }
     }
-    // Paged state lives in host pages, so GPUBuffer params (validateParam) are refused with it.
-    this.backendName = String(backend) + (variantOptions.paged ? ' (paged)' : '');
+    // GPUBuffer params stay where they are on a backend whose state is device-resident; paged state
+    // lives in host pages, so they are refused with it (validateParam).
+    const onDevice = BACKENDS.traitsOf(backend)?.deviceResidentState ?? false;
+    this.backendPolicy = {
+      name: String(backend) + (variantOptions.paged ? ' (paged)' : ''),
+      gpuParams: !onDevice ? 'refused' : variantOptions.paged ? 'paged' : 'accepted',
+    };
+    this.backendOption = String(backend);
     this.defaults = defaults;
     this.variantOptions = variantOptions;
     if (!Array.isArray(params) || params.length === 0) {
@@ -168,15 +158,16 @@ export class AdamOptimizer {
     groups.forEach((group, g) => this.checkGroup(group, g, seen, index, (n) => (index += n)));
     const resolved = groups.map((group) => this.resolve(group));
     validateVariant(owner, variantOptions, variant.weightDecayMode, resolved.some((g) => g.amsgrad));
-    this.backend = createBackend(owner, options);
-    index = 0;
-    for (const group of resolved) for (const param of group.params) this.plan(param, index++, group.amsgrad);
     const paged = variantOptions.paged;
-    if (!this.backend) {
-      this.store = new WebGpuStore(owner, { device: options.device as GPUDevice | undefined });
-    } else {
-      this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {}) : new ResidentStore(this.backend);
-    }
+    this.backend = BACKENDS.createBackend(owner, backend, {
+      threads: options.threads, device: options.device as GPUDevice | undefined, executionProviders: options.executionProviders, paged: !!paged,
+    });
+    // Every param's kernel is looked up now, so an unregistered combination is refused before any step.
+    index = 0;
+    for (const group of resolved) for (const param of group.params) this.kernelOf(this.plan(param, index, group.amsgrad), describeParam(index++, param.name));
+    // A backend whose state is device-resident keeps it in its own store; paged state is in host pages.
+    this.store = paged ? new PagedStore(owner, this.backend, typeof paged === 'object' ? paged : {})
+      : this.backend.residentStore?.() ?? new ResidentStore(this.backend);
     this.paramGroups.push(...resolved);
   }
 
@@ -199,7 +190,7 @@ export class AdamOptimizer {
     this.checkGroup(group, this.paramGroups.length, seen, index, () => undefined);
     const resolved = this.resolve(group);
     validateVariant(this.variant.name, this.variantOptions, this.variant.weightDecayMode, resolved.amsgrad);
-    resolved.params.forEach((param, k) => this.plan(param, index + k, resolved.amsgrad));
+    resolved.params.forEach((param, k) => this.kernelOf(this.plan(param, index + k, resolved.amsgrad), describeParam(index + k, param.name)));
     this.paramGroups.push(resolved);
   }
 
@@ -218,12 +209,12 @@ export class AdamOptimizer {
       validateGroupOptions(owner, `param group ${g}`, group);
       for (const param of group.params) {
         const read = readParamOnce(param);
-        validateParam(owner, index, read, this.backendName);
+        validateParam(owner, index, read, this.backendPolicy);
         validateGrad(owner, index, read);
         const state = this.state.get(param);
-        if (state && stateLength(state.stored.plan) !== paramLength(read)) {
+        if (state && planElements(state.stored.plan) !== paramLength(read)) {
           fail(RangeError, owner, describeParam(index, read.name),
-            `data has length ${paramLength(read)} but its optimizer state has length ${stateLength(state.stored.plan)}`,
+            `data has length ${paramLength(read)} but its optimizer state has length ${planElements(state.stored.plan)}`,
             'a param must keep its length; add a new param instead');
         }
         if (read.grad) work.push({ param, read, group, index });
@@ -258,7 +249,8 @@ export class AdamOptimizer {
       for (const param of group.params) {
         if (options.setToNone) param.grad = null;
         else if (isGpuParam(param)) {
-          if (param.grad) (this.store as WebGpuStore).zeroBuffer(param.grad as GPUBuffer);
+          // GpuParams reach only a backend with device-resident state (validateParam), which clears them.
+          if (param.grad) this.backend.zeroGpuBuffer!(param.grad as GPUBuffer);
         } else param.grad?.fill(0);
       }
     }
@@ -352,7 +344,7 @@ export class AdamOptimizer {
       for (let k = 0; k < ours.params.length; k++) amsgradOf.push(saved.amsgrad ?? ours.amsgrad);
     });
     validateVariant(owner, this.variantOptions, this.variant.weightDecayMode, amsgradOf.some(Boolean));
-    const loaded = new Map<AnyParam, { step: number; plan: TensorPlan; values: Record<string, ArrayLike<number>> }>();
+    const loaded = new Map<AnyParam, { step: number; plan: TensorPlan; kernel: RegisteredKernel; values: Record<string, ArrayLike<number>> }>();
     for (const [key, entry] of Object.entries(savedState as Record<string, ParamStateDict | null>)) {
       // Only canonical indices ('0', '17'): Number() would also take '', '0x1', ' 1', '1.0' and '01'.
       const i = /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : NaN;
@@ -392,13 +384,13 @@ export class AdamOptimizer {
         }
         values[spec.name] = buffer as ArrayLike<number>;
       }
-      loaded.set(param, { step: entry.step, plan, values });
+      loaded.set(param, { step: entry.step, plan, kernel: this.kernelOf(plan, at), values });
     }
     // Everything checked: now replace.
     for (const s of this.state.values()) this.store.release(s.stored);
     this.state.clear();
     for (const [param, s] of loaded) {
-      const stored = this.store.create(param, s.plan);
+      const stored = this.store.create(param, s.plan, s.kernel);
       this.store.write(stored, s.values);
       this.state.set(param, { step: s.step, stored });
     }
@@ -492,7 +484,7 @@ export class AdamOptimizer {
     for (const s of this.state.values()) this.store.release(s.stored);
     this.state.clear();
     this.store.close();
-    void this.backend?.dispose?.();
+    void this.backend.dispose?.();
     this.destroyed = true;
   }
 
@@ -514,18 +506,26 @@ export class AdamOptimizer {
     return planTensor(this.variant.name, where, this.variantOptions, paramDtype(param), paramLength(param), amsgrad);
   }
 
+  /**
+   * The registry's kernel for `plan` on this optimizer's backend, looked up once per param (when its
+   * plan is made or changes), never per step; an unregistered combination throws naming what is registered.
+   */
+  private kernelOf(plan: TensorPlan, where: string): RegisteredKernel {
+    return BACKENDS.kernel(this.variant.name, where, this.backendOption, kernelVariantOf(plan));
+  }
+
   /** `param`'s state (created on its first step), keyed by the caller's param, sized by what step() `read`. */
   private stateFor(param: AnyParam, read: AnyParam, index: number, amsgrad: boolean): ParamState {
     let state = this.state.get(param);
     const plan = this.plan(read, index, amsgrad);
     if (!state) {
-      state = { step: 0, stored: this.store.create(read, plan) };
+      state = { step: 0, stored: this.store.create(read, plan, this.kernelOf(plan, describeParam(index, read.name))) };
       this.state.set(param, state);
     } else if (plan.buffers.length > state.stored.plan.buffers.length) {
       // amsgrad switched on after some steps: v_max starts from zero, as torch's lazily created buffer does.
       const values: Record<string, ArrayLike<number>> = { ...this.store.read(state.stored) };
       for (const spec of plan.buffers) values[spec.name] ??= new Float32Array(spec.length);
-      const stored = this.store.create(read, plan);
+      const stored = this.store.create(read, plan, this.kernelOf(plan, describeParam(index, read.name)));
       this.store.write(stored, values);
       this.store.release(state.stored);
       state.stored = stored;
@@ -542,7 +542,7 @@ export class AdamOptimizer {
     validateGroupOptions(owner, `param group ${g}`, group);
     group.params.forEach((param, k) => {
       const index = firstIndex + k;
-      validateParam(owner, index, param, this.backendName);
+      validateParam(owner, index, param, this.backendPolicy);
       const earlier = seen.get(param);
       if (earlier !== undefined) {
         fail(Error, owner, describeParam(index, param.name), `is the same param as param ${earlier}`, 'each param may appear only once across all groups');
@@ -570,11 +570,6 @@ export class AdamOptimizer {
 function everyElement(array: readonly unknown[], ok: (x: unknown) => boolean): boolean {
   for (let i = 0; i < array.length; i++) if (!(i in array) || !ok(array[i])) return false;
   return true;
-}
-
-/** Elements of the param a plan's state was made for. */
-function stateLength(plan: TensorPlan): number {
-  return plan.family === 'blockwise8bit' ? plan.buffers.find((b) => b.name === 'state1')!.length : plan.buffers[0]!.length;
 }
 
 function isGroupList(params: AnyParam[] | ParamGroup[]): params is ParamGroup[] {

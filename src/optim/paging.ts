@@ -13,13 +13,14 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, UpdateTask } from '../backends/backend.js';
+import type { RegisteredKernel } from '../core/kernel-registry.js';
 import { BLOCK_SIZE } from '../rules/blockwise8bit.js';
 import type { AnyParam, Param } from '../types.js';
 import { fail } from '../util/errors.js';
 import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
 
 export type { PagingStats } from './state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, pagePlan, type BufferSpec, type StateBuffer, type TensorPlan } from '../core/variants.js';
+import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, pagePlan, planElements, type BufferSpec, type StateBuffer, type TensorPlan } from '../core/variants.js';
 
 /** Default resident budget: 64 MiB. */
 export const DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024;
@@ -175,7 +176,7 @@ export class PagedStore implements StateStore {
     return `paged: ${this.stats.frames || '(not yet allocated)'} frames of ${this.stats.frameBytes || this.pageBytes} bytes, spill file ${this.path}`;
   }
 
-  create(_param: AnyParam, plan: TensorPlan): PagedState {
+  create(_param: AnyParam, plan: TensorPlan, kernel?: RegisteredKernel): PagedState {
     const offsets: Record<string, number> = {};
     for (const spec of plan.buffers) {
       offsets[spec.name] = this.fileBytes;
@@ -187,8 +188,8 @@ export class PagedStore implements StateStore {
     let pageElements = Math.max(BLOCK_SIZE, Math.floor(this.pageBytes / perElement / BLOCK_SIZE) * BLOCK_SIZE);
     // Cache-line padding of each buffer in a frame may push a page past pageBytes: one block less.
     while (pageElements > BLOCK_SIZE && frameLayout(pagePlan(plan, pageElements)).bytes > this.pageBytes) pageElements -= BLOCK_SIZE;
-    const elements = plan.buffers.find((b) => !isPerBlock(plan, b))!.length;
-    return { plan, offsets, pageElements, checksums: new Array<undefined>(Math.ceil(elements / pageElements)).fill(undefined), released: false };
+    const elements = planElements(plan);
+    return { plan, kernel, offsets, pageElements, checksums: new Array<undefined>(Math.ceil(elements / pageElements)).fill(undefined), released: false };
   }
 
   read(state: StoredState): Record<string, StateBuffer> {
@@ -263,7 +264,7 @@ export class PagedStore implements StateStore {
         buffers[spec.name] = new ARRAY_TYPES[spec.dtype](frame.buffer as ArrayBuffer, frame.byteOffset + offsets[k]!, spec.length);
       });
       const task: UpdateTask = {
-        plan, buffers, hp: page.work.hp, step: page.work.step,
+        plan, buffers, hp: page.work.hp, step: page.work.step, kernel: page.work.state.kernel,
         param: page.param.data.subarray(page.start, page.end),
         grad: page.param.grad!.subarray(page.start, page.end),
       };

@@ -8,6 +8,7 @@
  */
 import type { Backend, UpdateTask } from '../backends/backend.js';
 import type { AnyParam, Param } from '../types.js';
+import type { RegisteredKernel } from '../core/kernel-registry.js';
 import type { StateStore, StoredState, StoreWork } from '../core/state-store.js';
 import type { StateBuffer, TensorPlan } from '../core/variants.js';
 
@@ -23,12 +24,12 @@ export class ResidentStore implements StateStore {
 
   constructor(private readonly backend: Backend) {}
 
-  create(param: AnyParam, plan: TensorPlan): ResidentState {
+  create(param: AnyParam, plan: TensorPlan, kernel?: RegisteredKernel): ResidentState {
     const buffers: Record<string, StateBuffer> = {};
     // All together, beside the param when there is room: one kernel call must reach them all.
     const allocated = this.backend.allocateAll(plan.buffers, (param as Param).data);
     plan.buffers.forEach((spec, i) => (buffers[spec.name] = allocated[i]!));
-    return { plan, buffers };
+    return { plan, kernel, buffers };
   }
 
   read(state: StoredState): Record<string, StateBuffer> {
@@ -51,7 +52,7 @@ export class ResidentStore implements StateStore {
 
   run(work: readonly StoreWork[]): Promise<void> {
     const tasks: UpdateTask[] = work.map(({ state, param, hp, step }) => ({
-      plan: state.plan, param: (param as Param).data, grad: (param as Param).grad!, buffers: (state as ResidentState).buffers, hp, step,
+      plan: state.plan, param: (param as Param).data, grad: (param as Param).grad!, buffers: (state as ResidentState).buffers, hp, step, kernel: state.kernel,
     }));
     return this.backend.step(tasks);
   }

@@ -55,10 +55,16 @@ function checkGpuBuffer(owner: string, where: string, what: string, buffer: GpuB
 }
 
 /**
- * Throw unless `param` is a param object whose data matches its dtype: host arrays ({@link Param}),
- * or GPUBuffers ({@link GpuParam}) when `backend` is 'webgpu'.
+ * Where GPUBuffer params may go: `'accepted'` (a backend whose state is device-resident), `'paged'`
+ * (such a backend with paged state, which streams host pages) or `'refused'` (state in host memory).
  */
-export function validateParam(owner: string, index: number, param: AnyParam, backend: string): void {
+export type GpuParamPolicy = 'accepted' | 'paged' | 'refused';
+
+/**
+ * Throw unless `param` is a param object whose data matches its dtype: host arrays ({@link Param}),
+ * or GPUBuffers ({@link GpuParam}) where `backend`'s policy accepts them.
+ */
+export function validateParam(owner: string, index: number, param: AnyParam, backend: { name: string; gpuParams: GpuParamPolicy }): void {
   if (typeof param !== 'object' || param === null) {
     fail(TypeError, owner, `param ${index}`, `${showValue(param)} is not a param`, 'a param is an object { data: Float32Array, grad?, name? }');
   }
@@ -68,8 +74,8 @@ export function validateParam(owner: string, index: number, param: AnyParam, bac
   }
   if (isGpuBufferLike(param.data)) {
     const gpu = param as GpuParam;
-    if (backend !== 'webgpu') {
-      fail(TypeError, owner, where, `data is a GPUBuffer, which backend '${backend}' cannot update`, backend.startsWith('webgpu')
+    if (backend.gpuParams !== 'accepted') {
+      fail(TypeError, owner, where, `data is a GPUBuffer, which backend '${backend.name}' cannot update`, backend.gpuParams === 'paged'
         ? 'paged state streams host pages, so it needs host arrays; drop paged to keep a GPUBuffer model\'s state resident'
         : "use backend: 'webgpu', or host arrays (Float32Array, or Uint16Array bf16 bits)");
     }

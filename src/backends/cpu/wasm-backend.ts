@@ -11,13 +11,14 @@
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../../core/variants.js';
-import type { Backend, UpdateTask } from '../backend.js';
-import { runWithRules } from '../rule-runner.js';
+import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
+import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer, type UpdateFamily } from '../../core/variants.js';
+import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from '../backend.js';
+import { RULE_KERNELS } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { chunkRanges, pushJob, runJobs, type KernelJob, type RangeTask } from './jobs.js';
-import { callAdam8bitRmsSum, callOptimiMomentsRms, callOptimiUpdate } from './kernel-abi.generated.js';
+import { callAdam8bitRmsSum, callOptimiMomentsRms, callOptimiUpdate, type WasmKernelFunctions } from './kernel-abi.generated.js';
 import { kernelModule } from './kernel.js';
 import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -43,14 +44,122 @@ const THREAD_CHUNK = 1 << 16;
 /** One scratch region of the 8-bit kernel (a thread or a pipeline part uses one at a time): one block's m and v. */
 const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 
-/** Byte address of element `start` of a task's buffer `name` (absmax buffers hold one value per block); 0 if absent. */
-function addressesOf(task: UpdateTask): (name: string, start: number) => number {
+/** Byte address of element `start` of a task's buffer `name` (a per-block buffer holds one value per 256 elements); 0 if absent. */
+type Addresses = (name: string, start: number) => number;
+
+function addressesOf(task: UpdateTask): Addresses {
+  const perBlock = KERNEL_DECLARATIONS[task.plan.family].buffers.filter((b) => b.per === 'block').map((b) => b.name);
   return (name, start) => {
     const b = task.buffers[name];
     if (!b) return 0;
-    const perBlock = task.plan.family === 'blockwise8bit' && name.startsWith('absmax');
-    return b.byteOffset + (perBlock ? (start / BLOCK_SIZE) * 4 : start * b.BYTES_PER_ELEMENT);
+    return b.byteOffset + (perBlock.includes(name) ? (start / BLOCK_SIZE) * 4 : start * b.BYTES_PER_ELEMENT);
   };
+}
+
+/** What a kernel call needs besides the task: its buffers' addresses, and the 8-bit tables and scratch in the arena. */
+interface CallContext {
+  at: Addresses;
+  tables: () => { signed: number; unsigned: number; scratch: number };
+}
+
+/**
+ * One family's WebAssembly kernel, as backend 'cpu' registers it: the call that updates a range, and
+ * for StableAdamW the first pass (Σ g²/max(v̂, ε²) over a range) and, where that pass already updated
+ * the moments, the param update that remains.
+ */
+interface WasmKernel {
+  call: (task: UpdateTask, range: KernelRange, c: CallContext) => KernelJob;
+  rmsSum?: (k: WasmKernelFunctions, task: UpdateTask, g: number, start: number, count: number, c: CallContext) => number;
+  updateAfterRms?: (k: WasmKernelFunctions, task: UpdateTask, p: number, start: number, count: number, lr: number, c: CallContext) => void;
+}
+
+const gradBf16Of = (task: UpdateTask): number => (task.grad instanceof Uint16Array ? 1 : 0);
+const bf16Flag = (dtype: 'f32' | 'bf16'): number => (dtype === 'bf16' ? 1 : 0);
+
+/**
+ * Each family's kernel. Arguments are given by the names the AssemblyScript kernels declare
+ * (kernel-abi.generated.ts): a missing or misspelt one is a type error, and their order is the
+ * generated packer's business.
+ */
+const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
+  adam: {
+    call: ({ hp, step }, { p, g, start, count: n }, { at }) => {
+      const s = adamStepScalars(hp, step);
+      return {
+        kernel: 'adamStepF32',
+        args: {
+          p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), vmax: at('max_exp_avg_sq', start), n, amsgrad: hp.amsgrad ? 1 : 0,
+          gradSign: s.gradSign, decay: s.decay, l2: s.l2, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
+          invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps, negStepSize: s.negStepSize,
+        },
+      };
+    },
+  },
+  optimi: {
+    call: (task, { p, g, start, count: n, lr = task.hp.lr }, { at }) => {
+      const { plan, hp, step } = task;
+      const s = optimiStepScalars(hp, step, lr);
+      return {
+        kernel: 'optimiStep',
+        args: {
+          p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n,
+          paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0,
+          gradSign: s.gradSign, oneMinusBeta1Hat: s.oneMinusBeta1Hat, beta2Hat: s.beta2Hat, oneMinusBeta2Hat: s.oneMinusBeta2Hat,
+          decay: s.decay, negLr: s.negLr, eps: s.eps,
+        },
+      };
+    },
+    rmsSum: (k, task, g, start, count, { at }) => {
+      const { plan, hp, step } = task;
+      const o = optimiStepScalars(hp, step);
+      return callOptimiMomentsRms(k, {
+        g, m: at('exp_avg', start), v: at('exp_avg_sq', start), n: count, gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), gradSign: o.gradSign,
+        oneMinusBeta1Hat: o.oneMinusBeta1Hat, beta2Hat: o.beta2Hat, oneMinusBeta2Hat: o.oneMinusBeta2Hat, epsSquared: hp.eps * hp.eps,
+      });
+    },
+    // The moments were updated by the first pass: only the param update remains.
+    updateAfterRms: (k, { plan, hp, step }, p, start, count, lr, { at }) => {
+      const s = optimiStepScalars(hp, step, lr);
+      callOptimiUpdate(k, {
+        p, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n: count,
+        paramBf16: bf16Flag(plan.paramDtype), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0, decay: s.decay, negLr: s.negLr, eps: s.eps,
+      });
+    },
+  },
+  blockwise8bit: {
+    call: (task, { p, g, start, count: n, scratch, lr = task.hp.lr }, { at, tables }) => {
+      const { plan, hp, step } = task;
+      const t = tables();
+      const s = adam8bitStepScalars(hp, step, lr);
+      return {
+        kernel: 'adam8bitStep',
+        args: {
+          p, g, codes1: at('state1', start), codes2: at('state2', start), absmax1: at('absmax1', start), absmax2: at('absmax2', start),
+          shift: at('shift', start), n, signedTable: t.signed, unsignedTable: t.unsigned,
+          paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task),
+          gradSign: s.gradSign, beta1: s.beta1, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
+          decay: s.decay, stepSize: s.stepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
+          scratch: t.scratch + scratch * SCRATCH_BYTES,
+        },
+      };
+    },
+    rmsSum: (k, task, g, start, count, { at, tables }) => {
+      const { hp, step } = task;
+      const b = adam8bitStepScalars(hp, step);
+      return callAdam8bitRmsSum(k, {
+        g, codes2: at('state2', start), absmax2: at('absmax2', start), n: count, unsignedTable: tables().unsigned, gradBf16: gradBf16Of(task),
+        gradSign: b.gradSign, beta2: b.beta2, oneMinusBeta2: b.oneMinusBeta2, biasCorrection2: b.biasCorrection2, epsSquared: hp.eps * hp.eps,
+      });
+    },
+  },
+};
+
+const wasmKernelOf = byFamily(WASM_KERNELS);
+
+/** Backend 'cpu' and its kernels: one WebAssembly kernel per family serves every variant of it. */
+export function registerCpuBackend(registry: BackendRegistry): void {
+  registry.registerBackend('cpu', { deviceResidentState: false }, (_owner, options) => new WasmBackend({ threads: options.threads }));
+  registry.registerVariants('cpu', (variant) => WASM_KERNELS[variant.family]);
 }
 
 let sharedPool: ThreadPool | undefined;
@@ -223,49 +332,15 @@ export class WasmBackend implements Backend {
    * region `scratch` (a pipeline part's; resident jobs use region 0 and runJobs moves it to the running
    * thread's). `lr` is StableAdamW's scaled learning rate where it applies. Arguments are given by the
    * names the AssemblyScript kernels declare (kernel-abi.generated.ts): a missing or misspelt one is a
-   * type error, and their order is the generated packer's business.
+   * type error, and their order is the generated packer's business (see WASM_KERNELS).
    */
   private kernelCall(task: UpdateTask, arena: Arena, range: KernelRange): KernelJob {
-    const { plan, hp, step } = task;
-    const { p, g, start, count: n, scratch, lr = hp.lr } = range;
-    const at = addressesOf(task);
-    const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
-    if (plan.family === 'adam') {
-      const s = adamStepScalars(hp, step);
-      return {
-        kernel: 'adamStepF32',
-        args: {
-          p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), vmax: at('max_exp_avg_sq', start), n, amsgrad: hp.amsgrad ? 1 : 0,
-          gradSign: s.gradSign, decay: s.decay, l2: s.l2, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
-          invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps, negStepSize: s.negStepSize,
-        },
-      };
-    }
-    if (plan.family === 'optimi') {
-      const s = optimiStepScalars(hp, step, lr);
-      return {
-        kernel: 'optimiStep',
-        args: {
-          p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n,
-          paramBf16: plan.paramDtype === 'bf16' ? 1 : 0, gradBf16, momentsBf16: plan.momentDtype === 'bf16' ? 1 : 0, kahan: plan.kahan ? 1 : 0,
-          gradSign: s.gradSign, oneMinusBeta1Hat: s.oneMinusBeta1Hat, beta2Hat: s.beta2Hat, oneMinusBeta2Hat: s.oneMinusBeta2Hat,
-          decay: s.decay, negLr: s.negLr, eps: s.eps,
-        },
-      };
-    }
-    const tables = this.tablesIn(arena);
-    const s = adam8bitStepScalars(hp, step, lr);
-    return {
-      kernel: 'adam8bitStep',
-      args: {
-        p, g, codes1: at('state1', start), codes2: at('state2', start), absmax1: at('absmax1', start), absmax2: at('absmax2', start),
-        shift: at('shift', start), n, signedTable: tables.signed, unsignedTable: tables.unsigned,
-        paramBf16: plan.paramDtype === 'bf16' ? 1 : 0, gradBf16,
-        gradSign: s.gradSign, beta1: s.beta1, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
-        decay: s.decay, stepSize: s.stepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
-        scratch: tables.scratch + scratch * SCRATCH_BYTES,
-      },
-    };
+    return taskKernel(task, wasmKernelOf).call(task, range, this.callContext(task, arena));
+  }
+
+  /** The addresses of `task`'s buffers and the 8-bit tables in `arena`, for a kernel call. */
+  private callContext(task: UpdateTask, arena: Arena): CallContext {
+    return { at: addressesOf(task), tables: () => this.tablesIn(arena) };
   }
 
   /**
@@ -277,40 +352,25 @@ export class WasmBackend implements Backend {
     const arena = stateArena(task);
     if (!arena) {
       // Only when an arena filled up between two buffers of one tensor: correct, just not fast.
-      runWithRules(task);
+      RULE_KERNELS[task.plan.family](task);
       return;
     }
-    const { plan, hp, step } = task;
+    const { plan, hp } = task;
     const k = arena.kernel;
-    const gradBf16 = task.grad instanceof Uint16Array ? 1 : 0;
     const chunks = this.chunker(arena, task);
-    const at = addressesOf(task);
+    const kernel = taskKernel(task, wasmKernelOf);
+    const context = this.callContext(task, arena);
     let lr = hp.lr;
     if (plan.stable) {
       // $\eta_t = \eta / \max(1, \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))})$ over the whole tensor
       let sum = 0;
-      const momentsBf16 = plan.momentDtype === 'bf16' ? 1 : 0;
-      const o = optimiStepScalars(hp, step);
-      const b = adam8bitStepScalars(hp, step);
       chunks((_p, g, start, count) => {
-        sum += plan.family === 'optimi'
-          ? callOptimiMomentsRms(k, {
-            g, m: at('exp_avg', start), v: at('exp_avg_sq', start), n: count, gradBf16, momentsBf16, gradSign: o.gradSign,
-            oneMinusBeta1Hat: o.oneMinusBeta1Hat, beta2Hat: o.beta2Hat, oneMinusBeta2Hat: o.oneMinusBeta2Hat, epsSquared: hp.eps * hp.eps,
-          })
-          : callAdam8bitRmsSum(k, {
-            g, codes2: at('state2', start), absmax2: at('absmax2', start), n: count, unsignedTable: this.tablesIn(arena).unsigned, gradBf16,
-            gradSign: b.gradSign, beta2: b.beta2, oneMinusBeta2: b.oneMinusBeta2, biasCorrection2: b.biasCorrection2, epsSquared: hp.eps * hp.eps,
-          });
+        sum += kernel.rmsSum!(k, task, g, start, count, context);
       }, false);
       lr = stabilizedLr(hp.lr, sum, task.param.length).lr;
-      if (plan.family === 'optimi') {
-        // The moments were updated by the first pass: only the param update remains.
-        const s = optimiStepScalars(hp, step, lr);
-        chunks((p, _g, start, count) => callOptimiUpdate(k, {
-          p, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n: count,
-          paramBf16: plan.paramDtype === 'bf16' ? 1 : 0, momentsBf16, kahan: plan.kahan ? 1 : 0, decay: s.decay, negLr: s.negLr, eps: s.eps,
-        }), true);
+      const { updateAfterRms } = kernel;
+      if (updateAfterRms) {
+        chunks((p, _g, start, count) => updateAfterRms(k, task, p, start, count, lr, context), true);
         return;
       }
     }

@@ -4,6 +4,7 @@
  * graphs.generated.ts; the backend feeds and reads a graph by its signature alone.
  * @module
  */
+import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
 import type { UpdateFamily } from '../../core/variants.js';
 
 /** Which graph a tensor's update runs. */
@@ -24,7 +25,9 @@ export function onnxGraphName(c: OnnxGraphConfig): string {
   if (c.rms) parts.push('rms');
   if (c.amsgrad) parts.push('amsgrad');
   if (c.paramBf16 && !c.rms) parts.push('bf16');
-  if (c.family === 'optimi' && c.paramBf16 !== c.momentsBf16) parts.push(c.momentsBf16 ? 'bf16moments' : 'f32moments');
+  // Named only in families whose moments have a dtype of their own (optimi's), and only where it is not the param's.
+  const ownMomentDtype = KERNEL_DECLARATIONS[c.family].buffers.some((b) => b.dtype === 'moments');
+  if (ownMomentDtype && c.paramBf16 !== c.momentsBf16) parts.push(c.momentsBf16 ? 'bf16moments' : 'f32moments');
   if (c.kahan && !c.rms) parts.push('kahan');
   return parts.join('-');
 }

@@ -13,13 +13,14 @@
  * @module
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import { adamStepScalars } from '../../rules/adam.js';
 import { fromBf16 } from '../../rules/bf16.js';
-import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
-import type { StateBuffer, TensorPlan } from '../../core/variants.js';
+import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
+import { stabilizedLr } from '../../rules/optimi.js';
+import { KERNEL_DECLARATIONS, type KernelVariant } from '../../core/kernel-declarations.js';
+import { kernelVariantOf, type StateBuffer } from '../../core/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';
-import type { Backend, UpdateTask } from '../backend.js';
+import { fail, showValue } from '../../util/errors.js';
+import { taskKernel, type Backend, type BackendRegistry, type UpdateTask } from '../backend.js';
 import { HostArrayBackend } from '../js.js';
 import { onnxGraphName, type OnnxGraphConfig, type OnnxTensorSpec } from './graph-signature.js';
 import { ONNX_GRAPHS } from './graphs.generated.js';
@@ -76,18 +77,48 @@ function graphBytes(name: string): Uint8Array {
  * The graph a plan's step runs (or its StableAdamW RMS pass, with `rms`). The RMS pass reads only g
  * and v, so its graph depends on the moments' dtype alone, whatever the param's.
  */
-export function graphConfigOf(plan: TensorPlan, amsgrad: boolean, rms = false): OnnxGraphConfig {
+export function graphConfigOf(plan: Omit<KernelVariant, 'stable'>, amsgrad: boolean, rms = false): OnnxGraphConfig {
   return {
     family: plan.family, paramBf16: !rms && plan.paramDtype === 'bf16', momentsBf16: plan.momentDtype === 'bf16',
-    kahan: !rms && plan.kahan, amsgrad: plan.family === 'adam' && amsgrad, rms,
+    kahan: !rms && plan.kahan, amsgrad: plan.amsgrad && amsgrad, rms,
   };
+}
+
+/** A kernel variant as backend 'onnx' registers it: the names of its graphs. */
+interface OnnxKernel {
+  /** The step graph, by whether this step keeps amsgrad's running maximum (a group may switch amsgrad off). */
+  step: { amsgrad: string; plain: string };
+  /** StableAdamW's first pass. */
+  rms?: string;
+}
+
+/** The graphs of a variant, or undefined when kernels/onnx/ has not built one of them. */
+function onnxKernel(variant: KernelVariant): OnnxKernel | undefined {
+  const kernel: OnnxKernel = {
+    step: { amsgrad: onnxGraphName(graphConfigOf(variant, true)), plain: onnxGraphName(graphConfigOf(variant, false)) },
+    rms: variant.stable ? onnxGraphName(graphConfigOf(variant, false, true)) : undefined,
+  };
+  const names = [kernel.step.amsgrad, kernel.step.plain, ...(kernel.rms ? [kernel.rms] : [])];
+  return names.every((name) => name in ONNX_GRAPHS) ? kernel : undefined;
+}
+
+/** Backend 'onnx' and its kernels: every variant whose graphs were built. */
+export function registerOnnxBackend(registry: BackendRegistry): void {
+  registry.registerBackend('onnx', { deviceResidentState: false }, (owner, options) => {
+    const providers = options.executionProviders;
+    if (providers !== undefined) {
+      if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !(EXECUTION_PROVIDERS as readonly unknown[]).includes(p))) {
+        fail(TypeError, owner, 'options', `executionProviders = ${showValue(providers)} is invalid`, `list one or more of ${EXECUTION_PROVIDERS.map((p) => `'${p}'`).join(', ')}`);
+      }
+    }
+    return new OnnxBackend(owner, { executionProviders: providers });
+  });
+  registry.registerVariants('onnx', onnxKernel);
 }
 
 /** The step scalars of a task's family, with StableAdamW's η_t as `lr`. */
 function stepScalars(task: UpdateTask, lr: number): Record<string, number> {
-  const { plan, hp, step } = task;
-  if (plan.family === 'adam') return { ...adamStepScalars(hp, step) };
-  return plan.family === 'optimi' ? { ...optimiStepScalars(hp, step, lr) } : { ...adam8bitStepScalars(hp, step, lr) };
+  return KERNEL_DECLARATIONS[task.plan.family].stepScalars(task.hp, task.step, lr);
 }
 
 /** The storage of a tensor a graph reads: the param, its grad, or a state buffer. */
@@ -136,20 +167,21 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
   async step(tasks: readonly UpdateTask[]): Promise<void> {
     for (const task of tasks) {
       const n = task.param.length;
+      const kernel = taskKernel(task, (plan) => onnxKernel(kernelVariantOf(plan))!);
       let lr = task.hp.lr;
-      if (task.plan.stable) {
+      if (kernel.rms) {
         // StableAdamW: $\eta_t = \eta / \max(1, \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))})$ over the
         // whole tensor, from a first pass that writes nothing; its window sums add up in float64.
-        const rms = graphConfigOf(task.plan, false, true);
+        const rms = kernel.rms;
         let sum = 0;
         for (let start = 0; start < n; start += this.windowElements) {
           sum += (await this.runWindow(rms, task, start, Math.min(n, start + this.windowElements), stepScalars(task, lr)))!;
         }
         lr = stabilizedLr(task.hp.lr, sum, n).lr;
       }
-      const config = graphConfigOf(task.plan, task.hp.amsgrad);
+      const graph = task.hp.amsgrad ? kernel.step.amsgrad : kernel.step.plain;
       const scalars = stepScalars(task, lr);
-      for (let start = 0; start < n; start += this.windowElements) await this.runWindow(config, task, start, Math.min(n, start + this.windowElements), scalars);
+      for (let start = 0; start < n; start += this.windowElements) await this.runWindow(graph, task, start, Math.min(n, start + this.windowElements), scalars);
     }
   }
 
@@ -171,8 +203,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
    * Run one graph over elements [start, end) of a task: feed its signature's tensors and scalars,
    * write the outputs back. Returns `rms_sum` for an RMS pass.
    */
-  private async runWindow(config: OnnxGraphConfig, task: UpdateTask, start: number, end: number, scalars: Record<string, number>): Promise<number | undefined> {
-    const name = onnxGraphName(config);
+  private async runWindow(name: string, task: UpdateTask, start: number, end: number, scalars: Record<string, number>): Promise<number | undefined> {
     const { signature } = ONNX_GRAPHS[name] ?? { signature: undefined };
     if (!signature) throw new Error(`adamw-lab: no ONNX graph '${name}' (kernels/onnx/graphs.ts GRAPH_CONFIGS lacks it)`);
     const session = await this.session(name);
@@ -208,7 +239,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
     }
     for (const name of signature.scalars) {
       const value = scalars[name];
-      if (value === undefined) throw new Error(`adamw-lab: the ONNX graph '${config.family}' wants scalar '${name}', which its step scalars lack`);
+      if (value === undefined) throw new Error(`adamw-lab: the ONNX graph '${name}' wants scalar '${name}', which its step scalars lack`);
       feeds[name] = new ort.Tensor('float32', Float32Array.of(value), [1]);
     }
 

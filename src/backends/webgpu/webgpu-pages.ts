@@ -8,11 +8,12 @@
  * element (pages start on whole 256-element blocks), so the result is bit-identical to it.
  * @module
  */
-import type { Backend, UpdateTask } from '../backend.js';
+import { byFamily, taskKernel, type Backend, type UpdateTask } from '../backend.js';
 import { HostArrayBackend, plainBuffer } from '../js.js';
 import type { StoredState } from '../../core/state-store.js';
 import { pagePlan, type TensorPlan } from '../../core/variants.js';
 import { arenaKey, WebGpuStore, type WebGpuStoreOptions } from './webgpu-store.js';
+import { WGSL_KERNELS, type WgslKernel } from './wgsl-kernels.js';
 
 /** The device frame of one update kernel: a state of the largest page seen so far. */
 interface Frame {
@@ -21,7 +22,7 @@ interface Frame {
 }
 
 export class WebGpuPageBackend extends HostArrayBackend implements Backend {
-  private readonly store: WebGpuStore;
+  protected readonly store: WebGpuStore;
   private readonly frames = new Map<string, Frame>();
 
   constructor(owner: string, options: WebGpuStoreOptions = {}) {
@@ -44,7 +45,7 @@ export class WebGpuPageBackend extends HostArrayBackend implements Backend {
 
   /** One page: its state and params up, the kernel, its state and params down. A shorter page uses the frame's start. */
   private async stepPage(task: UpdateTask): Promise<void> {
-    const frame = this.frame(task.plan, task.param.length);
+    const frame = this.frame(task.plan, task.param.length, taskKernel(task, wgslKernelOf));
     this.store.write(frame.state, task.buffers);
     const param = { data: task.param, grad: task.grad, dtype: task.plan.paramDtype === 'bf16' ? 'bf16' as const : 'fp32' as const };
     await this.store.run([{ state: frame.state, param, hp: task.hp, step: task.step, elements: task.param.length }]);
@@ -53,12 +54,12 @@ export class WebGpuPageBackend extends HostArrayBackend implements Backend {
   }
 
   /** The frame for `plan`'s kernel, made anew when a page is longer than any before. */
-  private frame(plan: TensorPlan, length: number): Frame {
+  private frame(plan: TensorPlan, length: number, kernel: WgslKernel): Frame {
     const key = arenaKey(plan);
     let frame = this.frames.get(key);
     if (!frame || frame.length < length) {
       if (frame) this.store.release(frame.state);
-      frame = { state: this.store.create({ data: plainBuffer(plan.paramDtype, length) }, pagePlan(plan, length)), length };
+      frame = { state: this.store.create({ data: plainBuffer(plan.paramDtype, length) }, pagePlan(plan, length), kernel), length };
       this.frames.set(key, frame);
     }
     return frame;
@@ -69,3 +70,5 @@ export class WebGpuPageBackend extends HostArrayBackend implements Backend {
     return Promise.resolve();
   }
 }
+
+const wgslKernelOf = byFamily(WGSL_KERNELS);

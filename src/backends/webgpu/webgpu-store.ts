@@ -21,17 +21,17 @@
  * buffers live on the GPU as the host lays them out (two or four elements per u32 word).
  * @module
  */
-import { adamStepScalars } from '../../rules/adam.js';
-import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars } from '../../rules/optimi.js';
+import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
+import type { RegisteredKernel } from '../../core/kernel-registry.js';
 import type { StateStore, StoredState, StoreWork } from '../../core/state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
+import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
 import type { AnyParam, GpuDeviceLike, GpuParam } from '../../types.js';
 import { gpuGradDtype, isGpuParam, paramLength } from '../../core/params.js';
 import { quantizationTables } from '../quantization-tables.js';
 import { describeDevice } from './describe.js';
 import { settledWebgpuDevice, webgpuDevice } from './device.js';
-import { compilePipelines, packSegment, packWindow, segmentBytes, type KernelName, type SegmentOf } from './kernels.js';
+import { compilePipelines, packSegment, packWindow, segmentBytes, type KernelName } from './kernels.js';
+import { WGSL_KERNELS, type WgslKernel } from './wgsl-kernels.js';
 
 /** Elements per unit: a workgroup's share of an arena, and the alignment of every segment. */
 const UNIT = BLOCK_SIZE;
@@ -112,12 +112,12 @@ function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, S
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
 const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
 
-/** The kernel each update family runs. */
-const KERNEL_OF = { adam: 'adam', optimi: 'optimi', blockwise8bit: 'blockwise8bit' } as const satisfies Record<TensorPlan['family'], KernelName>;
-type UpdateKernel = (typeof KERNEL_OF)[TensorPlan['family']];
 
 /** Largest piece of a shared-memory view copied through a plain buffer per writeBuffer (4 MiB, a multiple of 4). */
 const HOST_STAGING_BYTES = 4 << 20;
+
+/** The dtype of a plan's buffer `name` (a buffer the plan lacks is bound as a placeholder, whatever its dtype). */
+const bufferDtype = (plan: TensorPlan, name: string): BufferDtype => plan.buffers.find((b) => b.name === name)?.dtype ?? 'f32';
 
 /** Tensors whose plans share everything but their length run in one arena. */
 export const arenaKey = (plan: TensorPlan): string =>
@@ -125,7 +125,7 @@ export const arenaKey = (plan: TensorPlan): string =>
 
 /** Tensors laid end to end in one set of buffers, updated by one dispatch per window (and mode). */
 interface Arena {
-  kernel: UpdateKernel;
+  kernel: WgslKernel;
   /** The first member's plan: the dtypes and buffer names every member shares. */
   plan: TensorPlan;
   members: GpuState[];
@@ -151,6 +151,8 @@ interface Arena {
 }
 
 interface GpuState extends StoredState {
+  /** The kernel registered for the state's plan (WGSL_KERNELS' entry of its family). */
+  readonly kernel: WgslKernel;
   length: number;
   /** The caller's param, when its data is a GPUBuffer. */
   gpuParam?: GpuParam;
@@ -205,8 +207,8 @@ export class WebGpuStore implements StateStore {
     return this.kernels ? `webgpu (${describeDevice(this.kernels.device)}, state resident on the device)` : 'webgpu (device not yet requested: it is at the first step)';
   }
 
-  create(param: AnyParam, plan: TensorPlan): GpuState {
-    const state: GpuState = { plan, length: paramLength(param), gpuParam: isGpuParam(param) ? param : undefined, firstUnit: 0 };
+  create(param: AnyParam, plan: TensorPlan, kernel: RegisteredKernel = WGSL_KERNELS[plan.family]): GpuState {
+    const state: GpuState = { plan, kernel: kernel as WgslKernel, length: paramLength(param), gpuParam: isGpuParam(param) ? param : undefined, firstUnit: 0 };
     this.states.add(state);
     this.layoutStale = true;
     return state;
@@ -336,8 +338,9 @@ export class WebGpuStore implements StateStore {
   /** Where a state buffer of a placed state lives: buffer, byte offset and word-padded size. */
   private slot(state: GpuState, spec: BufferSpec): { buffer: GPUBuffer; offset: number; size: number } {
     const arena = state.arena!;
-    if (spec.name === 'absmax1' || spec.name === 'absmax2') {
-      const first = (spec.name === 'absmax2' ? arena.units : 0) + state.firstUnit;
+    if (isPerBlock(state.plan, spec)) {
+      // Per-block buffers lie one after another in the reduction buffer, `units` words each.
+      const first = state.plan.buffers.filter((b) => isPerBlock(state.plan, b)).indexOf(spec) * arena.units + state.firstUnit;
       return { buffer: arena.state[spec.name]!, offset: first * 4, size: spec.length * 4 };
     }
     return { buffer: arena.state[spec.name]!, offset: state.firstUnit * UNIT * DTYPE_BYTES[spec.dtype], size: wordBytes(spec.dtype, spec.length) };
@@ -392,8 +395,7 @@ export class WebGpuStore implements StateStore {
   /** An arena for `members` (in layout order), its buffers zeroed, its lookup written. */
   private makeArena(members: GpuState[]): Arena {
     const { device, tables } = this.kernels!;
-    const plan = members[0]!.plan;
-    const kernel = KERNEL_OF[plan.family];
+    const { plan, kernel } = members[0]!;
     const owned: GPUBuffer[] = [];
     const make = (bytes: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC): GPUBuffer => {
       const b = this.buffer(device, Math.max(16, bytes), usage, label);
@@ -404,27 +406,29 @@ export class WebGpuStore implements StateStore {
     const elements = units * UNIT;
     const state: Record<string, GPUBuffer> = {};
     let reduction: GPUBuffer | undefined;
-    if (plan.family === 'blockwise8bit') {
+    const absmaxWords = kernel.absmaxWords?.(units);
+    if (absmaxWords !== undefined) {
       // absmax1, absmax2, then StableAdamW's per-unit sums and per-segment η_t.
-      reduction = state.absmax1 = state.absmax2 = make(4 * (3 * units + members.length), 'absmax');
+      reduction = make(4 * (absmaxWords + units + members.length), 'absmax');
+      for (const spec of plan.buffers) if (isPerBlock(plan, spec)) state[spec.name] = reduction;
     } else if (plan.stable) {
       reduction = make(4 * (units + members.length), 'reduction');
     }
     for (const spec of plan.buffers) state[spec.name] ??= make(elements * DTYPE_BYTES[spec.dtype], spec.name);
-    const lookupWords = new Uint32Array(units + (plan.family === 'blockwise8bit' ? TABLE_WORDS : 0));
+    const lookupWords = new Uint32Array(units + (kernel.tables ? TABLE_WORDS : 0));
     let firstUnit = 0;
     members.forEach((member, segment) => {
       lookupWords.fill(segment, firstUnit, firstUnit + unitsOf(member.length));
       member.firstUnit = firstUnit;
       firstUnit += unitsOf(member.length);
     });
-    if (plan.family === 'blockwise8bit') lookupWords.set(tables, units);
+    if (kernel.tables) lookupWords.set(tables, units);
     const lookup = make(lookupWords.byteLength, 'lookup');
     device.queue.writeBuffer(lookup, 0, lookupWords);
     const writtenEachStep = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     const arena: Arena = {
       kernel, plan, members, units, owned, state, reduction,
-      segments: make(members.length * segmentBytes(kernel), 'segments', writtenEachStep),
+      segments: make(members.length * kernel.segmentBytes, 'segments', writtenEachStep),
       rmsSegments: plan.stable ? make(members.length * segmentBytes('stableRms'), 'rms segments', writtenEachStep) : undefined,
       lookup,
       windows: [],
@@ -464,7 +468,7 @@ export class WebGpuStore implements StateStore {
   /** The arena's dispatches over `param` and `grad`: per window, in StableAdamW's three phases when stable. */
   private makeDispatches(arena: Arena, param: { buffer: GPUBuffer; dtype: BufferDtype }, grad: { buffer: GPUBuffer; dtype: BufferDtype }): void {
     const { device, pipelines, placeholders } = this.kernels!;
-    const { plan, state, kernel } = arena;
+    const { state, kernel } = arena;
     for (const b of arena.windowUniforms.splice(0)) this.destroyBuffer(b);
     const grid = (workgroups: number): { x: number; y: number } => {
       const x = Math.min(workgroups, device.limits.maxComputeWorkgroupsPerDimension);
@@ -478,7 +482,7 @@ export class WebGpuStore implements StateStore {
     const phases = arena.plan.stable ? [1, 2] : [0];
     const window = (w: { firstUnit: number; units: number }, mode: number): { uniform: GPUBuffer; x: number; y: number } => {
       const { x, y } = grid(w.units);
-      const partialsAt = kernel === 'blockwise8bit' ? 2 * arena.units : 0;
+      const partialsAt = kernel.absmaxWords?.(arena.units) ?? 0;
       const values = packWindow({ firstUnit: w.firstUnit, units: w.units, rowLength: x, mode, arenaUnits: arena.units, partialsAt, lrAt: partialsAt + arena.units });
       const uniform = this.buffer(device, values.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       arena.windowUniforms.push(uniform);
@@ -501,17 +505,11 @@ export class WebGpuStore implements StateStore {
       for (const w of arena.windows) {
         const p = range(param.buffer, param.dtype, w);
         const g = range(grad.buffer, grad.dtype, w);
-        const tail = [{ buffer: arena.lookup }, { buffer: arena.segments }];
-        if (kernel === 'adam') {
-          dispatch(kernel, w, mode, [p, g, range(state.exp_avg!, 'f32', w), range(state.exp_avg_sq!, 'f32', w),
-            optional('max_exp_avg_sq', 'f32', placeholders.vmax, w), ...tail]);
-        } else if (kernel === 'optimi') {
-          dispatch(kernel, w, mode, [p, g, range(state.exp_avg!, plan.momentDtype, w), range(state.exp_avg_sq!, plan.momentDtype, w),
-            optional('kahan_comp', 'bf16', placeholders.kahan, w), { buffer: arena.reduction ?? placeholders.reduction }, ...tail]);
-        } else {
-          dispatch(kernel, w, mode, [p, g, range(state.state1!, 'u8', w), range(state.state2!, 'u8', w), { buffer: arena.reduction! },
-            optional('shift', plan.paramDtype, placeholders.kahan, w), ...tail]);
-        }
+        const bound = kernel.bindings.map((b): GPUBindingResource =>
+          'state' in b ? range(state[b.state]!, bufferDtype(arena.plan, b.state), w)
+            : 'optionalState' in b ? optional(b.optionalState, bufferDtype(arena.plan, b.optionalState), placeholders[b.placeholder], w)
+              : { buffer: arena.reduction ?? placeholders.reduction });
+        dispatch(kernel.pipeline, w, mode, [p, g, ...bound, { buffer: arena.lookup }, { buffer: arena.segments }]);
       }
     }
     arena.dispatches = dispatches;
@@ -521,10 +519,9 @@ export class WebGpuStore implements StateStore {
   private writeSegments(arena: Arena, byState: Map<GpuState, StoreWork>): void {
     const { device } = this.kernels!;
     const { plan, kernel, members } = arena;
-    const bytes = new ArrayBuffer(members.length * segmentBytes(kernel));
+    const bytes = new ArrayBuffer(members.length * kernel.segmentBytes);
     const view = new DataView(bytes);
     const rms = plan.stable ? new DataView(new ArrayBuffer(members.length * segmentBytes('stableRms'))) : undefined;
-    const paramBf16 = plan.paramDtype === 'bf16' ? 1 : 0;
     members.forEach((member, k) => {
       const w = byState.get(member);
       const common = { firstUnit: member.firstUnit, count: w?.elements ?? member.length, stepping: w ? 1 : 0 };
@@ -532,17 +529,7 @@ export class WebGpuStore implements StateStore {
       const step = w?.step ?? 1;
       // 1: a host bf16 grad, uploaded to the start of its fp32 slot; 2: a caller's packed bf16 buffer.
       const gradBf16 = !w ? 0 : member.gpuParam ? (gpuGradDtype(w.param as GpuParam) === 'bf16' ? 2 : 0) : w.param.grad instanceof Uint16Array ? 1 : 0;
-      const at = k * segmentBytes(kernel);
-      if (kernel === 'adam') {
-        packSegment('adam', { ...adamStepScalars(hp, step), ...common, amsgrad: hp.amsgrad ? 1 : 0 }, view, at);
-      } else if (kernel === 'optimi') {
-        packSegment('optimi', {
-          ...optimiStepScalars(hp, step), ...common, paramBf16, gradBf16, momentsBf16: plan.momentDtype === 'bf16' ? 1 : 0,
-          kahan: plan.kahan ? 1 : 0, weightDecay: hp.weightDecay,
-        } satisfies SegmentOf<'optimi'>, view, at);
-      } else {
-        packSegment('blockwise8bit', { ...adam8bitStepScalars(hp, step), ...common, paramBf16, gradBf16, kahan: plan.kahan ? 1 : 0, weightDecay: hp.weightDecay }, view, at);
-      }
+      kernel.writeSegment({ hp, step, plan, common, gradBf16 }, view, k * kernel.segmentBytes);
       if (rms) packSegment('stableRms', { ...common, units: unitsOf(common.count), lr: hp.lr }, rms, k * segmentBytes('stableRms'));
     });
     device.queue.writeBuffer(arena.segments, 0, bytes);
