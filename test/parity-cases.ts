@@ -9,11 +9,13 @@
  * carries); 8-bit state carries its quantization error into every step.
  */
 import {
-  adam8bitReferenceStep, adamReferenceStep, createBlockwise8bitState, createParam, fromBf16, optimiReferenceStep, PRESET_CATALOG, releaseParam, roundToBf16, toBf16,
+  adam8bitReferenceStep, adamReferenceStep, AdamW, createBlockwise8bitState, createParam, fromBf16, optimiReferenceStep, PRESET_CATALOG, releaseParam, roundToBf16, toBf16,
   type AdamOptimizer, type Blockwise8bitState, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
+import { BACKENDS } from '../src/backends/registry.js';
+import { describeVariant, type KernelVariant } from '../src/core/kernel-declarations.js';
 import { quantizationMaps } from '../src/core/quantization-maps.js';
-import { planTensor } from '../src/core/variants.js';
+import { kernelVariantOf, planTensor, reachableKernelVariants, type KernelVariantExample } from '../src/core/variants.js';
 import { seededNormal } from './helpers.js';
 
 /** Elements per tensor: over bitsandbytes' 4096 minimum, a partial last block and a partial last quad. */
@@ -31,15 +33,18 @@ export function budgetOf(entry: PresetEntry): number {
   return /8bit/i.test(entry.className) ? BUDGET.eightBit : BUDGET.fp32;
 }
 
-/** The table: one row per preset, one column per backend (ONNX Runtime once per execution provider). */
-export const PARITY_BACKENDS = {
-  'cpu': { backend: 'cpu' },
-  'js': { backend: 'js' },
-  'webgpu': { backend: 'webgpu' },
-  'onnx-cpu': { backend: 'onnx', executionProviders: ['cpu'] },
-  'onnx-webgpu': { backend: 'onnx', executionProviders: ['webgpu'] },
-} as const satisfies Record<string, OptimizerOptions>;
-export type ParityColumn = keyof typeof PARITY_BACKENDS;
+/** Backends that run as more than one column: ONNX Runtime once per execution provider. */
+const COLUMNS_OF_BACKEND: Record<string, Record<string, OptimizerOptions>> = {
+  onnx: { 'onnx-cpu': { backend: 'onnx', executionProviders: ['cpu'] }, 'onnx-webgpu': { backend: 'onnx', executionProviders: ['webgpu'] } },
+};
+
+/**
+ * The table's columns, one per registered backend (src/backends/registry.ts), so a backend is tested
+ * the moment it registers; a backend with several execution providers has a column for each.
+ */
+export const PARITY_BACKENDS: Record<string, OptimizerOptions> = Object.fromEntries(BACKENDS.backendNames().flatMap((name) =>
+  Object.entries(COLUMNS_OF_BACKEND[name] ?? { [name]: { backend: name as OptimizerOptions['backend'] } })));
+export type ParityColumn = string;
 
 /**
  * Where a run's params live: plain arrays, or shared memory (createParam's views of adamw-lab's
@@ -51,11 +56,11 @@ export type ParityPlacement = 'plain' | 'shared';
 export const SHARED_PLACEMENT_COLUMNS: readonly ParityColumn[] = ['webgpu', 'onnx-cpu', 'onnx-webgpu'];
 
 /** The seeded problem every run of a preset sees: initial params and STEPS gradients. */
-function problem(seed: number): { init: Float64Array; grads: Float64Array[] } {
+function problem(seed: number, length = PARITY_LENGTH): { init: Float64Array; grads: Float64Array[] } {
   const normal = seededNormal(seed);
-  const init = Float64Array.from({ length: PARITY_LENGTH }, () => normal());
+  const init = Float64Array.from({ length }, () => normal());
   // Gradients of mixed scale, so the 8-bit blocks see both large and tiny moments.
-  const grads = Array.from({ length: STEPS }, () => Float64Array.from({ length: PARITY_LENGTH }, (_, i) => normal() * (i % 7 === 0 ? 1 : 0.05)));
+  const grads = Array.from({ length: STEPS }, () => Float64Array.from({ length }, (_, i) => normal() * (i % 7 === 0 ? 1 : 0.05)));
   return { init, grads };
 }
 
@@ -85,7 +90,7 @@ export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: 
   const trajectory = problem(seed);
   const param = placedParam(trajectory.init, entry.paramDtype === 'bf16', placement);
   try {
-    return (await runTrajectory(entry, PARITY_BACKENDS[column], trajectory, param)).weights;
+    return (await runTrajectory(entry, PARITY_BACKENDS[column]!, trajectory, param)).weights;
   } finally {
     if (placement === 'shared' && entry.paramDtype !== 'bf16') releaseParam(param);
   }
@@ -145,7 +150,7 @@ export function rulesReference(
     : { data: new Float32Array(n), grad: null };
   const opt = create([placeholder], { backend: 'js', lr: LR });
   const group = opt.paramGroups[0]!;
-  const plan = planTensor('parity', 'param 0', opt.variantOptions, paramDtype, n, false);
+  const plan = planTensor('parity', 'param 0', opt.variantOptions, paramDtype, n, group.amsgrad);
   opt.destroy();
   const round = (dtype: 'f32' | 'bf16'): ((x: number) => number) => (storedAs === 'float64' ? (x) => x : dtype === 'bf16' ? roundToBf16 : Math.fround);
   // The rule sees the params as stored at the start (bf16 params start rounded).
@@ -153,6 +158,7 @@ export function rulesReference(
   const theta = start.slice();
   const hp = { lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay };
   const m = new Float64Array(n), v = new Float64Array(n);
+  const vmax = plan.amsgrad ? new Float64Array(n) : undefined;
   // Kahan's compensation (optimi) or shift (AdamW8bitKahan), only where the rounded run has one.
   const compensation = storedAs === 'dtype' && plan.kahan ? new Float64Array(n) : undefined;
   const eightBit = createBlockwise8bitState(n);
@@ -161,7 +167,7 @@ export function rulesReference(
     // The grad buffer is float32 too.
     const g = storedAs === 'dtype' ? Float64Array.from(exact, Math.fround) : exact;
     if (plan.family === 'adam') {
-      adamReferenceStep({ ...hp, amsgrad: false, maximize: false, weightDecayMode: className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v);
+      adamReferenceStep({ ...hp, amsgrad: plan.amsgrad, maximize: false, weightDecayMode: className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v, vmax);
     } else if (plan.family === 'optimi') {
       optimiReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: compensation !== undefined, stable: plan.stable }, t, theta, g, m, v,
         compensation, round(paramDtype), round(plan.momentDtype));
@@ -186,3 +192,91 @@ export function parityError(weights: Float64Array, reference: { start: Float64Ar
 
 /** Each preset's seed, so every backend of a row sees the same problem. */
 export const paritySeed = (entry: PresetEntry): number => 1000 + PRESET_CATALOG.indexOf(entry);
+
+/**
+ * A kernel variant registered for a backend that no preset row reaches (amsgrad, bf16 params without
+ * Kahan summation, fp32 moments for a bf16 param under 4096 elements, …): a row of its own, run with
+ * AdamW and the options of reachableKernelVariants' example.
+ */
+export interface VariantCase {
+  label: string;
+  example: KernelVariantExample;
+  preset: PresetLike;
+  seed: number;
+}
+
+/** The variant a preset row runs at PARITY_LENGTH. */
+export function presetVariant(entry: PresetEntry): KernelVariant {
+  const n = PARITY_LENGTH;
+  const placeholder: Param = entry.paramDtype === 'bf16' ? { data: new Uint16Array(n), grad: null, dtype: 'bf16' } : { data: new Float32Array(n), grad: null };
+  const opt = entry.create([placeholder], { backend: 'js' });
+  try {
+    return kernelVariantOf(planTensor('parity', 'param 0', opt.variantOptions, entry.paramDtype, n, opt.paramGroups[0]!.amsgrad));
+  } finally {
+    opt.destroy();
+  }
+}
+
+/** The rows for variants no preset reaches, each with a seed of its own. */
+export function variantCases(): VariantCase[] {
+  const byPresets = new Set(PRESET_CATALOG.map((entry) => describeVariant(presetVariant(entry))));
+  return reachableKernelVariants().filter((example) => !byPresets.has(describeVariant(example.variant))).map((example, k) => ({
+    label: describeVariant(example.variant),
+    example,
+    seed: 2000 + k,
+    preset: {
+      className: 'AdamW',
+      paramDtype: example.paramDtype,
+      create: (params, options) => new AdamW(params, { ...example.options, amsgrad: example.amsgrad, ...options }),
+    },
+  }));
+}
+
+/** The variant a case runs, as planTensor makes it from the case's options (what the coverage check compares). */
+export function caseVariant(c: VariantCase): KernelVariant {
+  const { options, paramDtype, length, amsgrad } = c.example;
+  return kernelVariantOf(planTensor('parity', 'param 0', options, paramDtype, length, amsgrad));
+}
+
+/** How a variant row is judged: the error of a run's weights, and its budget. */
+export interface VariantOracle {
+  budget: number;
+  /** What the error counts: a fraction of the update, or bf16 ulps. */
+  unit: string;
+  error(weights: Float64Array): number;
+}
+
+/** Distance in bf16 ulps: bf16 keeps 8 significant bits, so an ulp of x is 2^(⌊log₂|x|⌋ − 7). */
+const bf16Ulps = (x: number, reference: number): number =>
+  (x === reference ? 0 : Math.abs(x - reference) / 2 ** (Math.floor(Math.log2(Math.abs(reference))) - 7));
+
+/**
+ * The oracle of a variant row. bf16 params without Kahan summation are bf16 after every step, so the
+ * float64 rules round where the backends store (rulesReference with 'dtype'); a backend may still land
+ * one bf16 ulp away where float32 arithmetic puts a value on the other side of a rounding midpoint,
+ * in at most 0.1% of the weights (more counts as failing). The other rows: the float64 rules and the
+ * presets' budgets (8-bit state, bf16 with Kahan, fp32).
+ */
+export function variantOracle(c: VariantCase): VariantOracle {
+  const v = c.example.variant;
+  const trajectory = problem(c.seed, c.example.length);
+  if (v.paramDtype === 'bf16' && !v.kahan) {
+    const reference = rulesReference(c.preset, trajectory, 'dtype');
+    return {
+      budget: 1,
+      unit: 'bf16 ulps',
+      error: (weights) => {
+        const ulps = Array.from(weights, (x, i) => bf16Ulps(x, reference.end[i]!));
+        return ulps.filter((u) => u > 0).length > weights.length * 0.001 ? Infinity : Math.max(...ulps);
+      },
+    };
+  }
+  const reference = rulesReference(c.preset, trajectory);
+  const budget = v.paramDtype === 'bf16' ? BUDGET.bf16Kahan : v.family === 'blockwise8bit' ? BUDGET.eightBit : BUDGET.fp32;
+  return { budget, unit: 'of the update', error: (weights) => parityError(weights, reference) };
+}
+
+/** Run a variant row on a column: the effective weights after STEPS steps. */
+export async function runVariantCase(c: VariantCase, column: ParityColumn): Promise<Float64Array> {
+  return (await runTrajectory(c.preset, PARITY_BACKENDS[column]!, problem(c.seed, c.example.length))).weights;
+}
