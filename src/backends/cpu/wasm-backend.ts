@@ -47,8 +47,11 @@ const SCRATCH_BYTES = 2 * BLOCK_SIZE * 4;
 /** Byte address of element `start` of a task's buffer `name` (a per-block buffer holds one value per 256 elements); 0 if absent. */
 type Addresses = (name: string, start: number) => number;
 
+/** Each family's per-block buffers, from the declarations. */
+const PER_BLOCK = Object.fromEntries(Object.values(KERNEL_DECLARATIONS).map((d) => [d.family, d.buffers.filter((b) => b.per === 'block').map((b) => b.name)])) as Record<UpdateFamily, string[]>;
+
 function addressesOf(task: UpdateTask): Addresses {
-  const perBlock = KERNEL_DECLARATIONS[task.plan.family].buffers.filter((b) => b.per === 'block').map((b) => b.name);
+  const perBlock = PER_BLOCK[task.plan.family];
   return (name, start) => {
     const b = task.buffers[name];
     if (!b) return 0;
@@ -68,6 +71,11 @@ interface CallContext {
  * the moments, the param update that remains.
  */
 interface WasmKernel {
+  /**
+   * The job that updates elements [start, start + count) of `task`, its param and grad at `p` and `g`
+   * (in place, or in a staging buffer), with 8-bit scratch region `scratch` (a pipeline part's; resident
+   * jobs use region 0 and runJobs moves it to the running thread's).
+   */
   call: (task: UpdateTask, range: KernelRange, c: CallContext) => KernelJob;
   rmsSum?: (k: WasmKernelFunctions, task: UpdateTask, g: number, start: number, count: number, c: CallContext) => number;
   updateAfterRms?: (k: WasmKernelFunctions, task: UpdateTask, p: number, start: number, count: number, lr: number, c: CallContext) => void;
@@ -257,12 +265,14 @@ export class WasmBackend implements Backend {
     const arenaIndex = arenas.indexOf(arena);
     const pb = task.param.BYTES_PER_ELEMENT;
     const gb = task.grad.BYTES_PER_ELEMENT;
+    const kernel = taskKernel(task, wasmKernelOf);
+    const context = this.callContext(task, arena);
     return {
       length: task.param.length,
       encode: (start, end, out) => {
-        pushJob(out, arenaIndex, this.kernelCall(task, arena, {
+        pushJob(out, arenaIndex, kernel.call(task, {
           p: task.param.byteOffset + start * pb, g: task.grad.byteOffset + start * gb, start, count: end - start, scratch: 0,
-        }));
+        }, context));
       },
     };
   }
@@ -291,6 +301,8 @@ export class WasmBackend implements Backend {
     const paramData = param as unknown as Uint8Array, gradData = grad as unknown as Uint8Array;
     sharedPool ??= new ThreadPool(kernelModule(), this.threads - 1);
     const pool = sharedPool;
+    const kernel = taskKernel(task, wasmKernelOf);
+    const context = this.callContext(task, arena);
     await runPipelined({
       length: param.length,
       chunk: PIPELINE_CHUNK,
@@ -305,10 +317,10 @@ export class WasmBackend implements Backend {
       stageOut: (slot, start, end) => paramData.set(paramSlots[slot]!.subarray(0, end - start), start),
       encode: (slot, start, count, scratch, out) => {
         const offset = start % PIPELINE_CHUNK;
-        pushJob(out, arenaIndex, this.kernelCall(task, arena, {
+        pushJob(out, arenaIndex, kernel.call(task, {
           p: paramSlots[slot]!.byteOffset + offset * param.BYTES_PER_ELEMENT, g: gradSlots[slot]!.byteOffset + offset * grad.BYTES_PER_ELEMENT,
           start, count, scratch,
-        }));
+        }, context));
       },
     });
   }
@@ -324,18 +336,6 @@ export class WasmBackend implements Backend {
       this.pipelineBytes.set(arena, ring);
     }
     return ring;
-  }
-
-  /**
-   * The kernel call that updates elements [start, start + count) of `task`, given the addresses `p`
-   * and `g` of that range's param and grad (in place, or in a staging buffer), using 8-bit scratch
-   * region `scratch` (a pipeline part's; resident jobs use region 0 and runJobs moves it to the running
-   * thread's). `lr` is StableAdamW's scaled learning rate where it applies. Arguments are given by the
-   * names the AssemblyScript kernels declare (kernel-abi.generated.ts): a missing or misspelt one is a
-   * type error, and their order is the generated packer's business (see WASM_KERNELS).
-   */
-  private kernelCall(task: UpdateTask, arena: Arena, range: KernelRange): KernelJob {
-    return taskKernel(task, wasmKernelOf).call(task, range, this.callContext(task, arena));
   }
 
   /** The addresses of `task`'s buffers and the 8-bit tables in `arena`, for a kernel call. */
@@ -377,7 +377,7 @@ export class WasmBackend implements Backend {
     const jobs: number[] = [];
     chunks((p, g, start, count) => {
       jobs.length = 0;
-      pushJob(jobs, 0, this.kernelCall(task, arena, { p, g, start, count, scratch: 0, lr }));
+      pushJob(jobs, 0, kernel.call(task, { p, g, start, count, scratch: 0, lr }, context));
       runJobs([k], jobs);
     }, true);
   }
