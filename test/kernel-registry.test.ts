@@ -131,6 +131,7 @@ describe('kernel declarations', () => {
   it('every reachable plan lays its state out as its family declares: names in order, dtypes, per element or per block', () => {
     for (const { variant, options, paramDtype, length, amsgrad } of reachableKernelVariants()) {
       const plan = planTensor('test', 'p', options, paramDtype, length, amsgrad);
+      assert.ok(KERNEL_DECLARATIONS[variant.family].paramDtypes.includes(plan.paramDtype), describeVariant(variant));
       const declared = KERNEL_DECLARATIONS[variant.family].buffers.filter((b) => b.when === undefined || plan[b.when]);
       assert.deepEqual(plan.buffers.map((b) => b.name), declared.map((b) => b.name), describeVariant(variant));
       declared.forEach((b, k) => {

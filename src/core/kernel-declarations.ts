@@ -40,9 +40,13 @@ export interface KernelBufferDeclaration {
   readonly when?: 'amsgrad' | 'kahan';
 }
 
-/** What a family's kernel reads, writes and takes. Besides its state it reads the grad and updates the param in place. */
+/** What a family's kernel reads, writes and takes. */
 export interface KernelDeclaration {
   readonly family: UpdateFamily;
+  /** The param, updated in place: its dtypes. */
+  readonly paramDtypes: readonly ('f32' | 'bf16')[];
+  /** The grad, read only: its dtypes (a bf16 grad, of a bf16 param only, is decoded as it is read). */
+  readonly gradDtypes: readonly ('f32' | 'bf16')[];
   /** The state buffers, in state-dict order. */
   readonly buffers: readonly KernelBufferDeclaration[];
   /** The names of its step scalars, as {@link KernelDeclaration.stepScalars} returns them. */
@@ -55,6 +59,8 @@ export interface KernelDeclaration {
 export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclaration & { family: F } } = {
   adam: {
     family: 'adam',
+    paramDtypes: ['f32'],
+    gradDtypes: ['f32'],
     buffers: [
       { name: 'exp_avg', dtype: 'f32', per: 'element' },
       { name: 'exp_avg_sq', dtype: 'f32', per: 'element' },
@@ -65,6 +71,8 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
   },
   optimi: {
     family: 'optimi',
+    paramDtypes: ['f32', 'bf16'],
+    gradDtypes: ['f32', 'bf16'],
     buffers: [
       { name: 'exp_avg', dtype: 'moments', per: 'element' },
       { name: 'exp_avg_sq', dtype: 'moments', per: 'element' },
@@ -75,6 +83,8 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
   },
   blockwise8bit: {
     family: 'blockwise8bit',
+    paramDtypes: ['f32', 'bf16'],
+    gradDtypes: ['f32', 'bf16'],
     buffers: [
       { name: 'state1', dtype: 'u8', per: 'element' },
       { name: 'state2', dtype: 'u8', per: 'element' },
