@@ -1,7 +1,8 @@
 /**
  * The WebAssembly kernels of the variant families against the readable rules (backend 'js'):
  * quantization tables equal dQuantize for every float, and four steps of each family from random
- * data agree within a few ulps of each stored dtype.
+ * data agree within a few ulps of each stored dtype: the presets' cases below, and every kernel
+ * variant that both backends register (generated from the registry).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,6 +12,10 @@ import {
   type AdamOptimizer, type OptimizerOptions, type Param, type ParamStateDict,
 } from '../src/index.js';
 import { buildQuantizationTable, lookupCode } from '../src/backends/quantization-tables.js';
+import { BACKENDS } from '../src/backends/registry.js';
+import { describeVariant } from '../src/core/kernel-declarations.js';
+import { reachableKernelVariants } from '../src/core/variants.js';
+import { MIN_8BIT_SIZE } from '../src/rules/blockwise8bit.js';
 import { seededNormal } from './helpers.js';
 
 describe('quantization tables', () => {
@@ -37,7 +42,8 @@ describe('quantization tables', () => {
 });
 
 type Make = (params: Param[], options: OptimizerOptions) => AdamOptimizer;
-const FAMILIES: Array<{ name: string; make: Make; bf16: boolean; arena?: boolean }> = [
+type FamilyCase = { name: string; make: Make; bf16: boolean; arena?: boolean; length?: number };
+const FAMILIES: FamilyCase[] = [
   { name: 'AdamW8bit (fp32 params, staged)', make: (p, o) => new AdamW8bit(p, o), bf16: false },
   { name: 'AdamW8bit (fp32 params, in place)', make: (p, o) => new AdamW8bit(p, o), bf16: false, arena: true },
   { name: 'AdamW8bit (bf16 params, no Kahan)', make: (p, o) => new AdamW8bit(p, { ...o, kahan: false }), bf16: true },
@@ -49,11 +55,27 @@ const FAMILIES: Array<{ name: string; make: Make; bf16: boolean; arena?: boolean
   { name: 'AdamW (bf16, no Kahan)', make: (p, o) => new AdamW(p, { ...o, kahan: false }), bf16: true },
 ];
 
+/**
+ * Every kernel variant that backends 'cpu' and 'js' both register (src/backends/registry.ts), from
+ * reachableKernelVariants' example options: a variant registered later is compared the moment it is.
+ * Tensors reach 8-bit state from 4096 elements, so variants found on a smaller tensor keep its length.
+ */
+const registeredOn = (backend: string): Set<string> =>
+  new Set(BACKENDS.registrations().filter((r) => r.backend === backend).map((r) => describeVariant(r.variant)));
+const REGISTERED_CASES: FamilyCase[] = reachableKernelVariants()
+  .filter(({ variant }) => registeredOn('cpu').has(describeVariant(variant)) && registeredOn('js').has(describeVariant(variant)))
+  .map(({ variant, options, paramDtype, length, amsgrad }) => ({
+    name: `registered variant ${describeVariant(variant)}`,
+    make: (p, o) => new AdamW(p, { ...options, amsgrad, ...o }),
+    bf16: paramDtype === 'bf16',
+    length: length < MIN_8BIT_SIZE ? length : undefined,
+  }));
+
 /** Values of a param buffer as numbers. */
 const values = (a: ArrayLike<number>, bf16: boolean): number[] => (bf16 ? Array.from(fromBf16(a as Uint16Array)) : Array.from(a));
 
-async function runFamily(family: (typeof FAMILIES)[number], backend: 'cpu' | 'js'): Promise<{ data: number[]; state: ParamStateDict }> {
-  const n = 9000; // 35 whole 256-element blocks and a partial one
+async function runFamily(family: FamilyCase, backend: 'cpu' | 'js'): Promise<{ data: number[]; state: ParamStateDict }> {
+  const n = family.length ?? 9000; // 35 whole 256-element blocks and a partial one
   const normal = seededNormal(family.name.length);
   const init = Float32Array.from({ length: n }, () => normal());
   const grads = [0.1, 1, 0.01, 3].map((scale) => Float32Array.from({ length: n }, () => scale * normal()));
@@ -71,7 +93,12 @@ async function runFamily(family: (typeof FAMILIES)[number], backend: 'cpu' | 'js
 }
 
 describe('variant kernels agree with the readable rules', () => {
-  for (const family of FAMILIES) {
+  it('every variant registered on both cpu and js has a case here', () => {
+    const both = [...registeredOn('cpu')].filter((v) => registeredOn('js').has(v));
+    assert.deepEqual(REGISTERED_CASES.map((c) => c.name.replace('registered variant ', '')), both);
+    assert.equal(both.length, 17);
+  });
+  for (const family of [...FAMILIES, ...REGISTERED_CASES]) {
     it(family.name, async () => {
       const cpu = await runFamily(family, 'cpu');
       const js = await runFamily(family, 'js');
