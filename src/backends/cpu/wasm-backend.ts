@@ -14,7 +14,7 @@ import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
 import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
 import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer, type UpdateFamily } from '../../core/variants.js';
 import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from '../backend.js';
-import { RULE_KERNELS } from '../rule-runner.js';
+import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { chunkRanges, pushJob, runJobs, type KernelJob, type RangeTask } from './jobs.js';
@@ -352,7 +352,7 @@ export class WasmBackend implements Backend {
     const arena = stateArena(task);
     if (!arena) {
       // Only when an arena filled up between two buffers of one tensor: correct, just not fast.
-      RULE_KERNELS[task.plan.family](task);
+      runWithRules(task);
       return;
     }
     const { plan, hp } = task;
