@@ -7,7 +7,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // The umbrella package registers every op's gradient (tfjs-core alone does not), as in users' code.
 import '@tensorflow/tfjs';
+import type { TestContext } from 'node:test';
 import * as ours from '../src/tfjs/index.js';
+import { webgpuDevice } from '../src/backends/webgpu/device.js';
+import { needsWebGpuAdapter } from './helpers.js';
 import * as core from '../src/index.js';
 
 /** Use tfjs's pure-JS cpu backend (tfjs-node needs a native download; the cpu backend is the reference). */
@@ -21,6 +24,30 @@ export async function useTfjsWasm(): Promise<void> {
   setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/'));
   if (!(await tf.setBackend('wasm'))) throw new Error("tfjs backend 'wasm' did not initialize");
   await tf.ready();
+}
+
+/**
+ * Use tfjs-backend-webgpu in Node on Dawn's device (the one backend 'webgpu' of the core uses): the
+ * package needs navigator.gpu only to exist, and is registered again around that device under its
+ * own name 'webgpu'. Returns the device, or undefined (and skips `t`) without an adapter.
+ */
+let registeredOnDawn = false;
+export async function useTfjsWebGpu(t: TestContext): Promise<GPUDevice | undefined> {
+  if (!(await needsWebGpuAdapter(t))) return undefined;
+  const device = await webgpuDevice('tfjs test');
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  g.navigator ??= {};
+  g.navigator.gpu ??= {};
+  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  if (!registeredOnDawn) {
+    registeredOnDawn = true;
+    // Its import registered a factory that asks navigator.gpu for an adapter: replaced, never run.
+    tf.removeBackend('webgpu');
+    tf.registerBackend('webgpu', () => new WebGPUBackend(device, { vendor: 'dawn', architecture: 'swiftshader' } as GPUAdapterInfo));
+  }
+  if (!(await tf.setBackend('webgpu'))) throw new Error("tfjs backend 'webgpu' did not initialize on Dawn");
+  await tf.ready();
+  return device;
 }
 
 /** Every class of adamw-lab/tfjs beside its core preset (the oracle for bit-identity). */
