@@ -46,6 +46,7 @@ function initial(seed: number): Float32Array[] {
 /** Calls of GPUBuffer.prototype.mapAsync (every readback to the host goes through it) while `action` runs. */
 function mapAsyncCalls(t: TestContext, action: () => void): number {
   let calls = 0;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with its buffer as `this`
   const original = GPUBuffer.prototype.mapAsync;
   const mock = t.mock.method(GPUBuffer.prototype, 'mapAsync', function (this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
     calls++;

@@ -253,7 +253,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const tasks: UpdateTask[] = [];
     const touched: Array<{ variable: tf.Variable; slot: VariableSlot }> = [];
     for (const { variable, grad, saved } of work) {
-      const slot = this.slotFor(variable, saved) as VariableSlot;
+      const slot = this.slotFor(variable, saved);
       slot.grad.set(readGradient(grad));
       slot.step++;
       tasks.push({ plan: slot.plan, param: slot.data, grad: slot.grad, buffers: slot.buffers, hp: this.hyperparameters(variable.name), step: slot.step });
