@@ -39,8 +39,9 @@ async function runCase(spec: PageCase): Promise<PageResult> {
   await tf.ready();
   const device = (tf.backend() as unknown as { device: GPUDevice }).device;
   const variables = spec.shapes.map((shape, i) => tf.tidy(() => tf.variable(tf.tensor(spec.initial[i]!, shape), true, `v${i}`)));
-  const opt = new ours[spec.className](spec.options as ours.TfjsAdamOptions);
+  const opt = new ours[spec.className](spec.options);
   let mapAsyncDuringSteps = 0;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with its buffer as `this`
   const mapAsync = GPUBuffer.prototype.mapAsync;
   const nextOps: tf.Tensor[] = [];
   let error: string | undefined;
