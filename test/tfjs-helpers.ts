@@ -9,7 +9,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs';
 import type { TestContext } from 'node:test';
 import * as ours from '../src/tfjs/index.js';
-import { webgpuDevice } from '../src/backends/webgpu/device.js';
+import { registerTfjsWebGpuOnDawn } from '../scripts/tfjs-webgpu-node.js';
 import { needsWebGpuAdapter } from './helpers.js';
 import * as core from '../src/index.js';
 
@@ -27,24 +27,12 @@ export async function useTfjsWasm(): Promise<void> {
 }
 
 /**
- * Use tfjs-backend-webgpu in Node on Dawn's device (the one backend 'webgpu' of the core uses): the
- * package needs navigator.gpu only to exist, and is registered again around that device under its
- * own name 'webgpu'. Returns the device, or undefined (and skips `t`) without an adapter.
+ * Use tfjs-backend-webgpu in Node on Dawn's device (scripts/tfjs-webgpu-node.ts). Returns the device,
+ * or undefined (and skips `t`) without an adapter.
  */
-let registeredOnDawn = false;
 export async function useTfjsWebGpu(t: TestContext): Promise<GPUDevice | undefined> {
   if (!(await needsWebGpuAdapter(t))) return undefined;
-  const device = await webgpuDevice('tfjs test');
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  g.navigator ??= {};
-  g.navigator.gpu ??= {};
-  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-  if (!registeredOnDawn) {
-    registeredOnDawn = true;
-    // Its import registered a factory that asks navigator.gpu for an adapter: replaced, never run.
-    tf.removeBackend('webgpu');
-    tf.registerBackend('webgpu', () => new WebGPUBackend(device, { vendor: 'dawn', architecture: 'swiftshader' } as GPUAdapterInfo));
-  }
+  const device = await registerTfjsWebGpuOnDawn();
   if (!(await tf.setBackend('webgpu'))) throw new Error("tfjs backend 'webgpu' did not initialize on Dawn");
   await tf.ready();
   return device;
