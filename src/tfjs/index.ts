@@ -1,8 +1,10 @@
 /**
  * adamw-lab's optimizers as TensorFlow.js optimizers: `import { AdamW } from 'adamw-lab/tfjs'`, then
  * `model.compile({ optimizer: new AdamW({ lr: 1e-3 }) })`. Each class is a `tf.Optimizer` whose
- * `applyGradients` runs the core library's WebAssembly kernel synchronously, so the update is done
- * before tfjs goes on to the next forward pass, and gives the same bits as the core optimizer.
+ * `applyGradients` runs the core library's WebAssembly kernel synchronously on tfjs's cpu and wasm
+ * backends, so the update is done before tfjs goes on to the next forward pass, and gives the same
+ * bits as the core optimizer. On tfjs's webgpu backend it runs the core's WGSL kernels on tfjs's own
+ * device and the variables' GPU buffers, submitted before it returns (./webgpu.ts).
  *
  * Params and state live in adamw-lab's memory between steps, beside each other (one arena), so a
  * step reads each gradient once, runs the fused kernel in place, and writes each variable once.
@@ -52,10 +54,10 @@ export type TfjsAdamW8bitKahanOptions = TfjsAdamOptions & Pick<AdamW8bitKahanOpt
 const TFJS_OPTION_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize', 'stateDtype', 'kahan', 'stable'] as const;
 /** Core options that have no meaning here, and why (the hint of their error). */
 const NOT_IN_TFJS: Record<string, string> = {
-  backend: 'the tfjs optimizers always run the CPU kernel (WebAssembly SIMD) on the calling thread; drop backend',
+  backend: "the tfjs optimizers run where tfjs runs (the CPU kernel on tfjs's cpu and wasm backends, the WGSL kernels on its webgpu backend); drop backend",
   threads: 'tfjs calls applyGradients synchronously, so the step runs on the calling thread; drop threads',
-  device: 'the tfjs optimizers run the CPU kernel; drop device',
-  executionProviders: 'the tfjs optimizers run the CPU kernel; drop executionProviders',
+  device: "on tfjs's webgpu backend the optimizers use tfjs's own GPUDevice; drop device",
+  executionProviders: 'the tfjs optimizers do not run ONNX Runtime; drop executionProviders',
   paged: 'paged state reads its spill file asynchronously, which a synchronous applyGradients cannot wait for; use the core PagedAdamW',
 };
 /** The key under which getConfig stores the excluded names, hex-encoded: tfjs camel-cases strings with '_' on load. */
@@ -176,9 +178,10 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 
   /**
-   * How the last step ran: `'cpu kernel, in place'` on tfjs's cpu and wasm backends; on another tfjs
-   * backend that reads synchronously (webgl) the same CPU kernel with the gradients read back to the
-   * host, and a warning. tfjs's webgpu backend is refused (see {@link applyGradients}).
+   * How the last step ran: `'cpu kernel, in place'` on tfjs's cpu and wasm backends; on tfjs's webgpu
+   * backend `'wgsl kernels on tfjs's device, in place'` (the variables' GPU buffers, state on the GPU);
+   * on another tfjs backend that reads synchronously (webgl) the same CPU kernel with the gradients
+   * read back to the host, and a warning.
    */
   get executionPath(): string {
     return this.lastPath;
