@@ -19,7 +19,7 @@
  * model.compile({ optimizer: opt, loss: 'meanSquaredError' });
  * await model.fit(xs, ys, { epochs: 10 });
  * ```
- * @module
+ * @module adamw-lab/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
@@ -167,6 +167,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     return this.lr;
   }
 
+  /** Set the learning rate (checked as the constructor checks `lr`); the same as setting {@link lr}. */
   set learningRate(value: number) {
     validateGroupOptions(this.owner, 'learningRate', { lr: value });
     this.lr = value;
