@@ -51,8 +51,9 @@ export interface GpuSlot {
   shape: number[];
   /**
    * For a variable of n elements, n not a multiple of 4: buffers of whole quads that the kernels step
-   * in its place (the kernels read and write four elements at a time, and tfjs sizes a variable's
-   * buffer to its n elements and reads all of it back). The variable is copied in and out around each step.
+   * in its place. The kernels read and write four elements at a time, and WGSL lets a store past the
+   * end of a binding land anywhere inside it; tfjs sizes a variable's buffer to its n elements, and
+   * reads all of a buffer back, so it cannot be given a larger one. Copied in and out around each step.
    */
   quads?: { param: GPUBuffer; grad: GPUBuffer };
 }
@@ -94,7 +95,7 @@ export class TfjsWebGpuPath {
     this.watched(() => this.store.prepareSync(), 'compiling the WGSL kernels');
   }
 
-  /** Zeroed state for a variable of `shape` under `plan`. */
+  /** Zeroed state for `variable` under `plan`; its buffers are bound at each step (they change: tfjs makes new gradients). */
   create(variable: tf.Variable, plan: TensorPlan): GpuSlot {
     const param: GpuParam = { data: null as unknown as GPUBuffer, length: variable.size, name: variable.name };
     return { kind: 'gpu', plan, state: this.store.create(param, plan), step: 0, shape: [...variable.shape] };
