@@ -139,10 +139,7 @@ describe('notebook execution', () => {
         assert.ok(!(cell.outputs ?? []).some((o) => o.name === 'stderr'), `${file}: code cell ${k + 1} wrote to stderr`);
       });
       const outputs = executed.cells.flatMap((c) => c.outputs ?? []);
-      // The code-mapping notebook sets configs side by side; there is nothing there to plot.
-      if (!file.includes('code-mapping')) {
-        assert.ok(outputs.some((o) => o.output_type === 'display_data' && String(o.data?.['image/svg+xml']).startsWith('<svg')), `${file}: no SVG plot`);
-      }
+      assert.ok(outputs.some((o) => o.output_type === 'display_data' && String(o.data?.['image/svg+xml']).startsWith('<svg')), `${file}: no SVG plot`);
     }
   });
 
