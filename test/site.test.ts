@@ -154,7 +154,7 @@ describe('docs site in chromium', () => {
     const sidebar = await open('/notebooks/memory');
     // Leaf links only: until React hydrates, the category's own label also links to its first notebook
     // (Docusaurus's SSR fallback for readers without JavaScript), so counting every link is racy.
-    assert.equal(await sidebar.locator('.theme-doc-sidebar-menu a.menu__link:not(.menu__link--sublist)[href*="/notebooks/"]').count(), 12);
+    assert.equal(await sidebar.locator('.theme-doc-sidebar-menu a.menu__link:not(.menu__link--sublist)[href*="/notebooks/"]').count(), 13);
     await sidebar.close();
   });
 
