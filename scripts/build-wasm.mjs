@@ -135,12 +135,13 @@ writeFileSync(join(root, 'src/backends/cpu/kernel-abi.generated.ts'), abi);
 console.log(`kernels/wasm/*.ts export signatures (${signatures.map((s) => s.name).join(', ')}) -> src/backends/cpu/kernel-abi.generated.ts`);
 
 // WGSL shaders are embedded as strings, for the same reason: no file paths at run time. Each kernel
-// gets kernels/wgsl/common.wgsl in front. The structs the host writes (common.wgsl's `Window`, each
+// gets kernels/wgsl/common.wgsl and the generated expressions.generated.wgsl in front. The structs the host writes (common.wgsl's `Window`, each
 // kernel's per-tensor `Segment`) are parsed here into the field lists src/backends/webgpu/kernels.ts
 // packs, so each layout is declared once, in the shader.
 const wgslDir = join(root, 'kernels/wgsl');
-const common = readFileSync(join(wgslDir, 'common.wgsl'), 'utf8');
-const kernelSources = readdirSync(wgslDir).filter((f) => f.endsWith('.wgsl') && f !== 'common.wgsl').sort();
+// The expression tables' rows (kernels/expressions/generate.ts wrote them) follow common.wgsl.
+const common = readFileSync(join(wgslDir, 'common.wgsl'), 'utf8') + '\n' + readFileSync(join(wgslDir, 'expressions.generated.wgsl'), 'utf8');
+const kernelSources = readdirSync(wgslDir).filter((f) => f.endsWith('.wgsl') && f !== 'common.wgsl' && !f.endsWith('.generated.wgsl')).sort();
 const constName = (file) => `${file.replace(/\.wgsl$/, '').replace(/-/g, '_').toUpperCase()}_WGSL`;
 /** The fields of `struct name` in `source` (a file name for errors): [name, 'f32' | 'u32'] pairs. */
 function structFields(name, source, file) {

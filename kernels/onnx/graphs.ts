@@ -17,6 +17,8 @@ import { quantizationMaps } from '../../src/core/quantization-maps.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
+import { adamTable } from '../expressions/adam.js';
+import { OnnxRows } from '../expressions/expression.js';
 
 /** A graph being written, with the helpers every family uses. */
 class StepGraph extends GraphBuilder {
@@ -79,21 +81,15 @@ function adamGraph(amsgrad: boolean): StepGraph {
   const s = b.scalarInputs([
     'gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize',
   ] as const satisfies ReadonlyArray<keyof AdamStepScalars>);
-  // θ ← θ·(1 − ηλ)   (AdamW; decay is 1 for Adam)
-  const theta = b.mul(param, s.decay);
-  // g ← ±g + λθ   (Adam's coupled L2; l2 is 0 for AdamW)
-  const g = b.add(b.mul(grad, s.gradSign), b.mul(s.l2, theta));
-  // m ← m + (1 − β1)(g − m)
-  const m = b.add(expAvg, b.mul(s.oneMinusBeta1, b.sub(g, expAvg)), 'exp_avg_out');
-  // v ← β2·v + (1 − β2)·g²
-  const v = b.add(b.mul(expAvgSq, s.beta2), b.mul(b.mul(s.oneMinusBeta2, g), g), 'exp_avg_sq_out');
-  // v_max ← max(v_max, v), NaN when either is, as torch.maximum (v_max + v is then NaN); ONNX's Max
-  // does not promise what a NaN operand gives.
-  const eitherNan = (): string => b.op('Or', [b.op('IsNaN', [maxExpAvgSq]), b.op('IsNaN', [v])]);
-  const vUsed = amsgrad ? b.where(eitherNan(), b.add(maxExpAvgSq, v), b.max(maxExpAvgSq, v), 'max_exp_avg_sq_out') : v;
-  // θ ← θ − η/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)
-  const denom = b.add(b.mul(b.sqrt(vUsed), s.invSqrtBiasCorrection2), s.eps);
-  b.add(theta, b.div(b.mul(s.negStepSize, m), denom), 'param_out');
+  // The formulas: the adam family's expression table (kernels/expressions/adam.ts).
+  const rows = new OnnxRows(b, adamTable, { param, grad, m: expAvg, v: expAvgSq, vMax: maxExpAvgSq, ...s });
+  rows.emit('decayedParam');
+  rows.emit('gradient');
+  rows.emit('firstMoment', 'exp_avg_out');
+  rows.bindings.vUsed = rows.emit('secondMoment', 'exp_avg_sq_out');
+  if (amsgrad) rows.bindings.vUsed = rows.emit('maxSecondMoment', 'max_exp_avg_sq_out');
+  rows.emit('denominator');
+  rows.emit('newParam', 'param_out');
   for (const name of ['param', 'exp_avg', 'exp_avg_sq', ...(amsgrad ? ['max_exp_avg_sq'] : [])]) b.result(name);
   return b;
 }

@@ -13,6 +13,11 @@
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** max(a, b), NaN when either is: torch.maximum, and what wasm's f32x4.max does lane-wise. */
+@inline export function maxPropagatingNan(a: f32, b: f32): f32 {
+  return isNaN(a) || isNaN(b) ? NaN : max(a, b);
+}
+
 /** Load element i of a buffer that is bf16 (isBf16) or fp32. */
 @inline export function loadValue(base: usize, i: usize, isBf16: bool): f32 {
   return isBf16 ? bf16ToF32(<u32>load<u16>(base + (i << 1))) : load<f32>(base + (i << 2));
