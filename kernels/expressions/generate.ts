@@ -9,10 +9,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adamTable } from './adam.js';
+import { blockwise8bitTable } from './blockwise8bit.js';
+import { optimiTable } from './optimi.js';
 import { assemblyScriptSource, wgslSource, type ExpressionTable } from './expression.js';
 
 /** Every family's table, in the order the generated files list them. */
-export const EXPRESSION_TABLES: readonly ExpressionTable[] = [adamTable];
+export const EXPRESSION_TABLES: readonly ExpressionTable[] = [adamTable, optimiTable, blockwise8bitTable];
 
 if (require.main === module) {
   const kernels = join(__dirname, '..');

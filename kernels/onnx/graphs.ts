@@ -18,6 +18,7 @@ import { quantizationThresholds } from '../../src/backends/quantization-tables.j
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
 import { adamTable } from '../expressions/adam.js';
+import { optimiTable } from '../expressions/optimi.js';
 import { OnnxRows } from '../expressions/expression.js';
 
 /** A graph being written, with the helpers every family uses. */
@@ -94,11 +95,11 @@ function adamGraph(amsgrad: boolean): StepGraph {
   return b;
 }
 
-/** optimi's second moment, v ← β̂2·v + (1 − β̂2)·g², stored in the moments' dtype (shared by the step and its RMS pass). */
-function optimiSecondMoment(b: StepGraph, g: string, expAvgSq: string, momentsBf16: boolean, output?: string): string {
-  const beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
-  const oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
-  return b.rounded(b.add(b.mul(beta2Hat, expAvgSq), b.mul(b.mul(oneMinusBeta2Hat, g), g)), momentsBf16, output);
+/** optimi's second moment row (stored in the moments' dtype), shared by the step and its RMS pass. */
+function optimiSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): string {
+  rows.bindings.beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
+  rows.bindings.oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
+  return rows.emit('secondMoment', output);
 }
 
 /**
@@ -119,31 +120,31 @@ function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
  */
 function optimiGraph(c: OnnxGraphConfig): StepGraph {
   const b = new StepGraph(false);
-  const grad = b.elements('grad');
-  const g = b.mul(grad, b.scalarInput<OptimiStepScalars>('gradSign'));
+  // The formulas: the optimi family's expression table (kernels/expressions/optimi.ts).
+  const rows = new OnnxRows(b, optimiTable, { grad: b.elements('grad') }, { paramBf16: c.paramBf16, momentsBf16: c.momentsBf16 });
+  rows.bindings.gradSign = b.scalarInput<OptimiStepScalars>('gradSign');
+  const g = rows.emit('gradient');
   if (c.rms) {
-    rmsSum(b, g, optimiSecondMoment(b, g, b.elements('exp_avg_sq'), c.momentsBf16));
+    rows.bindings.v = b.elements('exp_avg_sq');
+    rmsSum(b, g, optimiSecondMoment(b, rows));
     return b;
   }
-  const param = b.elements('param');
-  const expAvg = b.elements('exp_avg');
-  const expAvgSq = b.elements('exp_avg_sq');
-  const kahanComp = c.kahan ? b.elements('kahan_comp') : '';
-  const s = b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>);
-  // m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²   (already debiased)
-  const m = b.rounded(b.add(expAvg, b.mul(s.oneMinusBeta1Hat, b.sub(g, expAvg))), c.momentsBf16, 'exp_avg_out');
-  const v = optimiSecondMoment(b, g, expAvgSq, c.momentsBf16, 'exp_avg_sq_out');
-  // θ ← θ·(1 − η_t·λ)   (decay is exactly 1 without weight decay, which leaves θ as it is)
-  const theta = b.rounded(b.mul(param, s.decay), c.paramBf16);
-  // u = −η_t·m̂/(√v̂ + ε)
-  const update = b.div(b.mul(s.negLr, m), b.add(b.sqrt(v), s.eps));
+  rows.bindings.param = b.elements('param');
+  rows.bindings.m = b.elements('exp_avg');
+  rows.bindings.v = b.elements('exp_avg_sq');
+  if (c.kahan) rows.bindings.c = b.elements('kahan_comp');
+  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>));
+  rows.emit('firstMoment', 'exp_avg_out');
+  optimiSecondMoment(b, rows, 'exp_avg_sq_out');
+  // The graph always decays: decay is exactly 1 without weight decay, which leaves θ as it is
+  rows.emit('decayedParam');
+  rows.emit('paramUpdate');
   if (c.kahan) {
-    // c ← c + u;  θ' = θ + c;  c ← c + (θ − θ')   (c is bf16)
-    const comp = b.rounded(b.add(kahanComp, update), true);
-    const next = b.rounded(b.add(theta, comp), c.paramBf16, 'param_out');
-    b.rounded(b.add(comp, b.sub(theta, next)), true, 'kahan_comp_out');
+    rows.emit('compensatedUpdate');
+    rows.emit('kahanParam', 'param_out');
+    rows.emit('compensation', 'kahan_comp_out');
   } else {
-    b.rounded(b.add(theta, update), c.paramBf16, 'param_out');
+    rows.emit('newParam', 'param_out');
   }
   for (const name of ['param', 'exp_avg', 'exp_avg_sq', ...(c.kahan ? ['kahan_comp'] : [])]) b.result(name);
   return b;
