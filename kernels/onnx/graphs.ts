@@ -19,6 +19,7 @@ import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/
 import { GraphBuilder, type Dim } from './onnx-builder.js';
 import { adamTable } from '../expressions/adam.js';
 import { optimiTable } from '../expressions/optimi.js';
+import { blockwise8bitTable } from '../expressions/blockwise8bit.js';
 import { OnnxRows } from '../expressions/expression.js';
 
 /** A graph being written, with the helpers every family uses. */
@@ -183,21 +184,25 @@ function quantized(b: StepGraph, x: string, signed: boolean): string {
  * m and v of an 8-bit block from its codes: β·(map[code]·absmax) + (1 − β)·g (and g² for v); 0 where g
  * is not finite (bitsandbytes resets them), which also covers the NaN padding of the last block.
  */
-function dequantizedMoment(b: StepGraph, which: 1 | 2, g: string, live: string): string {
+function dequantizedMoment(b: StepGraph, rows: OnnxRows, which: 1 | 2, live: string): string {
   const { signed, unsigned } = quantizationMaps();
   const map = b.constant('float', which === 1 ? signed : unsigned);
   const codes = b.elements(`state${which}`, 'uint8');
   const absmax = b.input(`absmax${which}`, 'float', ['blocks', 1]);
-  const stored = b.mul(b.op('Gather', [map, b.cast(codes, 'int32')]), absmax);
-  const beta = b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'beta1' : 'beta2');
-  const oneMinusBeta = b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'oneMinusBeta1' : 'oneMinusBeta2');
-  const fresh = which === 1 ? b.mul(oneMinusBeta, g) : b.mul(b.mul(oneMinusBeta, g), g);
-  return b.where(live, b.add(b.mul(stored, beta), fresh), b.scalar(0));
+  Object.assign(rows.bindings, {
+    [which === 1 ? 'mappedFirst' : 'mappedSecond']: b.op('Gather', [map, b.cast(codes, 'int32')]),
+    [`absmax${which}`]: absmax,
+    [`beta${which}`]: b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'beta1' : 'beta2'),
+    [`oneMinusBeta${which}`]: b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'oneMinusBeta1' : 'oneMinusBeta2'),
+  });
+  return b.where(live, rows.emit(which === 1 ? 'firstMoment' : 'secondMoment'), b.scalar(0));
 }
 
 /** The signed grad and where it is finite (IsNaN/IsInf: the graph may not assume finite floats). */
-function liveGrad(b: StepGraph): { g: string; live: string } {
-  const g = b.mul(b.elements('grad'), b.scalarInput<Adam8bitStepScalars>('gradSign'));
+function liveGrad(b: StepGraph, rows: OnnxRows): { g: string; live: string } {
+  rows.bindings.grad = b.elements('grad');
+  rows.bindings.gradSign = b.scalarInput<Adam8bitStepScalars>('gradSign');
+  const g = rows.emit('gradient');
   return { g, live: b.op('Not', [b.op('Or', [b.op('IsNaN', [g]), b.op('IsInf', [g])])]) };
 }
 
@@ -208,39 +213,44 @@ function liveGrad(b: StepGraph): { g: string; live: string } {
  */
 function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
   const b = new StepGraph(true);
-  const { g, live } = liveGrad(b);
+  // The formulas: the blockwise8bit family's expression table (kernels/expressions/blockwise8bit.ts).
+  const rows = new OnnxRows(b, blockwise8bitTable, {}, { paramBf16: c.paramBf16 });
+  const { g, live } = liveGrad(b, rows);
   if (c.rms) {
-    const v = dequantizedMoment(b, 2, g, live);
-    rmsSum(b, g, b.div(v, b.scalarInput<Adam8bitStepScalars>('biasCorrection2')), live);
+    rows.bindings.v = dequantizedMoment(b, rows, 2, live);
+    rows.bindings.biasCorrection2 = b.scalarInput<Adam8bitStepScalars>('biasCorrection2');
+    rmsSum(b, g, rows.emit('debiasedSecondMoment'), live);
     return b;
   }
   // Where v overflowed float32 (a huge finite g), m and v reset to 0 and θ only decays (the step is
   // 0/(0 + ε)), so the block's absmax stays finite (src/rules/blockwise8bit.ts).
-  const mNew = dequantizedMoment(b, 1, g, live);
-  const vNew = dequantizedMoment(b, 2, g, live);
+  const mNew = dequantizedMoment(b, rows, 1, live);
+  const vNew = dequantizedMoment(b, rows, 2, live);
   const fits = b.op('Not', [b.op('IsInf', [vNew])]);
   const m = b.where(fits, mNew, b.scalar(0));
   const v = b.where(fits, vNew, b.scalar(0));
   const param = b.elements('param');
   const shift = c.kahan ? b.elements('shift') : '';
-  const s = b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>);
+  Object.assign(rows.bindings, { param, shift, m, v },
+    b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>));
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a finite gradient keep θ (and shift)
-  const decayed = b.mul(param, s.decay);
-  const step = b.mul(s.stepSize, b.div(m, b.add(b.mul(b.sqrt(v), s.invSqrtBiasCorrection2), s.eps)));
+  rows.emit('decayedParam');
+  rows.emit('step');
   if (c.kahan) {
     // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
-    const comp = b.rounded(b.sub(b.add(shift, b.sub(decayed, param)), step), c.paramBf16);
-    const next = b.where(live, b.rounded(b.add(param, comp), c.paramBf16), param, 'param_out');
-    b.where(live, b.rounded(b.add(comp, b.sub(param, next)), c.paramBf16), shift, 'shift_out');
+    rows.emit('shiftedUpdate');
+    rows.bindings.kahanParam = b.where(live, rows.emit('kahanParam'), param, 'param_out');
+    b.where(live, rows.emit('newShift'), shift, 'shift_out');
   } else {
-    b.where(live, b.rounded(b.sub(decayed, step), c.paramBf16), param, 'param_out');
+    b.where(live, rows.emit('newParam'), param, 'param_out');
   }
   // The blocks' new absmax, and the codes of m/absmax and v/absmax: x·(1/absmax), as the other kernels
   // and bitsandbytes' __fdividef; a block of zeros keeps x = m (every code then dequantizes to 0).
   const requantize = (moment: string, which: 1 | 2): void => {
     const absmax = b.op('ReduceMax', [b.op('Abs', [moment])], { axes: [1], keepdims: 1 }, `absmax${which}_out`);
-    const inverse = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
-    b.cast(quantized(b, b.mul(moment, inverse), which === 1), 'uint8', `state${which}_out`);
+    rows.bindings.moment = moment;
+    rows.bindings.inverseAbsmax = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
+    b.cast(quantized(b, rows.emit('normalized'), which === 1), 'uint8', `state${which}_out`);
   };
   requantize(m, 1);
   requantize(v, 2);
