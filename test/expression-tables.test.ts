@@ -9,15 +9,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adamTable } from '../kernels/expressions/adam.js';
+import { bf16Table } from '../kernels/expressions/bf16.js';
 import { blockwise8bitTable } from '../kernels/expressions/blockwise8bit.js';
 import type { Expr, ExpressionTable, Flag } from '../kernels/expressions/expression.js';
 import { optimiTable } from '../kernels/expressions/optimi.js';
+import { stableTable } from '../kernels/expressions/stable.js';
 import {
-  Adam, AdamW, BLOCK_SIZE, adam8bitStepScalars, adamStepScalars, dynamicMap, fromBf16, optimiStepScalars, quantize, quantizeSigned,
+  Adam, AdamW, BLOCK_SIZE, adam8bitStepScalars, adamStepScalars, dynamicMap, floatToBf16, fromBf16, optimiStepScalars, quantize, quantizeSigned,
   roundToBf16, toBf16, type AdamOptimizer, type OptimizerOptions, type Param,
 } from '../src/index.js';
 import type { AdamHyperparameters } from '../src/rules/adam.js';
-import { seededNormal } from './helpers.js';
+import { stabilizedLr } from '../src/rules/optimi.js';
+import { seededNormal, seededRandom } from './helpers.js';
 
 const f32 = Math.fround;
 
@@ -53,7 +56,14 @@ class Interpreter {
       case 'div': return f32(this.evaluate(e.a) / this.evaluate(e.b));
       case 'sqrt': return f32(Math.sqrt(this.evaluate(e.a)));
       case 'maxNan': return Math.max(this.evaluate(e.a), this.evaluate(e.b)); // NaN when either is
+      case 'max': return Math.max(this.evaluate(e.a), this.evaluate(e.b)); // as wasm's f32.max
       case 'round': return this.round(this.evaluate(e.a), e.to);
+      // u32 bits
+      case 'bitsAdd': return (this.evaluate(e.a) + this.evaluate(e.b)) >>> 0;
+      case 'and': return (this.evaluate(e.a) & this.evaluate(e.b)) >>> 0;
+      case 'or': return (this.evaluate(e.a) | this.evaluate(e.b)) >>> 0;
+      case 'shiftRight': return this.evaluate(e.a) >>> e.by;
+      case 'bitsConstant': return e.value;
     }
   }
 }
@@ -100,6 +110,27 @@ async function runOptimizer(param: Param, grads: readonly Float32Array[], make: 
   opt.destroy();
   return state;
 }
+
+describe('the bf16 table rounds as src/rules/bf16.ts floatToBf16 does', () => {
+  it('on seeded random float32 bit patterns and on the edges: ties, the largest finite values, ±0, ±∞, NaNs', () => {
+    const random = seededRandom(41);
+    const patterns = [
+      0, 0x80000000, 0x7f800000, 0xff800000, 0x7f7fffff, 0x7f7f7fff, 0x7f7f8000, 0x3f808000, 0x3f818000, 0x3f80ffff, 0x00008000, 0x00018000,
+      0x7fc00000, 0xffc00001, 0x7f800001, 0x7fbfffff, 0xffffffff,
+      ...Array.from({ length: 100_000 }, () => Math.floor(random() * 2 ** 32)),
+    ];
+    const t = new Interpreter(bf16Table, {});
+    const asFloat = new Float32Array(1), asBits = new Uint32Array(asFloat.buffer);
+    for (const pattern of patterns) {
+      t.env = { bits: pattern };
+      // The kernels' own part: the NaN test picks the row, and the result keeps 16 bits.
+      const nan = (pattern & 0x7fffffff) >>> 0 > 0x7f800000;
+      const got = (nan ? t.row('quietNanBits') : t.row('roundedBits')) & 0xffff;
+      asBits[0] = pattern;
+      assert.equal(got, floatToBf16(asFloat[0]!), `bits 0x${pattern.toString(16)}`);
+    }
+  });
+});
 
 describe('expression tables, interpreted in float32, equal the kernels bit for bit', () => {
   for (const { label: backend, options: backendOptions } of BACKENDS) {
@@ -238,4 +269,46 @@ describe('expression tables, interpreted in float32, equal the kernels bit for b
       });
     }
   }
+
+  // ONNX sums the RMS terms in float32 (ReduceSum), the WebAssembly backend in float64: the lr then
+  // differs in its last bits, so this case runs on the cpu backend only.
+  it('optimi and stable families: StableAdamW on fp32 params on cpu (WebAssembly), the RMS terms summed in float64', async () => {
+    const n = 1_001;
+    // Gradients that grow tenfold each step, so g² outruns v̂ and the RMS exceeds 1.
+    const grads = gradients(n, 51).map((g, k) => g.map((x) => x * 10 ** k));
+    const init = Float32Array.from({ length: n }, seededNormal(52));
+    const param: Param = { data: init.slice(), grad: new Float32Array(n) };
+    const state = await runOptimizer(param, grads, (ps) => new AdamW(ps, { lr: HP.lr, betas: [HP.beta1, HP.beta2], eps: HP.eps, weightDecay: HP.weightDecay, stable: true, backend: 'cpu' }));
+
+    const p = init.slice(), m = new Float32Array(n), v = new Float32Array(n);
+    const t = new Interpreter(optimiTable, { paramBf16: false, momentsBf16: false });
+    const stable = new Interpreter(stableTable, {});
+    const scaled: boolean[] = [];
+    for (const [k, grad] of grads.entries()) {
+      const moments = asF32(optimiStepScalars(HP, k + 1));
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        t.env = { ...moments, grad: grad[i]!, m: m[i]!, v: v[i]! };
+        const g = t.row('gradient');
+        m[i] = t.row('firstMoment');
+        v[i] = t.row('secondMoment');
+        stable.env = { g, vHat: v[i]!, epsSquared: f32(HP.eps * HP.eps) };
+        stable.row('ratio');
+        sum += stable.row('term');
+      }
+      const { lr, rms } = stabilizedLr(HP.lr, sum, n);
+      scaled.push(rms > 1);
+      const scalars = asF32(optimiStepScalars(HP, k + 1, lr));
+      for (let i = 0; i < n; i++) {
+        t.env = { ...scalars, param: p[i]!, firstMoment: m[i]!, secondMoment: v[i]! };
+        t.row('decayedParam');
+        t.row('paramUpdate');
+        p[i] = t.row('newParam');
+      }
+    }
+    assert.ok(scaled.some(Boolean), 'the RMS exceeds 1 in some step, so the lr is scaled');
+    assertSame('param', param.data, p);
+    assertSame('exp_avg', state.exp_avg as Float32Array, m);
+    assertSame('exp_avg_sq', state.exp_avg_sq as Float32Array, v);
+  });
 });

@@ -14,9 +14,13 @@
 /** A node of a formula. */
 export type Expr =
   | { readonly kind: 'leaf'; readonly name: string; readonly leaf: LeafKind }
-  | { readonly kind: 'add' | 'sub' | 'mul' | 'div' | 'maxNan'; readonly a: Expr; readonly b: Expr }
+  | { readonly kind: 'add' | 'sub' | 'mul' | 'div' | 'maxNan' | 'max'; readonly a: Expr; readonly b: Expr }
   | { readonly kind: 'sqrt'; readonly a: Expr }
-  | { readonly kind: 'round'; readonly a: Expr; readonly to: Flag };
+  | { readonly kind: 'round'; readonly a: Expr; readonly to: Flag }
+  // On the bits of a float32 (u32 lanes): wrapping add, and, or, a logical shift right by a constant.
+  | { readonly kind: 'bitsAdd' | 'and' | 'or'; readonly a: Expr; readonly b: Expr }
+  | { readonly kind: 'shiftRight'; readonly a: Expr; readonly by: number }
+  | { readonly kind: 'bitsConstant'; readonly value: number };
 
 /**
  * What a leaf is: `value`, one element of a tensor (or a row computed before); `scalar`, the same for
@@ -34,8 +38,18 @@ export const div = (a: Expr, b: Expr): Expr => ({ kind: 'div', a, b });
 export const sqrt = (a: Expr): Expr => ({ kind: 'sqrt', a });
 /** max(a, b), NaN when either is (torch.maximum). */
 export const maxNan = (a: Expr, b: Expr): Expr => ({ kind: 'maxNan', a, b });
+/** Each language's own max (f32.max in wasm, WGSL's max, ONNX's Max), for operands that are not NaN. */
+export const max = (a: Expr, b: Expr): Expr => ({ kind: 'max', a, b });
 /** `a` rounded to bf16 (ties to even) when `to` is set; fp32 keeps it. */
 export const round = (a: Expr, to: Flag): Expr => ({ kind: 'round', a, to });
+/** a + b on u32 bits, modulo 2³². */
+export const bitsAdd = (a: Expr, b: Expr): Expr => ({ kind: 'bitsAdd', a, b });
+export const and = (a: Expr, b: Expr): Expr => ({ kind: 'and', a, b });
+export const or = (a: Expr, b: Expr): Expr => ({ kind: 'or', a, b });
+/** a >>> by (logical), `by` a constant. */
+export const shiftRight = (a: Expr, by: number): Expr => ({ kind: 'shiftRight', a, by });
+/** A u32 constant. */
+export const bits = (value: number): Expr => ({ kind: 'bitsConstant', value });
 
 /** One formula of a table. */
 export interface Row {
@@ -62,9 +76,15 @@ export class ExpressionTable {
 
   /**
    * @param family prefix of the generated function names (`adam`, `optimi`, `blockwise8bit`)
-   * @param wgslValueType what one invocation holds in WGSL: an element (`f32`) or a quad (`vec4<f32>`)
+   * @param wgslValueType what one invocation holds in WGSL: an element (`f32`), a quad
+   *   (`vec4<f32>`), or the bits of an element (`u32`, whose AssemblyScript scalar type is u32 too)
    */
-  constructor(readonly family: string, readonly wgslValueType: 'f32' | 'vec4<f32>') {}
+  constructor(readonly family: string, readonly wgslValueType: 'f32' | 'vec4<f32>' | 'u32') {}
+
+  /** The AssemblyScript type of one lane's value. */
+  get assemblyScalarType(): 'f32' | 'u32' {
+    return this.wgslValueType === 'u32' ? 'u32' : 'f32';
+  }
 
   /** An element value read from a tensor (or given by the kernel). */
   value(name: string): Expr {
@@ -92,9 +112,9 @@ export class ExpressionTable {
       } else if (e.kind === 'round') {
         visit(e.a);
         if (e.to !== true && !params.some((p) => p.name === e.to)) params.push({ name: e.to, leaf: 'flag' });
-      } else if (e.kind === 'sqrt') {
+      } else if (e.kind === 'sqrt' || e.kind === 'shiftRight') {
         visit(e.a);
-      } else {
+      } else if (e.kind !== 'bitsConstant') {
         visit(e.a);
         visit(e.b);
       }
@@ -120,7 +140,8 @@ export class ExpressionTable {
   }
 }
 
-const INFIX = { add: '+', sub: '-', mul: '*', div: '/' } as const;
+const INFIX = { add: '+', sub: '-', mul: '*', div: '/', bitsAdd: '+', and: '&', or: '|' } as const;
+const hex = (value: number): string => `0x${value.toString(16)}`;
 
 /** `e` as an AssemblyScript expression over f32 (one lane). */
 function assemblyScalar(e: Expr): string {
@@ -128,7 +149,10 @@ function assemblyScalar(e: Expr): string {
     case 'leaf': return e.name;
     case 'sqrt': return `sqrt<f32>(${assemblyScalar(e.a)})`;
     case 'maxNan': return `maxPropagatingNan(${assemblyScalar(e.a)}, ${assemblyScalar(e.b)})`;
+    case 'max': return `max<f32>(${assemblyScalar(e.a)}, ${assemblyScalar(e.b)})`;
     case 'round': return `rounded(${assemblyScalar(e.a)}, ${String(e.to)})`;
+    case 'shiftRight': return `(${assemblyScalar(e.a)} >>> ${e.by})`;
+    case 'bitsConstant': return hex(e.value);
     default: return `(${assemblyScalar(e.a)} ${INFIX[e.kind]} ${assemblyScalar(e.b)})`;
   }
 }
@@ -140,19 +164,29 @@ function assemblyVector(e: Expr): string {
     case 'sqrt': return `f32x4.sqrt(${assemblyVector(e.a)})`;
     // wasm's f32x4.max returns NaN when either lane is NaN, as torch.maximum does
     case 'maxNan': return `f32x4.max(${assemblyVector(e.a)}, ${assemblyVector(e.b)})`;
+    case 'max': return `f32x4.max(${assemblyVector(e.a)}, ${assemblyVector(e.b)})`;
     case 'round': return `roundedVec(${assemblyVector(e.a)}, ${String(e.to)})`;
+    case 'shiftRight': return `i32x4.shr_u(${assemblyVector(e.a)}, ${e.by})`;
+    case 'bitsConstant': return `i32x4.splat(${hex(e.value)})`;
+    case 'bitsAdd': return `i32x4.add(${assemblyVector(e.a)}, ${assemblyVector(e.b)})`;
+    case 'and': case 'or': return `v128.${e.kind}(${assemblyVector(e.a)}, ${assemblyVector(e.b)})`;
     default: return `f32x4.${e.kind}(${assemblyVector(e.a)}, ${assemblyVector(e.b)})`;
   }
 }
 
-/** `e` as a WGSL expression (values of the table's WGSL type, scalars f32). */
-function wgsl(e: Expr): string {
+/** `e` as a WGSL expression (values of the table's WGSL type `type`, scalars f32). */
+function wgsl(e: Expr, type: string): string {
+  // WGSL's operators mix vectors and scalars; its builtins want both operands of one type.
+  const operand = (x: Expr): string => (type === 'vec4<f32>' && x.kind === 'leaf' && x.leaf === 'scalar' ? `vec4<f32>(${x.name})` : wgsl(x, type));
   switch (e.kind) {
     case 'leaf': return e.name;
-    case 'sqrt': return `sqrt(${wgsl(e.a)})`;
-    case 'maxNan': return `maxPropagatingNan(${wgsl(e.a)}, ${wgsl(e.b)})`;
-    case 'round': return `roundedTo(${wgsl(e.a)}, ${String(e.to)})`;
-    default: return `(${wgsl(e.a)} ${INFIX[e.kind]} ${wgsl(e.b)})`;
+    case 'sqrt': return `sqrt(${wgsl(e.a, type)})`;
+    case 'maxNan': return `maxPropagatingNan(${wgsl(e.a, type)}, ${wgsl(e.b, type)})`;
+    case 'max': return `max(${operand(e.a)}, ${operand(e.b)})`;
+    case 'round': return `roundedTo(${wgsl(e.a, type)}, ${String(e.to)})`;
+    case 'shiftRight': return `(${wgsl(e.a, type)} >> ${e.by}u)`;
+    case 'bitsConstant': return `${hex(e.value)}u`;
+    default: return `(${wgsl(e.a, type)} ${INFIX[e.kind]} ${wgsl(e.b, type)})`;
   }
 }
 
@@ -177,8 +211,9 @@ export function assemblyScriptSource(tables: readonly ExpressionTable[]): string
     out += `\n// ${table.family}\n`;
     for (const row of table.rows) {
       const params = (type: string): string => row.params.map((p) => `${p.name}: ${p.leaf === 'flag' ? 'bool' : type}`).join(', ');
+      const scalarType = table.assemblyScalarType;
       out += `\n/** ${row.math}${storedNote(row)} */\n`;
-      out += `@inline export function ${row.fn}(${params('f32')}): f32 {\n  return ${bare(assemblyScalar(row.expr))};\n}\n`;
+      out += `@inline export function ${row.fn}(${params(scalarType)}): ${scalarType} {\n  return ${bare(assemblyScalar(row.expr))};\n}\n`;
       out += `@inline export function ${row.fn}Vec(${params('v128')}): v128 {\n  return ${assemblyVector(row.expr)};\n}\n`;
     }
   }
@@ -193,7 +228,7 @@ export function wgslSource(tables: readonly ExpressionTable[]): string {
     for (const row of table.rows) {
       const params = row.params.map((p) => `${p.name}: ${p.leaf === 'flag' ? 'bool' : p.leaf === 'scalar' ? 'f32' : table.wgslValueType}`).join(', ');
       out += `\n// ${row.math}${storedNote(row)}\n`;
-      out += `fn ${row.fn}(${params}) -> ${table.wgslValueType} {\n  return ${bare(wgsl(row.expr))};\n}\n`;
+      out += `fn ${row.fn}(${params}) -> ${table.wgslValueType} {\n  return ${bare(wgsl(row.expr, table.wgslValueType))};\n}\n`;
     }
   }
   return out;
@@ -257,6 +292,9 @@ export class OnnxRows {
       }
       case 'sqrt': return b.sqrt(this.node(e.a), output);
       case 'round': return b.rounded(this.node(e.a), this.flag(e.to), output);
+      case 'bitsAdd': case 'and': case 'or': case 'shiftRight': case 'bitsConstant':
+        // ONNX has no bitcast: graphs round to bf16 with a Cast pair (StepGraph.rounded).
+        throw new Error(`expression table ${this.table.family}: ${e.kind} has no ONNX form`);
       case 'maxNan': {
         const x = this.node(e.a), y = this.node(e.b);
         // ONNX's Max does not promise what a NaN operand gives; x + y is NaN when either is.

@@ -19,6 +19,7 @@ import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/
 import { GraphBuilder, type Dim } from './onnx-builder.js';
 import { adamTable } from '../expressions/adam.js';
 import { optimiTable } from '../expressions/optimi.js';
+import { stableTable } from '../expressions/stable.js';
 import { blockwise8bitTable } from '../expressions/blockwise8bit.js';
 import { OnnxRows } from '../expressions/expression.js';
 
@@ -109,8 +110,10 @@ function optimiSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): stri
  */
 function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
   const eps = b.scalarInput<OptimiStepScalars & Adam8bitStepScalars>('eps');
-  const ratio = b.div(g, b.sqrt(b.max(vHat, b.mul(eps, eps))));
-  const terms = b.mul(ratio, ratio);
+  // The term: the stable table's rows (kernels/expressions/stable.ts).
+  const rows = new OnnxRows(b, stableTable, { g, vHat, epsSquared: b.mul(eps, eps) });
+  rows.emit('ratio');
+  const terms = rows.emit('term');
   b.op('ReduceSum', [live ? b.where(live, terms, b.scalar(0)) : terms], { keepdims: 1 }, 'rms_sum');
   b.output('rms_sum', 'float', [1]);
 }
