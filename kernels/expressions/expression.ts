@@ -38,7 +38,7 @@ export const div = (a: Expr, b: Expr): Expr => ({ kind: 'div', a, b });
 export const sqrt = (a: Expr): Expr => ({ kind: 'sqrt', a });
 /** max(a, b), NaN when either is (torch.maximum). */
 export const maxNan = (a: Expr, b: Expr): Expr => ({ kind: 'maxNan', a, b });
-/** Each language's own max (f32.max in wasm, WGSL's max, ONNX's Max), for operands that are not NaN. */
+/** Each language's own max (f32.max in wasm, WGSL's max, ONNX's Max): they agree unless an operand is NaN. */
 export const max = (a: Expr, b: Expr): Expr => ({ kind: 'max', a, b });
 /** `a` rounded to bf16 (ties to even) when `to` is set; fp32 keeps it. */
 export const round = (a: Expr, to: Flag): Expr => ({ kind: 'round', a, to });
