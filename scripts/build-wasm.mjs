@@ -2,13 +2,17 @@
 // src/backends/cpu/kernel.generated.ts (and generate the kernels' ABI from their signatures), and embed kernels/wgsl/*.wgsl in src/backends/webgpu/, so the CommonJS build, the ESM build and browsers all load the
 // kernel without file paths. Run by `npm run build`.
 import asc from 'assemblyscript/asc';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'wasm');
 mkdirSync(outDir, { recursive: true });
+// The kernels call the expression tables' rows, which kernels/expressions/generate.ts writes first.
+for (const generated of ['kernels/wasm/expressions.generated.ts', 'kernels/wgsl/expressions.generated.wgsl']) {
+  if (!existsSync(join(root, generated))) throw new Error(`scripts/build-wasm.mjs: ${generated} is missing: run npm run build:wasm, which runs kernels/expressions/generate.ts first`);
+}
 
 /** Compile one AssemblyScript file to build/wasm/<name>.wasm (and .wat, for reading). */
 async function compile(name) {
