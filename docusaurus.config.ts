@@ -76,7 +76,7 @@ const config: Config = {
       logo: { alt: 'adamw-lab', src: 'img/favicon.svg' },
       items: [
         { type: 'docSidebar', sidebarId: 'docs', position: 'left', label: 'Docs' },
-        { to: '/notebooks/first-moment', label: 'Notebooks', position: 'left' },
+        { to: '/notebooks/lineage', label: 'Notebooks', position: 'left' },
         { to: '/playground', label: 'Playground', position: 'left' },
         { href: 'pathname:///api/', label: 'API', position: 'left' },
         { type: 'localeDropdown', position: 'right' },
@@ -88,7 +88,7 @@ const config: Config = {
         {
           title: 'Learn',
           items: [
-            { label: 'Notebooks', to: '/notebooks/first-moment' },
+            { label: 'Notebooks', to: '/notebooks/lineage' },
             { label: 'Variants', to: '/variants' },
           ],
         },

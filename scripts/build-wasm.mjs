@@ -2,13 +2,17 @@
 // src/backends/cpu/kernel.generated.ts (and generate the kernels' ABI from their signatures), and embed kernels/wgsl/*.wgsl in src/backends/webgpu/, so the CommonJS build, the ESM build and browsers all load the
 // kernel without file paths. Run by `npm run build`.
 import asc from 'assemblyscript/asc';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'wasm');
 mkdirSync(outDir, { recursive: true });
+// The kernels call the expression tables' rows, which kernels/expressions/generate.ts writes first.
+for (const generated of ['kernels/wasm/expressions.generated.ts', 'kernels/wgsl/expressions.generated.wgsl']) {
+  if (!existsSync(join(root, generated))) throw new Error(`scripts/build-wasm.mjs: ${generated} is missing: run npm run build:wasm, which runs kernels/expressions/generate.ts first`);
+}
 
 /** Compile one AssemblyScript file to build/wasm/<name>.wasm (and .wat, for reading). */
 async function compile(name) {
@@ -135,12 +139,13 @@ writeFileSync(join(root, 'src/backends/cpu/kernel-abi.generated.ts'), abi);
 console.log(`kernels/wasm/*.ts export signatures (${signatures.map((s) => s.name).join(', ')}) -> src/backends/cpu/kernel-abi.generated.ts`);
 
 // WGSL shaders are embedded as strings, for the same reason: no file paths at run time. Each kernel
-// gets kernels/wgsl/common.wgsl in front. The structs the host writes (common.wgsl's `Window`, each
+// gets kernels/wgsl/common.wgsl and the generated expressions.generated.wgsl in front. The structs the host writes (common.wgsl's `Window`, each
 // kernel's per-tensor `Segment`) are parsed here into the field lists src/backends/webgpu/kernels.ts
 // packs, so each layout is declared once, in the shader.
 const wgslDir = join(root, 'kernels/wgsl');
-const common = readFileSync(join(wgslDir, 'common.wgsl'), 'utf8');
-const kernelSources = readdirSync(wgslDir).filter((f) => f.endsWith('.wgsl') && f !== 'common.wgsl').sort();
+// The expression tables' rows (kernels/expressions/generate.ts wrote them) follow common.wgsl.
+const common = readFileSync(join(wgslDir, 'common.wgsl'), 'utf8') + '\n' + readFileSync(join(wgslDir, 'expressions.generated.wgsl'), 'utf8');
+const kernelSources = readdirSync(wgslDir).filter((f) => f.endsWith('.wgsl') && f !== 'common.wgsl' && !f.endsWith('.generated.wgsl')).sort();
 const constName = (file) => `${file.replace(/\.wgsl$/, '').replace(/-/g, '_').toUpperCase()}_WGSL`;
 /** The fields of `struct name` in `source` (a file name for errors): [name, 'f32' | 'u32'] pairs. */
 function structFields(name, source, file) {

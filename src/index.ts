@@ -9,7 +9,7 @@
  * const opt = new AdamW([w], { lr: 1e-3 });
  * await opt.step();
  * ```
- * @module
+ * @module adamw-lab
  */
 export { AdamOptimizer, TORCH_ADAMW_DEFAULTS } from './optim/adam-optimizer.js';
 export type { AdamVariant, ResolvedParamGroup } from './optim/adam-optimizer.js';

@@ -8,17 +8,16 @@
  * and then they load exactly the original state.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PRESET_CATALOG, toBf16, type AdamOptimizer, type Param } from '../src/index.js';
 import { signCheckpoint } from '../src/checkpoint/checkpoint.js';
-import { seededNormal, seededRandom } from './helpers.js';
+import { seededNormal, seededRandom, scratchDirectory } from './helpers.js';
 
 const MUTATIONS_PER_PRESET = 250;
 const LENGTHS = [4400, 77]; // one tensor with 8-bit state (>= 4096 elements), one small enough to stay fp32
-const dir = mkdtempSync(join(tmpdir(), 'adamw-lab-fuzz-'));
+const dir = scratchDirectory('adamw-lab-fuzz-');
 
 /** How a mutated file must be treated. */
 type Expect = 'refuse' | 'accept-same' | 'either';

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -15,9 +14,9 @@ import {
   type AdamOptimizer, type BackendName, type OptimizerOptions, type Param,
 } from '../src/index.js';
 import { writeFileAtomic } from '../src/checkpoint/file-io.js';
-import { needsWebGpuAdapter, REPO_ROOT, seededNormal } from './helpers.js';
+import { needsWebGpuAdapter, REPO_ROOT, seededNormal, scratchDirectory } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'adamw-lab-test-'));
+const dir = scratchDirectory('adamw-lab-test-');
 
 type Make = (params: Param[], options: OptimizerOptions) => AdamOptimizer;
 const PRESETS: Array<{ name: string; make: Make; bf16?: boolean }> = [

@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 import { AdamW, PagedAdamW, type Param } from '../src/index.js';
-import { seededNormal } from './helpers.js';
+import { seededNormal, scratchDirectory } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'adamw-lab-faults-'));
+const dir = scratchDirectory('adamw-lab-faults-');
 const isRoot = process.getuid?.() === 0;
 const mounts: string[] = [];
 after(() => {

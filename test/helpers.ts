@@ -1,5 +1,6 @@
 /** Test helpers: oracle loading, seeded random numbers, float comparison. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
@@ -12,6 +13,28 @@ import { webgpuDevice } from '../src/backends/webgpu/device.js';
 import { chooseVulkanDriver } from '../scripts/vulkan-driver.js';
 
 export const REPO_ROOT = join(__dirname, '..');
+
+const scratchDirectories: string[] = [];
+/**
+ * A fresh directory under the OS temp dir, removed with everything in it when this test process
+ * exits (each test file runs in its own process), so test runs leave nothing behind in /tmp.
+ */
+export function scratchDirectory(prefix: string): string {
+  if (scratchDirectories.length === 0) {
+    process.on('exit', () => {
+      for (const directory of scratchDirectories) {
+        try {
+          rmSync(directory, { recursive: true, force: true });
+        } catch {
+          // Best effort: a test that left a mount or a read-only folder behind fails on its own.
+        }
+      }
+    });
+  }
+  const directory = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirectories.push(directory);
+  return directory;
+}
 
 let webgpuAdapter: Promise<boolean> | undefined;
 /**

@@ -6,13 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import type { BackendName } from '../src/index.js';
-import { needsWebGpuAdapter, REPO_ROOT } from './helpers.js';
+import { needsWebGpuAdapter, REPO_ROOT, scratchDirectory } from './helpers.js';
 
 const ROUNDS = 1000;
 /**
@@ -34,7 +33,7 @@ describe(`${ROUNDS} rounds of create, step and destroy per backend (plain arrays
   for (const backend of ['cpu', 'js', 'onnx', 'webgpu'] as BackendName[]) {
     it(`${backend}: resident memory and open file descriptors stay bounded; a never-destroyed optimizer leaves no spill file`, async (t) => {
       if (backend === 'webgpu' && !(await needsWebGpuAdapter(t))) return;
-      const directory = mkdtempSync(join(tmpdir(), 'adamw-lab-leaks-'));
+      const directory = scratchDirectory('adamw-lab-leaks-');
       const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', join(REPO_ROOT, 'test/leak-rounds.ts'), backend, String(ROUNDS), directory], {
         cwd: REPO_ROOT, env: process.env, maxBuffer: 1 << 20,
       });

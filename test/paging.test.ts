@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, truncateSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, openSync, closeSync, readdirSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AdamW, AdamW8bit, PagedAdamW, PagedAdamW8bit, toBf16, type BackendName, type Param } from '../src/index.js';
@@ -13,7 +12,7 @@ import type { UpdateTask } from '../src/backends/backend.js';
 import { JsBackend } from '../src/backends/js.js';
 import { PagedStore } from '../src/optim/paging.js';
 import { planTensor } from '../src/core/variants.js';
-import { REPO_ROOT, seededNormal } from './helpers.js';
+import { REPO_ROOT, seededNormal, scratchDirectory } from './helpers.js';
 
 function params(seed: number, lengths: number[], bf16 = false): Param[] {
   const normal = seededNormal(seed);
@@ -178,7 +177,7 @@ describe('paging mechanics', () => {
   });
 
   it('a budget smaller than one page is refused by the constructor, which leaves no spill directory', () => {
-    const parent = mkdtempSync(join(tmpdir(), 'adamw-lab-test-'));
+    const parent = scratchDirectory('adamw-lab-test-');
     const data = new Float32Array(4096);
     assert.throws(() => new PagedAdamW([{ data, grad: data }], { paged: { budgetBytes: 1000, directory: parent } }),
       /^RangeError: PagedAdamW: options: paged.budgetBytes = 1000 gives pages of 250 bytes, less than one 256-element block of state \(up to 3072 bytes\); paged.budgetBytes must be at least 12288$/);
@@ -191,7 +190,7 @@ describe('paging mechanics', () => {
   });
 
   it('a process that never calls destroy() leaves no spill file behind when it exits', () => {
-    const parent = mkdtempSync(join(tmpdir(), 'adamw-lab-test-'));
+    const parent = scratchDirectory('adamw-lab-test-');
     const script = `
       const { PagedAdamW } = require(${JSON.stringify(join(REPO_ROOT, 'src/index.ts'))});
       const data = new Float32Array(65536).fill(1);

@@ -154,7 +154,7 @@ describe('docs site in chromium', () => {
     const sidebar = await open('/notebooks/memory');
     // Leaf links only: until React hydrates, the category's own label also links to its first notebook
     // (Docusaurus's SSR fallback for readers without JavaScript), so counting every link is racy.
-    assert.equal(await sidebar.locator('.theme-doc-sidebar-menu a.menu__link:not(.menu__link--sublist)[href*="/notebooks/"]').count(), 12);
+    assert.equal(await sidebar.locator('.theme-doc-sidebar-menu a.menu__link:not(.menu__link--sublist)[href*="/notebooks/"]').count(), 13);
     await sidebar.close();
   });
 
@@ -235,9 +235,16 @@ describe('docs site in chromium', () => {
     const page = await open('/ko/playground', 'playground-ko');
     await page.getByTestId('playground-status').filter({ hasText: /실행한 곳/ }).waitFor({ timeout: 30_000 });
     await page.close();
+    // Two entry points, two modules: the index names both; each module page lists its classes.
     const api = await open('/api/', 'api');
-    await api.getByText('AdamW8bit').first().waitFor();
+    await api.getByText('adamw-lab/tfjs').first().waitFor();
     await api.close();
+    const coreModule = await open('/api/modules/adamw-lab.html', 'api-core');
+    await coreModule.getByText('AdamW8bit').first().waitFor();
+    await coreModule.close();
+    const tfjsModule = await open('/api/modules/adamw-lab_tfjs.html', 'api-tfjs');
+    await tfjsModule.getByText('TfjsAdamOptimizer').first().waitFor();
+    await tfjsModule.close();
   });
 
   it('no page logged a console error', () => {

@@ -7,7 +7,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // The umbrella package registers every op's gradient (tfjs-core alone does not), as in users' code.
 import '@tensorflow/tfjs';
+import type { TestContext } from 'node:test';
 import * as ours from '../src/tfjs/index.js';
+import { registerTfjsWebGpuOnDawn } from '../scripts/tfjs-webgpu-node.js';
+import { needsWebGpuAdapter } from './helpers.js';
 import * as core from '../src/index.js';
 
 /** Use tfjs's pure-JS cpu backend (tfjs-node needs a native download; the cpu backend is the reference). */
@@ -21,6 +24,18 @@ export async function useTfjsWasm(): Promise<void> {
   setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/'));
   if (!(await tf.setBackend('wasm'))) throw new Error("tfjs backend 'wasm' did not initialize");
   await tf.ready();
+}
+
+/**
+ * Use tfjs-backend-webgpu in Node on Dawn's device (scripts/tfjs-webgpu-node.ts). Returns the device,
+ * or undefined (and skips `t`) without an adapter.
+ */
+export async function useTfjsWebGpu(t: TestContext): Promise<GPUDevice | undefined> {
+  if (!(await needsWebGpuAdapter(t))) return undefined;
+  const device = await registerTfjsWebGpuOnDawn();
+  if (!(await tf.setBackend('webgpu'))) throw new Error("tfjs backend 'webgpu' did not initialize on Dawn");
+  await tf.ready();
+  return device;
 }
 
 /** Every class of adamw-lab/tfjs beside its core preset (the oracle for bit-identity). */

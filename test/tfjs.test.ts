@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as core from '../src/index.js';
-import { AdamW, Adam, type NamedTensor } from '../src/tfjs/index.js';
+import { AdamW, Adam, AdamW8bitKahan, type NamedTensor } from '../src/tfjs/index.js';
 import { maxScaledError, seededNormal, torchCases } from './helpers.js';
 import { bits, CLASS_PAIRS, linearLoss, useTfjsCpu, useTfjsWasm } from './tfjs-helpers.js';
 
@@ -313,8 +313,8 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
     }
   });
 
-  it("tfjs's webgpu backend is refused with a clear error, and nothing changes", async () => {
-    // A backend registered under tfjs's name 'webgpu' (running the cpu kernels): the refusal goes by name.
+  it("a tfjs 'webgpu' backend without tfjs-backend-webgpu 4.x's internals, and Kahan on webgpu, are refused clearly, and nothing changes", async () => {
+    // A backend registered under tfjs's name 'webgpu' (running the cpu kernels): it has no GPUDevice or tensor data map.
     const { MathBackendCPU } = await import('@tensorflow/tfjs-backend-cpu');
     if (!tf.findBackend('webgpu')) {
       tf.registerBackend('webgpu', () => new MathBackendCPU());
@@ -322,16 +322,20 @@ describe('adamw-lab/tfjs on the tfjs cpu backend', () => {
     }
     try {
       await tf.setBackend('webgpu');
-      unique++;
-      const v = tf.variable(tf.tensor1d([1, 2]), true, `webgpu${unique}/v`);
-      const opt = new AdamW();
-      assert.throws(() => opt.minimize(linearLoss([v], [Float32Array.from([1, 1])]), false, [v]),
-        /AdamW: applyGradients: tfjs backend 'webgpu' is not supported yet; its gradients live on the GPU, tfjs cannot read them synchronously/);
-      assert.deepEqual(Array.from(v.dataSync()), [1, 2]);
-      assert.equal(opt.iterations, 0);
-      assert.equal((await opt.getWeights()).length, 1, 'no state was made');
-      opt.dispose();
-      v.dispose();
+      for (const [opt, expected] of [
+        [new AdamW(), /AdamW: applyGradients: tfjs backend 'webgpu' lacks device, tensorMap, uploadToGPU, endComputePassEncoder, submitQueue; adamw-lab\/tfjs reads the variables' GPUBuffers through tfjs-backend-webgpu 4\.x's tensor data map/],
+        [new AdamW8bitKahan(), /AdamW8bitKahan: applyGradients: tfjs backend 'webgpu' is not supported with Kahan summation \(bf16 weights; kahan: true or AdamW8bitKahan\); the WGSL kernels keep such weights in bf16, and a tfjs variable is float32/],
+        [new AdamW({ kahan: true }), /AdamW: applyGradients: tfjs backend 'webgpu' is not supported with Kahan summation/],
+      ] as const) {
+        unique++;
+        const v = tf.variable(tf.tensor1d([1, 2]), true, `webgpu${unique}/v`);
+        assert.throws(() => opt.minimize(linearLoss([v], [Float32Array.from([1, 1])]), false, [v]), expected);
+        assert.deepEqual(Array.from(v.dataSync()), [1, 2]);
+        assert.equal(opt.iterations, 0);
+        assert.equal((await opt.getWeights()).length, 1, 'no state was made');
+        opt.dispose();
+        v.dispose();
+      }
     } finally {
       await useTfjsCpu();
     }

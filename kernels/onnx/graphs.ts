@@ -17,6 +17,11 @@ import { quantizationMaps } from '../../src/core/quantization-maps.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
+import { adamTable } from '../expressions/adam.js';
+import { optimiTable } from '../expressions/optimi.js';
+import { stableTable } from '../expressions/stable.js';
+import { blockwise8bitTable } from '../expressions/blockwise8bit.js';
+import { OnnxRows } from '../expressions/expression.js';
 
 /** A graph being written, with the helpers every family uses. */
 class StepGraph extends GraphBuilder {
@@ -79,30 +84,24 @@ function adamGraph(amsgrad: boolean): StepGraph {
   const s = b.scalarInputs([
     'gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize',
   ] as const satisfies ReadonlyArray<keyof AdamStepScalars>);
-  // θ ← θ·(1 − ηλ)   (AdamW; decay is 1 for Adam)
-  const theta = b.mul(param, s.decay);
-  // g ← ±g + λθ   (Adam's coupled L2; l2 is 0 for AdamW)
-  const g = b.add(b.mul(grad, s.gradSign), b.mul(s.l2, theta));
-  // m ← m + (1 − β1)(g − m)
-  const m = b.add(expAvg, b.mul(s.oneMinusBeta1, b.sub(g, expAvg)), 'exp_avg_out');
-  // v ← β2·v + (1 − β2)·g²
-  const v = b.add(b.mul(expAvgSq, s.beta2), b.mul(b.mul(s.oneMinusBeta2, g), g), 'exp_avg_sq_out');
-  // v_max ← max(v_max, v), NaN when either is, as torch.maximum (v_max + v is then NaN); ONNX's Max
-  // does not promise what a NaN operand gives.
-  const eitherNan = (): string => b.op('Or', [b.op('IsNaN', [maxExpAvgSq]), b.op('IsNaN', [v])]);
-  const vUsed = amsgrad ? b.where(eitherNan(), b.add(maxExpAvgSq, v), b.max(maxExpAvgSq, v), 'max_exp_avg_sq_out') : v;
-  // θ ← θ − η/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)
-  const denom = b.add(b.mul(b.sqrt(vUsed), s.invSqrtBiasCorrection2), s.eps);
-  b.add(theta, b.div(b.mul(s.negStepSize, m), denom), 'param_out');
+  // The formulas: the adam family's expression table (kernels/expressions/adam.ts).
+  const rows = new OnnxRows(b, adamTable, { param, grad, m: expAvg, v: expAvgSq, vMax: maxExpAvgSq, ...s });
+  rows.emit('decayedParam');
+  rows.emit('gradient');
+  rows.emit('firstMoment', 'exp_avg_out');
+  rows.bindings.vUsed = rows.emit('secondMoment', 'exp_avg_sq_out');
+  if (amsgrad) rows.bindings.vUsed = rows.emit('maxSecondMoment', 'max_exp_avg_sq_out');
+  rows.emit('denominator');
+  rows.emit('newParam', 'param_out');
   for (const name of ['param', 'exp_avg', 'exp_avg_sq', ...(amsgrad ? ['max_exp_avg_sq'] : [])]) b.result(name);
   return b;
 }
 
-/** optimi's second moment, v ← β̂2·v + (1 − β̂2)·g², stored in the moments' dtype (shared by the step and its RMS pass). */
-function optimiSecondMoment(b: StepGraph, g: string, expAvgSq: string, momentsBf16: boolean, output?: string): string {
-  const beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
-  const oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
-  return b.rounded(b.add(b.mul(beta2Hat, expAvgSq), b.mul(b.mul(oneMinusBeta2Hat, g), g)), momentsBf16, output);
+/** optimi's second moment row (stored in the moments' dtype), shared by the step and its RMS pass. */
+function optimiSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): string {
+  rows.bindings.beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
+  rows.bindings.oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
+  return rows.emit('secondMoment', output);
 }
 
 /**
@@ -111,8 +110,10 @@ function optimiSecondMoment(b: StepGraph, g: string, expAvgSq: string, momentsBf
  */
 function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
   const eps = b.scalarInput<OptimiStepScalars & Adam8bitStepScalars>('eps');
-  const ratio = b.div(g, b.sqrt(b.max(vHat, b.mul(eps, eps))));
-  const terms = b.mul(ratio, ratio);
+  // The term: the stable table's rows (kernels/expressions/stable.ts).
+  const rows = new OnnxRows(b, stableTable, { g, vHat, epsSquared: b.mul(eps, eps) });
+  rows.emit('ratio');
+  const terms = rows.emit('term');
   b.op('ReduceSum', [live ? b.where(live, terms, b.scalar(0)) : terms], { keepdims: 1 }, 'rms_sum');
   b.output('rms_sum', 'float', [1]);
 }
@@ -123,31 +124,31 @@ function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
  */
 function optimiGraph(c: OnnxGraphConfig): StepGraph {
   const b = new StepGraph(false);
-  const grad = b.elements('grad');
-  const g = b.mul(grad, b.scalarInput<OptimiStepScalars>('gradSign'));
+  // The formulas: the optimi family's expression table (kernels/expressions/optimi.ts).
+  const rows = new OnnxRows(b, optimiTable, { grad: b.elements('grad') }, { paramBf16: c.paramBf16, momentsBf16: c.momentsBf16 });
+  rows.bindings.gradSign = b.scalarInput<OptimiStepScalars>('gradSign');
+  const g = rows.emit('gradient');
   if (c.rms) {
-    rmsSum(b, g, optimiSecondMoment(b, g, b.elements('exp_avg_sq'), c.momentsBf16));
+    rows.bindings.v = b.elements('exp_avg_sq');
+    rmsSum(b, g, optimiSecondMoment(b, rows));
     return b;
   }
-  const param = b.elements('param');
-  const expAvg = b.elements('exp_avg');
-  const expAvgSq = b.elements('exp_avg_sq');
-  const kahanComp = c.kahan ? b.elements('kahan_comp') : '';
-  const s = b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>);
-  // m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²   (already debiased)
-  const m = b.rounded(b.add(expAvg, b.mul(s.oneMinusBeta1Hat, b.sub(g, expAvg))), c.momentsBf16, 'exp_avg_out');
-  const v = optimiSecondMoment(b, g, expAvgSq, c.momentsBf16, 'exp_avg_sq_out');
-  // θ ← θ·(1 − η_t·λ)   (decay is exactly 1 without weight decay, which leaves θ as it is)
-  const theta = b.rounded(b.mul(param, s.decay), c.paramBf16);
-  // u = −η_t·m̂/(√v̂ + ε)
-  const update = b.div(b.mul(s.negLr, m), b.add(b.sqrt(v), s.eps));
+  rows.bindings.param = b.elements('param');
+  rows.bindings.m = b.elements('exp_avg');
+  rows.bindings.v = b.elements('exp_avg_sq');
+  if (c.kahan) rows.bindings.c = b.elements('kahan_comp');
+  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>));
+  rows.emit('firstMoment', 'exp_avg_out');
+  optimiSecondMoment(b, rows, 'exp_avg_sq_out');
+  // The graph always decays: decay is exactly 1 without weight decay, which leaves θ as it is
+  rows.emit('decayedParam');
+  rows.emit('paramUpdate');
   if (c.kahan) {
-    // c ← c + u;  θ' = θ + c;  c ← c + (θ − θ')   (c is bf16)
-    const comp = b.rounded(b.add(kahanComp, update), true);
-    const next = b.rounded(b.add(theta, comp), c.paramBf16, 'param_out');
-    b.rounded(b.add(comp, b.sub(theta, next)), true, 'kahan_comp_out');
+    rows.emit('compensatedUpdate');
+    rows.emit('kahanParam', 'param_out');
+    rows.emit('compensation', 'kahan_comp_out');
   } else {
-    b.rounded(b.add(theta, update), c.paramBf16, 'param_out');
+    rows.emit('newParam', 'param_out');
   }
   for (const name of ['param', 'exp_avg', 'exp_avg_sq', ...(c.kahan ? ['kahan_comp'] : [])]) b.result(name);
   return b;
@@ -186,21 +187,25 @@ function quantized(b: StepGraph, x: string, signed: boolean): string {
  * m and v of an 8-bit block from its codes: β·(map[code]·absmax) + (1 − β)·g (and g² for v); 0 where g
  * is not finite (bitsandbytes resets them), which also covers the NaN padding of the last block.
  */
-function dequantizedMoment(b: StepGraph, which: 1 | 2, g: string, live: string): string {
+function dequantizedMoment(b: StepGraph, rows: OnnxRows, which: 1 | 2, live: string): string {
   const { signed, unsigned } = quantizationMaps();
   const map = b.constant('float', which === 1 ? signed : unsigned);
   const codes = b.elements(`state${which}`, 'uint8');
   const absmax = b.input(`absmax${which}`, 'float', ['blocks', 1]);
-  const stored = b.mul(b.op('Gather', [map, b.cast(codes, 'int32')]), absmax);
-  const beta = b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'beta1' : 'beta2');
-  const oneMinusBeta = b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'oneMinusBeta1' : 'oneMinusBeta2');
-  const fresh = which === 1 ? b.mul(oneMinusBeta, g) : b.mul(b.mul(oneMinusBeta, g), g);
-  return b.where(live, b.add(b.mul(stored, beta), fresh), b.scalar(0));
+  Object.assign(rows.bindings, {
+    [which === 1 ? 'mappedFirst' : 'mappedSecond']: b.op('Gather', [map, b.cast(codes, 'int32')]),
+    [`absmax${which}`]: absmax,
+    [`beta${which}`]: b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'beta1' : 'beta2'),
+    [`oneMinusBeta${which}`]: b.scalarInput<Adam8bitStepScalars>(which === 1 ? 'oneMinusBeta1' : 'oneMinusBeta2'),
+  });
+  return b.where(live, rows.emit(which === 1 ? 'firstMoment' : 'secondMoment'), b.scalar(0));
 }
 
 /** The signed grad and where it is finite (IsNaN/IsInf: the graph may not assume finite floats). */
-function liveGrad(b: StepGraph): { g: string; live: string } {
-  const g = b.mul(b.elements('grad'), b.scalarInput<Adam8bitStepScalars>('gradSign'));
+function liveGrad(b: StepGraph, rows: OnnxRows): { g: string; live: string } {
+  rows.bindings.grad = b.elements('grad');
+  rows.bindings.gradSign = b.scalarInput<Adam8bitStepScalars>('gradSign');
+  const g = rows.emit('gradient');
   return { g, live: b.op('Not', [b.op('Or', [b.op('IsNaN', [g]), b.op('IsInf', [g])])]) };
 }
 
@@ -211,39 +216,44 @@ function liveGrad(b: StepGraph): { g: string; live: string } {
  */
 function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
   const b = new StepGraph(true);
-  const { g, live } = liveGrad(b);
+  // The formulas: the blockwise8bit family's expression table (kernels/expressions/blockwise8bit.ts).
+  const rows = new OnnxRows(b, blockwise8bitTable, {}, { paramBf16: c.paramBf16 });
+  const { g, live } = liveGrad(b, rows);
   if (c.rms) {
-    const v = dequantizedMoment(b, 2, g, live);
-    rmsSum(b, g, b.div(v, b.scalarInput<Adam8bitStepScalars>('biasCorrection2')), live);
+    rows.bindings.v = dequantizedMoment(b, rows, 2, live);
+    rows.bindings.biasCorrection2 = b.scalarInput<Adam8bitStepScalars>('biasCorrection2');
+    rmsSum(b, g, rows.emit('debiasedSecondMoment'), live);
     return b;
   }
   // Where v overflowed float32 (a huge finite g), m and v reset to 0 and θ only decays (the step is
   // 0/(0 + ε)), so the block's absmax stays finite (src/rules/blockwise8bit.ts).
-  const mNew = dequantizedMoment(b, 1, g, live);
-  const vNew = dequantizedMoment(b, 2, g, live);
+  const mNew = dequantizedMoment(b, rows, 1, live);
+  const vNew = dequantizedMoment(b, rows, 2, live);
   const fits = b.op('Not', [b.op('IsInf', [vNew])]);
   const m = b.where(fits, mNew, b.scalar(0));
   const v = b.where(fits, vNew, b.scalar(0));
   const param = b.elements('param');
   const shift = c.kahan ? b.elements('shift') : '';
-  const s = b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>);
+  Object.assign(rows.bindings, { param, shift, m, v },
+    b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>));
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a finite gradient keep θ (and shift)
-  const decayed = b.mul(param, s.decay);
-  const step = b.mul(s.stepSize, b.div(m, b.add(b.mul(b.sqrt(v), s.invSqrtBiasCorrection2), s.eps)));
+  rows.emit('decayedParam');
+  rows.emit('step');
   if (c.kahan) {
     // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
-    const comp = b.rounded(b.sub(b.add(shift, b.sub(decayed, param)), step), c.paramBf16);
-    const next = b.where(live, b.rounded(b.add(param, comp), c.paramBf16), param, 'param_out');
-    b.where(live, b.rounded(b.add(comp, b.sub(param, next)), c.paramBf16), shift, 'shift_out');
+    rows.emit('shiftedUpdate');
+    rows.bindings.kahanParam = b.where(live, rows.emit('kahanParam'), param, 'param_out');
+    b.where(live, rows.emit('newShift'), shift, 'shift_out');
   } else {
-    b.where(live, b.rounded(b.sub(decayed, step), c.paramBf16), param, 'param_out');
+    b.where(live, rows.emit('newParam'), param, 'param_out');
   }
   // The blocks' new absmax, and the codes of m/absmax and v/absmax: x·(1/absmax), as the other kernels
   // and bitsandbytes' __fdividef; a block of zeros keeps x = m (every code then dequantizes to 0).
   const requantize = (moment: string, which: 1 | 2): void => {
     const absmax = b.op('ReduceMax', [b.op('Abs', [moment])], { axes: [1], keepdims: 1 }, `absmax${which}_out`);
-    const inverse = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
-    b.cast(quantized(b, b.mul(moment, inverse), which === 1), 'uint8', `state${which}_out`);
+    rows.bindings.moment = moment;
+    rows.bindings.inverseAbsmax = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
+    b.cast(quantized(b, rows.emit('normalized'), which === 1), 'uint8', `state${which}_out`);
   };
   requantize(m, 1);
   requantize(v, 2);

@@ -13,6 +13,13 @@
 // src/rules/adam.ts (adamStepScalars) and passed in already rounded to f32.
 
 // @ts-nocheck  -- AssemblyScript types (usize, f32, v128) are not TypeScript's.
+// The formulas are the adam family's expression table (kernels/expressions/adam.ts), generated into
+// expressions.generated.ts; this file loads, stores and loops.
+import {
+  adamDecayedParam, adamDecayedParamVec, adamDenominator, adamDenominatorVec, adamFirstMoment, adamFirstMomentVec,
+  adamGradient, adamGradientVec, adamMaxSecondMoment, adamMaxSecondMomentVec, adamNewParam, adamNewParamVec,
+  adamSecondMoment, adamSecondMomentVec,
+} from './expressions.generated';
 
 /** Per-vector body: four lanes of the Adam step. Inlined into both loops below. */
 @inline
@@ -22,32 +29,22 @@ function stepLanes(
   invSqrtBc2: v128, eps: v128, negStepSize: v128,
 ): void {
   const o = i << 2;
-  let pi = v128.load(p + o);
-  // g ← −∇ when maximizing
-  let gi = f32x4.mul(v128.load(g + o), gradSign);
-  // AdamW: θ ← θ·(1 − η·λ)   (decay = 1 for Adam)
-  pi = f32x4.mul(pi, decay);
-  // Adam (coupled L2): g ← g + λ·θ   (l2 = 0 for AdamW)
-  gi = f32x4.add(gi, f32x4.mul(l2, pi));
-  // m ← m + (1 − β1)·(g − m)      (torch's lerp with weight < 0.5)
-  const mi = f32x4.add(v128.load(m + o), f32x4.mul(oneMinusBeta1, f32x4.sub(gi, v128.load(m + o))));
-  // v ← β2·v + (1 − β2)·g·g
-  const vi = f32x4.add(f32x4.mul(v128.load(v + o), beta2), f32x4.mul(f32x4.mul(oneMinusBeta2, gi), gi));
+  const theta = adamDecayedParamVec(v128.load(p + o), decay);
+  const gi = adamGradientVec(v128.load(g + o), gradSign, l2, theta);
+  const mi = adamFirstMomentVec(v128.load(m + o), oneMinusBeta1, gi);
+  const vi = adamSecondMomentVec(v128.load(v + o), beta2, oneMinusBeta2, gi);
   v128.store(m + o, mi);
   v128.store(v + o, vi);
   let vUsed = vi;
   if (amsgrad) {
-    // v_max ← max(v_max, v), NaN when either is (wasm's f32x4.max propagates NaN, as torch.maximum); the denominator uses v_max
-    vUsed = f32x4.max(v128.load(vmax + o), vi);
+    // the denominator uses v_max
+    vUsed = adamMaxSecondMomentVec(v128.load(vmax + o), vi);
     v128.store(vmax + o, vUsed);
   }
-  // denom ← √v · (1/√(1 − β2^t)) + ε
-  const denom = f32x4.add(f32x4.mul(f32x4.sqrt(vUsed), invSqrtBc2), eps);
-  // θ ← θ − (η / (1 − β1^t)) · m / denom
-  v128.store(p + o, f32x4.add(pi, f32x4.div(f32x4.mul(negStepSize, mi), denom)));
+  v128.store(p + o, adamNewParamVec(theta, negStepSize, mi, adamDenominatorVec(vUsed, invSqrtBc2, eps)));
 }
 
-/** Scalar body for the tail (n mod 4 elements): the same formula as stepLanes, one lane. */
+/** Scalar body for the tail (n mod 4 elements): the same rows as stepLanes, one lane. */
 @inline
 function stepOne(
   p: usize, g: usize, m: usize, v: usize, vmax: usize, i: usize, amsgrad: bool,
@@ -55,22 +52,18 @@ function stepOne(
   invSqrtBc2: f32, eps: f32, negStepSize: f32,
 ): void {
   const o = i << 2;
-  const pi = load<f32>(p + o) * decay;
-  const gi = load<f32>(g + o) * gradSign + l2 * pi;
-  const m0 = load<f32>(m + o);
-  const mi = m0 + oneMinusBeta1 * (gi - m0);
-  const vi = load<f32>(v + o) * beta2 + oneMinusBeta2 * gi * gi;
+  const theta = adamDecayedParam(load<f32>(p + o), decay);
+  const gi = adamGradient(load<f32>(g + o), gradSign, l2, theta);
+  const mi = adamFirstMoment(load<f32>(m + o), oneMinusBeta1, gi);
+  const vi = adamSecondMoment(load<f32>(v + o), beta2, oneMinusBeta2, gi);
   store<f32>(m + o, mi);
   store<f32>(v + o, vi);
   let vUsed = vi;
   if (amsgrad) {
-    // NaN-propagating max, like torch.maximum and f32x4.max
-    const vm = load<f32>(vmax + o);
-    vUsed = isNaN(vm) || isNaN(vi) ? NaN : max(vm, vi);
+    vUsed = adamMaxSecondMoment(load<f32>(vmax + o), vi);
     store<f32>(vmax + o, vUsed);
   }
-  const denom = sqrt<f32>(vUsed) * invSqrtBc2 + eps;
-  store<f32>(p + o, pi + (negStepSize * mi) / denom);
+  store<f32>(p + o, adamNewParam(theta, negStepSize, mi, adamDenominator(vUsed, invSqrtBc2, eps)));
 }
 
 /**

@@ -9,7 +9,16 @@
 // search for every float x, at the cost of one lookup. The signed map's table (for m) also applies
 // bitsandbytes' rule that keeps a code on m's side of zero.
 // @ts-nocheck  -- AssemblyScript types.
-import { loadValue, loadVec, rounded, roundedVec, stabilizationTerm, storeValue, storeVec } from './common';
+// The per-element formulas are the blockwise8bit family's expression table
+// (kernels/expressions/blockwise8bit.ts), generated into expressions.generated.ts: `…Vec` on four lanes.
+import { loadValue, loadVec, stabilizationTerm, storeValue, storeVec } from './common';
+import {
+  blockwise8bitDebiasedSecondMoment, blockwise8bitDecayedParam, blockwise8bitDecayedParamVec, blockwise8bitFirstMoment,
+  blockwise8bitFirstMomentVec, blockwise8bitGradient, blockwise8bitGradientVec, blockwise8bitKahanParam, blockwise8bitKahanParamVec,
+  blockwise8bitNewParam, blockwise8bitNewParamVec, blockwise8bitNewShift, blockwise8bitNewShiftVec, blockwise8bitNormalized,
+  blockwise8bitNormalizedVec, blockwise8bitSecondMoment, blockwise8bitSecondMomentVec, blockwise8bitShiftedUpdate,
+  blockwise8bitShiftedUpdateVec, blockwise8bitStep, blockwise8bitStepVec,
+} from './expressions.generated';
 
 /** Layout of one map's tables in memory, from `tables`: values (256 f32), then entries (65536 u32). */
 export const QUANTIZATION_ENTRIES_OFFSET: usize = 1024;
@@ -31,10 +40,10 @@ export const QUANTIZATION_TABLE_BYTES: usize = 1024 + 65536 * 4;
   g: usize, codes1: usize, codes2: usize, signedTable: usize, unsignedTable: usize, i: usize, gradBf16: bool,
   absmax1: f32, absmax2: f32, gradSign: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
 ): v128 {
-  const gi = loadValue(g, i, gradBf16) * gradSign;
+  const gi = blockwise8bitGradient(loadValue(g, i, gradBf16), gradSign);
   if (!isFinite<f32>(gi)) return f32x4(0, 0, gi, 0);
-  const s1 = mapValue(signedTable, <u32>load<u8>(codes1 + i)) * absmax1 * beta1 + oneMinusBeta1 * gi;
-  const s2 = mapValue(unsignedTable, <u32>load<u8>(codes2 + i)) * absmax2 * beta2 + oneMinusBeta2 * gi * gi;
+  const s1 = blockwise8bitFirstMoment(mapValue(signedTable, <u32>load<u8>(codes1 + i)), absmax1, beta1, oneMinusBeta1, gi);
+  const s2 = blockwise8bitSecondMoment(mapValue(unsignedTable, <u32>load<u8>(codes2 + i)), absmax2, beta2, oneMinusBeta2, gi);
   return f32x4(s1, s2, gi, 1);
 }
 
@@ -179,14 +188,14 @@ function blocksWithFlags(
       new2 = max<f32>(new2, abs<f32>(v));
       if (f32x4.extract_lane(s, 3) != 0) {
         const theta = loadValue(p, i, paramBf16);
-        const decayed = theta * decay;
-        const step = stepSize * (m / (sqrt<f32>(v) * invSqrtBc2 + eps));
+        const decayed = blockwise8bitDecayedParam(theta, decay);
+        const step = blockwise8bitStep(stepSize, m, v, invSqrtBc2, eps);
         if (kahan) {
-          const c = rounded(loadValue(shift, i, paramBf16) + (decayed - theta) - step, paramBf16);
-          const next = storeValue(p, i, theta + c, paramBf16);
-          storeValue(shift, i, c + (theta - next), paramBf16);
+          const c = blockwise8bitShiftedUpdate(loadValue(shift, i, paramBf16), decayed, theta, step, paramBf16);
+          const next = storeValue(p, i, blockwise8bitKahanParam(theta, c), paramBf16);
+          storeValue(shift, i, blockwise8bitNewShift(c, theta, next), paramBf16);
         } else {
-          storeValue(p, i, decayed - step, paramBf16);
+          storeValue(p, i, blockwise8bitNewParam(decayed, step), paramBf16);
         }
       }
     }
@@ -222,8 +231,8 @@ function blocksWithFlags(
     for (let i = wholeVectors; i < end; i++) {
       const m = load<f32>(s1 + ((i - start) << 2));
       const v = load<f32>(s2 + ((i - start) << 2));
-      store<u8>(codes1 + i, <u8>quantizeWithTable(signedTable, m * inv1));
-      store<u8>(codes2 + i, <u8>quantizeWithTable(unsignedTable, v * inv2));
+      store<u8>(codes1 + i, <u8>quantizeWithTable(signedTable, blockwise8bitNormalized(m, inv1)));
+      store<u8>(codes2 + i, <u8>quantizeWithTable(unsignedTable, blockwise8bitNormalized(v, inv2)));
     }
   }
 }
@@ -240,10 +249,10 @@ function blocksWithFlags(
 ): v128 {
   let max1 = f32x4.splat(0), max2 = f32x4.splat(0);
   for (let i = start; i < vectorEnd; i += 4) {
-    const gi = f32x4.mul(loadVec(g, i, gradBf16), vSign);
-    // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
-    const m = f32x4.add(f32x4.mul(f32x4.mul(gatherMap(signedTable, codes1, i), vA1), vBeta1), f32x4.mul(vOmb1, gi));
-    const v = f32x4.add(f32x4.mul(f32x4.mul(gatherMap(unsignedTable, codes2, i), vA2), vBeta2), f32x4.mul(f32x4.mul(vOmb2, gi), gi));
+    const gi = blockwise8bitGradientVec(loadVec(g, i, gradBf16), vSign);
+    // m and v from the dequantized state
+    const m = blockwise8bitFirstMomentVec(gatherMap(signedTable, codes1, i), vA1, vBeta1, vOmb1, gi);
+    const v = blockwise8bitSecondMomentVec(gatherMap(unsignedTable, codes2, i), vA2, vBeta2, vOmb2, gi);
     v128.store(s1 + ((i - start) << 2), m);
     v128.store(s2 + ((i - start) << 2), v);
     // |m| is never NaN here, so the one-instruction pmax serves; v is never negative.
@@ -251,14 +260,14 @@ function blocksWithFlags(
     max2 = f32x4.pmax(max2, v);
     // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε)
     const theta = loadVec(p, i, paramBf16);
-    const decayed = f32x4.mul(theta, vDecay);
-    const step = f32x4.mul(vStep, f32x4.div(m, f32x4.add(f32x4.mul(f32x4.sqrt(v), vInvSqrtBc2), vEps)));
+    const decayed = blockwise8bitDecayedParamVec(theta, vDecay);
+    const step = blockwise8bitStepVec(vStep, m, v, vInvSqrtBc2, vEps);
     if (kahan) {
-      const c = roundedVec(f32x4.sub(f32x4.add(loadVec(shift, i, paramBf16), f32x4.sub(decayed, theta)), step), paramBf16);
-      const next = storeVec(p, i, f32x4.add(theta, c), paramBf16);
-      storeVec(shift, i, f32x4.add(c, f32x4.sub(theta, next)), paramBf16);
+      const c = blockwise8bitShiftedUpdateVec(loadVec(shift, i, paramBf16), decayed, theta, step, paramBf16);
+      const next = storeVec(p, i, blockwise8bitKahanParamVec(theta, c), paramBf16);
+      storeVec(shift, i, blockwise8bitNewShiftVec(c, theta, next), paramBf16);
     } else {
-      storeVec(p, i, f32x4.sub(decayed, step), paramBf16);
+      storeVec(p, i, blockwise8bitNewParamVec(decayed, step), paramBf16);
     }
   }
   // lanes 0 and 1: the largest lane of max1 and of max2
@@ -278,7 +287,7 @@ function blocksWithFlags(
   for (let i = start; i < wholeVectors; i += 4) {
     const m = v128.load(s1 + ((i - start) << 2));
     const v = v128.load(s2 + ((i - start) << 2));
-    const codes = quantizePair(signedTable, unsignedTable, f32x4.mul(m, vInv1), f32x4.mul(v, vInv2));
+    const codes = quantizePair(signedTable, unsignedTable, blockwise8bitNormalizedVec(m, vInv1), blockwise8bitNormalizedVec(v, vInv2));
     v128.store32_lane(codes1 + i, codes, 0);
     v128.store32_lane(codes2 + i, codes, 1);
     if (checkNext) nonFinite = withNonFinite(nonFinite, g, i + 256, gradBf16);
@@ -293,10 +302,10 @@ export function adam8bitRmsSum(
 ): f64 {
   let sum: f64 = 0;
   for (let i: usize = 0; i < <usize>n; i++) {
-    const gi = loadValue(g, i, gradBf16) * gradSign;
+    const gi = blockwise8bitGradient(loadValue(g, i, gradBf16), gradSign);
     if (!isFinite<f32>(gi)) continue;
-    const v = mapValue(unsignedTable, <u32>load<u8>(codes2 + i)) * load<f32>(absmax2 + ((i >> 8) << 2)) * beta2 + oneMinusBeta2 * gi * gi;
-    sum += stabilizationTerm(gi, v / biasCorrection2, epsSquared);
+    const v = blockwise8bitSecondMoment(mapValue(unsignedTable, <u32>load<u8>(codes2 + i)), load<f32>(absmax2 + ((i >> 8) << 2)), beta2, oneMinusBeta2, gi);
+    sum += stabilizationTerm(gi, blockwise8bitDebiasedSecondMoment(v, biasCorrection2), epsSquared);
   }
   return sum;
 }

@@ -1,16 +1,23 @@
 // AssemblyScript: helpers shared by the kernels.
 // @ts-nocheck  -- AssemblyScript types.
+import { bf16QuietNanBits, bf16QuietNanBitsVec, bf16RoundedBits, bf16RoundedBitsVec, stableRatio, stableTerm } from './expressions.generated';
 
 /** The float32 value of a bf16 bit pattern. */
 @inline export function bf16ToF32(bits: u32): f32 {
   return reinterpret<f32>(bits << 16);
 }
 
-/** Round a float32 to the nearest bf16 (ties to even); NaN stays a quiet NaN. Same as src/rules/bf16.ts. */
+/** Round a float32 to the nearest bf16 (ties to even); NaN stays a quiet NaN. The table: kernels/expressions/bf16.ts. */
 @inline export function f32ToBf16(x: f32): u32 {
   const bits = reinterpret<u32>(x);
-  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff;
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+  // Both rows, then a select: no branch, as in the four lanes of bf16BitsVec.
+  const quietNaN = bf16QuietNanBits(bits), rounded = bf16RoundedBits(bits);
+  return ((bits & 0x7fffffff) > 0x7f800000 ? quietNaN : rounded) & 0xffff;
+}
+
+/** max(a, b), NaN when either is: torch.maximum, and what wasm's f32x4.max does lane-wise. */
+@inline export function maxPropagatingNan(a: f32, b: f32): f32 {
+  return isNaN(a) || isNaN(b) ? NaN : max(a, b);
 }
 
 /** Load element i of a buffer that is bf16 (isBf16) or fp32. */
@@ -42,9 +49,8 @@
 
 /** Four float32s rounded to bf16 (ties to even, NaN kept quiet), as their bit patterns in the low halves. */
 @inline function bf16BitsVec(x: v128): v128 {
-  const lsb = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
-  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), lsb), 16);
-  const quietNaN = v128.or(i32x4.shr_u(x, 16), i32x4.splat(0x40));
+  const rounded = bf16RoundedBitsVec(x);
+  const quietNaN = bf16QuietNanBitsVec(x);
   const isNaN = f32x4.ne(x, x);
   return v128.bitselect(quietNaN, rounded, isNaN);
 }
@@ -71,6 +77,5 @@
  * (src/rules/optimi.ts stabilizationTerm).
  */
 @inline export function stabilizationTerm(g: f32, vHat: f32, epsSquared: f32): f64 {
-  const ratio = g / sqrt<f32>(max<f32>(vHat, epsSquared));
-  return <f64>(ratio * ratio);
+  return <f64>stableTerm(stableRatio(g, vHat, epsSquared));
 }

@@ -3,37 +3,38 @@
 // compensation buffer c (bf16). One pass when not stable; StableAdamW first runs optimiMomentsRms
 // over the whole tensor (the RMS needs every updated v̂), then optimiUpdate with the scaled lr.
 // @ts-nocheck  -- AssemblyScript types.
-import { loadValue, rounded, stabilizationTerm, storeValue } from './common';
+// The formulas are the optimi family's expression table (kernels/expressions/optimi.ts), generated
+// into expressions.generated.ts; this file loads, stores (rounding to each buffer's dtype) and loops.
+import { loadValue, stabilizationTerm, storeValue } from './common';
+import {
+  optimiCompensatedUpdate, optimiCompensation, optimiDecayedParam, optimiFirstMoment, optimiGradient, optimiKahanParam,
+  optimiNewParam, optimiParamUpdate, optimiSecondMoment,
+} from './expressions.generated';
 
-/**
- * m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²  for element i, stored in the moments' dtype.
- * Returns g (signed) so the caller can reuse it.
- */
+/** Update element i's moments, stored in the moments' dtype. Returns g (signed) so the caller can reuse it. */
 @inline function updateMoments(
   g: usize, m: usize, v: usize, i: usize, gradBf16: bool, momentsBf16: bool,
   gradSign: f32, oneMinusBeta1Hat: f32, beta2Hat: f32, oneMinusBeta2Hat: f32,
 ): f32 {
-  const gi = loadValue(g, i, gradBf16) * gradSign;
-  const m0 = loadValue(m, i, momentsBf16);
-  storeValue(m, i, m0 + oneMinusBeta1Hat * (gi - m0), momentsBf16);
-  storeValue(v, i, beta2Hat * loadValue(v, i, momentsBf16) + oneMinusBeta2Hat * gi * gi, momentsBf16);
+  const gi = optimiGradient(loadValue(g, i, gradBf16), gradSign);
+  storeValue(m, i, optimiFirstMoment(loadValue(m, i, momentsBf16), oneMinusBeta1Hat, gi), momentsBf16);
+  storeValue(v, i, optimiSecondMoment(beta2Hat, loadValue(v, i, momentsBf16), oneMinusBeta2Hat, gi), momentsBf16);
   return gi;
 }
 
-/** θ ← θ·decay; u = −η·m̂/(√v̂ + ε); θ ← θ + u, directly or through the Kahan sum with c. */
+/** θ ← θ·decay; u = −η·m̂/(√v̂ + ε); θ ← θ + u, directly or through the Kahan sum with c (bf16). */
 @inline function updateParam(
   p: usize, m: usize, v: usize, c: usize, i: usize, paramBf16: bool, momentsBf16: bool, kahan: bool,
   decay: f32, negLr: f32, eps: f32,
 ): void {
-  const theta = decay != 1 ? rounded(loadValue(p, i, paramBf16) * decay, paramBf16) : loadValue(p, i, paramBf16);
-  const update = (negLr * loadValue(m, i, momentsBf16)) / (sqrt<f32>(loadValue(v, i, momentsBf16)) + eps);
+  const theta = decay != 1 ? optimiDecayedParam(loadValue(p, i, paramBf16), decay, paramBf16) : loadValue(p, i, paramBf16);
+  const update = optimiParamUpdate(negLr, loadValue(m, i, momentsBf16), loadValue(v, i, momentsBf16), eps);
   if (kahan) {
-    // c ← c + u; θ' = θ + c; c ← c + (θ − θ')   (c is bf16)
-    const ci = rounded(loadValue(c, i, true) + update, true);
-    const next = storeValue(p, i, theta + ci, paramBf16);
-    storeValue(c, i, ci + (theta - next), true);
+    const ci = optimiCompensatedUpdate(loadValue(c, i, true), update);
+    const next = storeValue(p, i, optimiKahanParam(theta, ci), paramBf16);
+    storeValue(c, i, optimiCompensation(ci, theta, next), true);
   } else {
-    storeValue(p, i, theta + update, paramBf16);
+    storeValue(p, i, optimiNewParam(theta, update), paramBf16);
   }
 }
 

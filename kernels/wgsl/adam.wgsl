@@ -1,5 +1,5 @@
 // The fused Adam/AdamW step over fp32 p, g, m, v (and v_max with amsgrad), one pass per element:
-// the same formula, order and scalars as kernels/wasm/adam.ts (see adamStepScalars in
+// the same rows (generated from kernels/expressions/adam.ts) and scalars as kernels/wasm/adam.ts (see adamStepScalars in
 // src/rules/adam.ts), so the two backends round alike. One invocation per element, one workgroup per
 // unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
 
@@ -38,23 +38,18 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     return;
   }
   let i = unit * UNIT + lane;
-  // AdamW: θ ← θ·(1 − η·λ)   (decay = 1 for Adam)
-  let theta = p[i] * s.decay;
-  // g ← −∇ when maximizing; Adam's coupled L2: g ← g + λ·θ   (l2 = 0 for AdamW)
-  let gi = g[i] * s.gradSign + s.l2 * theta;
-  // m ← m + (1 − β1)·(g − m);  v ← β2·v + (1 − β2)·g·g
-  let m0 = m[i];
-  let mi = m0 + s.oneMinusBeta1 * (gi - m0);
-  let vi = v[i] * s.beta2 + (s.oneMinusBeta2 * gi) * gi;
+  // The formulas: the adam family's expression table (kernels/expressions/adam.ts).
+  let theta = adamDecayedParam(p[i], s.decay);
+  let gi = adamGradient(g[i], s.gradSign, s.l2, theta);
+  let mi = adamFirstMoment(m[i], s.oneMinusBeta1, gi);
+  let vi = adamSecondMoment(v[i], s.beta2, s.oneMinusBeta2, gi);
   m[i] = mi;
   v[i] = vi;
   var vUsed = vi;
   if (s.amsgrad != 0u) {
-    // v_max ← max(v_max, v), NaN when either is (torch.maximum)
-    vUsed = maxPropagatingNan(vmax[i], vi);
+    // the denominator uses v_max
+    vUsed = adamMaxSecondMoment(vmax[i], vi);
     vmax[i] = vUsed;
   }
-  // θ ← θ − (η/(1 − β1^t)) · m / (√v · (1/√(1 − β2^t)) + ε)
-  let denom = sqrt(vUsed) * s.invSqrtBiasCorrection2 + s.eps;
-  p[i] = theta + (s.negStepSize * mi) / denom;
+  p[i] = adamNewParam(theta, s.negStepSize, mi, adamDenominator(vUsed, s.invSqrtBiasCorrection2, s.eps));
 }

@@ -1,5 +1,6 @@
 // AdamW with bitsandbytes' 8-bit blockwise state (src/rules/blockwise8bit.ts is the readable version;
-// kernels/wasm/blockwise8bit.ts the CPU kernel, whose tables and arithmetic this follows). One
+// kernels/wasm/blockwise8bit.ts the CPU kernel, whose tables this follows; the per-element formulas
+// are generated from kernels/expressions/blockwise8bit.ts). One
 // workgroup per block of 256 elements, one quad of four elements per invocation: dequantize, update m
 // and v (0 where g is not finite), step the params, reduce the block's new absmax in workgroup memory,
 // requantize. `shift` is diffusion-pipe's Kahan buffer (AdamW8bitKahan) in the param's dtype. A block
@@ -97,13 +98,13 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   // redirect an out-of-bounds write to any element of the buffer, so they must not write.
   let inTensor = first < s.count;
   let index = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u);
-  let gi = loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u) * s.gradSign;
+  let gi = blockwise8bitGradient(loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u), s.gradSign);
   // Elements past `count` (padding of the tensor's last quad) and non-finite gradients: m = v = 0.
   let live = isFinite(gi) & (index < vec4<u32>(s.count));
   let absmaxBlock = window.firstUnit + unit;
-  // m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g²  from the dequantized state
-  let mNew = select(vec4<f32>(0.0), dequantize(codes1[q], SIGNED_VALUES) * absmax[absmaxBlock] * s.beta1 + s.oneMinusBeta1 * gi, live);
-  let vNew = select(vec4<f32>(0.0), dequantize(codes2[q], UNSIGNED_VALUES) * absmax[window.arenaUnits + absmaxBlock] * s.beta2 + (s.oneMinusBeta2 * gi) * gi, live);
+  // m and v from the dequantized state
+  let mNew = select(vec4<f32>(0.0), blockwise8bitFirstMoment(dequantize(codes1[q], SIGNED_VALUES), absmax[absmaxBlock], s.beta1, s.oneMinusBeta1, gi), live);
+  let vNew = select(vec4<f32>(0.0), blockwise8bitSecondMoment(dequantize(codes2[q], UNSIGNED_VALUES), absmax[window.arenaUnits + absmaxBlock], s.beta2, s.oneMinusBeta2, gi), live);
   // Where v overflowed float32 (a huge finite g), m and v reset to 0 and θ only decays (the step is
   // 0/(0 + ε)), so the block's absmax stays finite; its RMS term is 0 (src/rules/blockwise8bit.ts).
   let fits = isFinite(vNew);
@@ -111,7 +112,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let v = select(vec4<f32>(0.0), vNew, fits);
 
   if (window.mode == 1u) {
-    let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, v / s.biasCorrection2, s.eps * s.eps), live & fits);
+    let terms = select(vec4<f32>(0.0), stabilizationTerms(gi, blockwise8bitDebiasedSecondMoment(v, s.biasCorrection2), s.eps * s.eps), live & fits);
     shared1[lane] = terms.x + terms.y + terms.z + terms.w;
     for (var stride = 32u; stride > 0u; stride = stride >> 1u) {
       workgroupBarrier();
@@ -137,17 +138,18 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let paramBf16 = s.paramBf16 != 0u;
   if (inTensor) {
     let theta = loadQuad(&p, q, paramBf16);
-    let decayed = theta * decay;
-    let step = stepSize * (m / (sqrt(v) * s.invSqrtBiasCorrection2 + s.eps));
+    let decayed = blockwise8bitDecayedParam(theta, decay);
+    let step = blockwise8bitStep(stepSize, m, v, s.invSqrtBiasCorrection2, s.eps);
     if (s.kahan != 0u) {
       // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
       let shift0 = loadQuad(&shift, q, paramBf16);
-      let c = roundedTo(shift0 + (decayed - theta) - step, paramBf16);
-      let next = select(theta, roundedTo(theta + c, paramBf16), live);
+      let c = blockwise8bitShiftedUpdate(shift0, decayed, theta, step, paramBf16);
+      // θ' as stored, before the store: the shift row reads it
+      let next = select(theta, roundedTo(blockwise8bitKahanParam(theta, c), paramBf16), live);
       storeQuad(&p, q, next, paramBf16);
-      storeQuad(&shift, q, select(shift0, c + (theta - next), live), paramBf16);
+      storeQuad(&shift, q, select(shift0, blockwise8bitNewShift(c, theta, next), live), paramBf16);
     } else {
-      storeQuad(&p, q, select(theta, decayed - step, live), paramBf16);
+      storeQuad(&p, q, select(theta, blockwise8bitNewParam(decayed, step), live), paramBf16);
     }
   }
 
@@ -173,7 +175,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let inv1 = select(1.0, 1.0 / new1, new1 > 0.0);
   let inv2 = select(1.0, 1.0 / new2, new2 > 0.0);
   if (inTensor) {
-    codes1[q] = quantizeQuad(m * inv1, SIGNED_ENTRIES);
-    codes2[q] = quantizeQuad(v * inv2, UNSIGNED_ENTRIES);
+    codes1[q] = quantizeQuad(blockwise8bitNormalized(m, inv1), SIGNED_ENTRIES);
+    codes2[q] = quantizeQuad(blockwise8bitNormalized(v, inv2), UNSIGNED_ENTRIES);
   }
 }

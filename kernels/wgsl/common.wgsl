@@ -25,13 +25,13 @@ fn bf16QuadToF32(words: vec2<u32>) -> vec4<f32> {
 }
 
 // x rounded to the nearest bf16 (ties to even), as its 16-bit pattern; NaN stays a quiet NaN.
-// The same rounding as src/rules/bf16.ts and kernels/wasm/common.ts.
+// The rows are kernels/expressions/bf16.ts's, as in kernels/wasm/common.ts.
 fn f32ToBf16Bits(x: f32) -> u32 {
   let bits = bitcast<u32>(x);
   if ((bits & 0x7fffffffu) > 0x7f800000u) {
-    return ((bits >> 16u) | 0x40u) & 0xffffu;
+    return bf16QuietNanBits(bits) & 0xffffu;
   }
-  return ((bits + 0x7fffu + ((bits >> 16u) & 1u)) >> 16u) & 0xffffu;
+  return bf16RoundedBits(bits) & 0xffffu;
 }
 
 // Four float32s rounded to bf16 and packed into two words.
@@ -50,8 +50,7 @@ fn roundedTo(x: vec4<f32>, isBf16: bool) -> vec4<f32> {
 // StableAdamW's per-element term g²/max(v̂, ε²); the tensor's RMS is the square root of its mean.
 // Computed as (g/√max(v̂, ε²))², which cannot overflow (g² would for |g| > 1.8e19); v̂ = +∞ gives 0.
 fn stabilizationTerms(g: vec4<f32>, vHat: vec4<f32>, epsSquared: f32) -> vec4<f32> {
-  let ratio = g / sqrt(max(vHat, vec4<f32>(epsSquared)));
-  return ratio * ratio;
+  return stableTerm(stableRatio(g, vHat, epsSquared));
 }
 
 // Quad q of a buffer that holds bf16 (isBf16) or fp32 elements.

@@ -1,6 +1,6 @@
 // optimi's AdamW / StableAdamW step (src/rules/optimi.ts is the readable version; kernels/wasm/optimi.ts
-// the CPU kernel): debiased moments m̂, v̂ in fp32 or bf16, params in fp32 or bf16, optionally through
-// a bf16 Kahan compensation c. Each invocation updates one quad of four elements, each workgroup one
+// the CPU kernel; the formulas are generated from kernels/expressions/optimi.ts): debiased moments
+// m̂, v̂ in fp32 or bf16, params in fp32 or bf16, optionally through a bf16 Kahan compensation c. Each invocation updates one quad of four elements, each workgroup one
 // unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
 //
 // StableAdamW runs three dispatches: mode 1 updates the moments and writes each unit's sum of
@@ -54,11 +54,10 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
   let paramBf16 = s.paramBf16 != 0u;
   var term = 0.0;
   if (inRange && window.mode != 2u) {
-    // m ← m + (1 − β̂1)(g − m),  v ← β̂2·v + (1 − β̂2)·g²   (already debiased)
-    let gi = loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u) * s.gradSign;
-    let m0 = loadQuad(&m, q, momentsBf16);
-    storeQuad(&m, q, m0 + s.oneMinusBeta1Hat * (gi - m0), momentsBf16);
-    let vi = storeQuad(&v, q, s.beta2Hat * loadQuad(&v, q, momentsBf16) + (s.oneMinusBeta2Hat * gi) * gi, momentsBf16);
+    // The moments (already debiased), stored in their dtype
+    let gi = optimiGradient(loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u), s.gradSign);
+    storeQuad(&m, q, optimiFirstMoment(loadQuad(&m, q, momentsBf16), s.oneMinusBeta1Hat, gi), momentsBf16);
+    let vi = storeQuad(&v, q, optimiSecondMoment(s.beta2Hat, loadQuad(&v, q, momentsBf16), s.oneMinusBeta2Hat, gi), momentsBf16);
     if (window.mode == 1u) {
       // Padding past `count` (in the tensor's last quad) may hold anything: it adds nothing.
       let inTensor = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(s.count);
@@ -91,18 +90,17 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     negLr = -lr;
     decay = select(1.0, 1.0 - lr * s.weightDecay, s.weightDecay != 0.0);
   }
-  // θ ← θ·(1 − η_t·λ);  u = −η_t·m̂/(√v̂ + ε)
+  // θ ← θ·(1 − η_t·λ);  u = −η_t·m̂/(√v̂ + ε);  θ ← θ + u, directly or through the Kahan sum with c (bf16)
   var theta = loadQuad(&p, q, paramBf16);
   if (decay != 1.0) {
-    theta = roundedTo(theta * decay, paramBf16);
+    theta = optimiDecayedParam(theta, decay, paramBf16);
   }
-  let update = (negLr * loadQuad(&m, q, momentsBf16)) / (sqrt(loadQuad(&v, q, momentsBf16)) + s.eps);
+  let update = optimiParamUpdate(negLr, loadQuad(&m, q, momentsBf16), loadQuad(&v, q, momentsBf16), s.eps);
   if (s.kahan != 0u) {
-    // c ← c + u;  θ' = θ + c;  c ← c + (θ − θ')   (c is bf16)
-    let ci = roundedTo(loadQuad(&c, q, true) + update, true);
-    let next = storeQuad(&p, q, theta + ci, paramBf16);
-    storeQuad(&c, q, ci + (theta - next), true);
+    let ci = optimiCompensatedUpdate(loadQuad(&c, q, true), update);
+    let next = storeQuad(&p, q, optimiKahanParam(theta, ci), paramBf16);
+    storeQuad(&c, q, optimiCompensation(ci, theta, next), true);
   } else {
-    storeQuad(&p, q, theta + update, paramBf16);
+    storeQuad(&p, q, optimiNewParam(theta, update), paramBf16);
   }
 }

@@ -489,16 +489,7 @@ export class AdamOptimizer {
   }
 
   private hyperparameters(group: ResolvedParamGroup): AdamHyperparameters {
-    return {
-      lr: group.lr,
-      beta1: group.betas[0],
-      beta2: group.betas[1],
-      eps: group.eps,
-      weightDecay: group.weightDecay,
-      amsgrad: group.amsgrad,
-      maximize: group.maximize,
-      weightDecayMode: this.variant.weightDecayMode,
-    };
+    return groupHyperparameters(group, this.variant.weightDecayMode);
   }
 
   private plan(param: AnyParam, index: number, amsgrad: boolean): TensorPlan {
@@ -564,6 +555,23 @@ export class AdamOptimizer {
       maximize: group.maximize ?? d.maximize,
     };
   }
+}
+
+/**
+ * The per-step hyperparameters of a group: its options in the shape the update rules and kernels
+ * take (the one mapping the core optimizer and adamw-lab/tfjs share).
+ */
+export function groupHyperparameters(group: Required<GroupOptions>, weightDecayMode: AdamHyperparameters['weightDecayMode']): AdamHyperparameters {
+  return {
+    lr: group.lr,
+    beta1: group.betas[0],
+    beta2: group.betas[1],
+    eps: group.eps,
+    weightDecay: group.weightDecay,
+    amsgrad: group.amsgrad,
+    maximize: group.maximize,
+    weightDecayMode,
+  };
 }
 
 /** Whether every element of `array`, holes included (which `every` would skip), passes `ok`. */

@@ -1,8 +1,10 @@
 /**
  * adamw-lab's optimizers as TensorFlow.js optimizers: `import { AdamW } from 'adamw-lab/tfjs'`, then
  * `model.compile({ optimizer: new AdamW({ lr: 1e-3 }) })`. Each class is a `tf.Optimizer` whose
- * `applyGradients` runs the core library's WebAssembly kernel synchronously, so the update is done
- * before tfjs goes on to the next forward pass, and gives the same bits as the core optimizer.
+ * `applyGradients` runs the core library's WebAssembly kernel synchronously on tfjs's cpu and wasm
+ * backends, so the update is done before tfjs goes on to the next forward pass, and gives the same
+ * bits as the core optimizer. On tfjs's webgpu backend it runs the core's WGSL kernels on tfjs's own
+ * device and the variables' GPU buffers, submitted before it returns (./webgpu.ts).
  *
  * Params and state live in adamw-lab's memory between steps, beside each other (one arena), so a
  * step reads each gradient once, runs the fused kernel in place, and writes each variable once.
@@ -17,7 +19,7 @@
  * model.compile({ optimizer: opt, loss: 'meanSquaredError' });
  * await model.fit(xs, ys, { epochs: 10 });
  * ```
- * @module
+ * @module adamw-lab/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { WasmBackend } from '../backends/cpu/wasm-backend.js';
@@ -26,13 +28,14 @@ import {
   Adam as CoreAdam, AdamW as CoreAdamW, AdamW8bit as CoreAdamW8bit, AdamW8bitKahan as CoreAdamW8bitKahan,
   StableAdamW as CoreStableAdamW, type AdamW8bitKahanOptions,
 } from '../optim/presets.js';
-import type { AdamOptimizer } from '../optim/adam-optimizer.js';
+import { groupHyperparameters, type AdamOptimizer } from '../optim/adam-optimizer.js';
 import { planTensor, type StateBuffer, type TensorPlan, type VariantOptions } from '../core/variants.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import { fromBf16, toBf16 } from '../rules/bf16.js';
 import type { GroupOptions, OptimizerOptions, Param } from '../types.js';
 import { fail, refuseUnknownKeys, showValue } from '../util/errors.js';
 import { validateGroupOptions } from '../optim/validate.js';
+import { TfjsWebGpuPath, tfjsWebGpuBackend, type GpuSlot, type GpuWork } from './webgpu.js';
 
 /** tfjs's `{ name, tensor }` pair (its NamedTensor, which tfjs-core does not export by name). */
 export interface NamedTensor {
@@ -51,10 +54,10 @@ export type TfjsAdamW8bitKahanOptions = TfjsAdamOptions & Pick<AdamW8bitKahanOpt
 const TFJS_OPTION_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize', 'stateDtype', 'kahan', 'stable'] as const;
 /** Core options that have no meaning here, and why (the hint of their error). */
 const NOT_IN_TFJS: Record<string, string> = {
-  backend: 'the tfjs optimizers always run the CPU kernel (WebAssembly SIMD) on the calling thread; drop backend',
+  backend: "the tfjs optimizers run where tfjs runs (the CPU kernel on tfjs's cpu and wasm backends, the WGSL kernels on its webgpu backend); drop backend",
   threads: 'tfjs calls applyGradients synchronously, so the step runs on the calling thread; drop threads',
-  device: 'the tfjs optimizers run the CPU kernel; drop device',
-  executionProviders: 'the tfjs optimizers run the CPU kernel; drop executionProviders',
+  device: "on tfjs's webgpu backend the optimizers use tfjs's own GPUDevice; drop device",
+  executionProviders: 'the tfjs optimizers do not run ONNX Runtime; drop executionProviders',
   paged: 'paged state reads its spill file asynchronously, which a synchronous applyGradients cannot wait for; use the core PagedAdamW',
 };
 /** The key under which getConfig stores the excluded names, hex-encoded: tfjs camel-cases strings with '_' on load. */
@@ -62,6 +65,7 @@ const EXCLUDE_KEY = 'excludeFromWeightDecayHex';
 
 /** One variable's share of the optimizer: its param and grad in adamw-lab's memory, and its state beside them. */
 interface VariableSlot {
+  kind: 'cpu';
   /** fp32 values, or bf16 bits when the variant keeps bf16 params (Kahan). */
   data: Float32Array | Uint16Array;
   grad: Float32Array;
@@ -109,7 +113,9 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   private readonly owner: string;
   private readonly options: Record<string, unknown>;
   private readonly weightDecayMode: AdamHyperparameters['weightDecayMode'];
-  private readonly slots = new Map<tf.Variable, VariableSlot>();
+  private readonly slots = new Map<tf.Variable, VariableSlot | GpuSlot>();
+  /** The WebGPU store on tfjs's device, made when the optimizer first steps on tfjs's webgpu backend. */
+  private gpu: TfjsWebGpuPath | null = null;
   private pending: SavedSlot[] = [];
   private excluded: string[] = [];
   private warnedBackend: string | null = null;
@@ -161,6 +167,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     return this.lr;
   }
 
+  /** Set the learning rate (checked as the constructor checks `lr`); the same as setting {@link lr}. */
   set learningRate(value: number) {
     validateGroupOptions(this.owner, 'learningRate', { lr: value });
     this.lr = value;
@@ -172,9 +179,10 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 
   /**
-   * How the last step ran: `'cpu kernel, in place'` on tfjs's cpu and wasm backends; on another tfjs
-   * backend that reads synchronously (webgl) the same CPU kernel with the gradients read back to the
-   * host, and a warning. tfjs's webgpu backend is refused (see {@link applyGradients}).
+   * How the last step ran: `'cpu kernel, in place'` on tfjs's cpu and wasm backends; on tfjs's webgpu
+   * backend `'wgsl kernels on tfjs's device, in place'` (the variables' GPU buffers, state on the GPU);
+   * on another tfjs backend that reads synchronously (webgl) the same CPU kernel with the gradients
+   * read back to the host, and a warning.
    */
   get executionPath(): string {
     return this.lastPath;
@@ -190,11 +198,15 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     this.refuseIfDisposed(where);
     validateGroupOptions(owner, where, { lr: this.lr });
     const backendName = tf.getBackend();
-    if (backendName === 'webgpu') {
-      // tfjs's webgpu backend keeps gradients in GPU buffers and refuses synchronous reads (dataSync), so no
-      // host fallback exists; running the WGSL kernels on tfjs's own device buffers is not implemented yet.
-      fail(Error, owner, where, "tfjs backend 'webgpu' is not supported yet",
-        "its gradients live on the GPU, tfjs cannot read them synchronously, and adamw-lab does not yet run its kernels on tfjs's GPU buffers; use tf.setBackend('wasm') or 'cpu'");
+    const onGpu = backendName === 'webgpu';
+    if (onGpu && this.variantOptions.kahan) {
+      fail(Error, owner, where, `tfjs backend 'webgpu' is not supported with Kahan summation (bf16 weights; kahan: true or AdamW8bitKahan)`,
+        "the WGSL kernels keep such weights in bf16, and a tfjs variable is float32: adamw-lab has no kernel that steps bf16 weights into a float32 variable in place; use AdamW, Adam, AdamW8bit or StableAdamW on webgpu, or tf.setBackend('wasm') or 'cpu'");
+    }
+    const otherPath = [...this.slots.values()].find((slot) => (slot.kind === 'gpu') !== onGpu);
+    if (otherPath) {
+      fail(Error, owner, where, `this optimizer's state lives ${otherPath.kind === 'gpu' ? "on tfjs's webgpu device" : "in adamw-lab's CPU memory"}, and tfjs's backend is now '${backendName}'`,
+        'step an optimizer on one kind of tfjs backend; to move, save it (getWeights) and load it (setWeights) into a new optimizer on the other backend');
     }
     const registered = tf.engine().registeredVariables;
     this.releaseDisposedVariables();
@@ -226,6 +238,16 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     });
     // tfjs backends whose tensors live in host memory, where the kernel reads and writes without a round trip.
     const onHost = backendName === 'cpu' || backendName === 'wasm';
+    if (onGpu) {
+      const backend = tfjsWebGpuBackend(owner, where);
+      this.pending = this.pending.filter((_, k) => !claimed.includes(k));
+      const gpu = (this.gpu ??= new TfjsWebGpuPath(owner, backend));
+      const gpuWork: GpuWork[] = work.map(({ variable, grad, saved }) => ({ variable, grad, slot: this.gpuSlotFor(gpu, variable, saved), hp: this.hyperparameters(variable.name) }));
+      gpu.step(backend, gpuWork);
+      this.lastPath = "wgsl kernels on tfjs's device, in place (tfjs backend 'webgpu')";
+      this.incrementIterations();
+      return;
+    }
     if (!onHost && this.warnedBackend !== backendName) {
       this.warnedBackend = backendName;
       console.warn(`adamw-lab ${owner}: on tfjs backend '${backendName}' adamw-lab does not update the variables' device buffers, so the step runs adamw-lab's CPU kernel ` +
@@ -268,7 +290,10 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       out.push({ name: `${name}/meta`, tensor: tf.tensor1d([step, numel], 'int32') });
       for (const spec of plan.buffers) out.push({ name: `${name}/${spec.name}`, tensor: packBuffer(buffers[spec.name]!) });
     };
-    for (const [variable, slot] of this.slots) add(variable.name, slot.step, slot.data.length, slot.plan, slot.buffers);
+    for (const [variable, slot] of this.slots) {
+      // State on tfjs's webgpu device is read back here (getWeights is async), never during a step.
+      add(variable.name, slot.step, variable.size, slot.plan, slot.kind === 'gpu' ? await this.gpu!.store.readAsync(slot.state) : slot.buffers);
+    }
     for (const saved of this.pending) add(saved.name, saved.step, saved.numel, this.planFor(saved.numel, saved.name), saved.values);
     return out;
   }
@@ -332,18 +357,24 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       keep.set(variable, saved);
     });
     this.iterations_ = (await weightValues[0].tensor.data() as Int32Array)[0]!;
+    const onGpu = new Set([...this.slots].filter(([, slot]) => slot.kind === 'gpu').map(([variable]) => variable));
     for (const [variable, slot] of [...this.slots]) {
-      releaseSlot(slot);
+      this.releaseSlot(slot);
       this.slots.delete(variable);
     }
     this.pending = parsed.filter((_, k) => !claimed.includes(k));
-    for (const [variable, saved] of keep) this.slotFor(variable, saved);
+    for (const [variable, saved] of keep) {
+      if (onGpu.has(variable)) this.gpuSlotFor(this.gpu!, variable, saved);
+      else this.slotFor(variable, saved);
+    }
   }
 
   /** Free the params and state held in adamw-lab's memory; the optimizer refuses to step, save or load afterwards. */
   override dispose(): void {
-    for (const slot of this.slots.values()) releaseSlot(slot);
+    for (const slot of this.slots.values()) this.releaseSlot(slot);
     this.slots.clear();
+    this.gpu?.close();
+    this.gpu = null;
     this.pending = [];
     this.disposed = true;
     super.dispose();
@@ -360,15 +391,34 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   private releaseDisposedVariables(): void {
     for (const [variable, slot] of [...this.slots]) {
       if (variable.isDisposed) {
-        releaseSlot(slot);
+        this.releaseSlot(slot);
         this.slots.delete(variable);
       }
     }
   }
 
+  private releaseSlot(slot: VariableSlot | GpuSlot): void {
+    if (slot.kind === 'gpu') this.gpu!.release(slot);
+    else releaseSlot(slot);
+  }
+
+  /** A restored or fresh slot on tfjs's webgpu device for `variable` (its values stay in its buffer). */
+  private gpuSlotFor(gpu: TfjsWebGpuPath, variable: tf.Variable, saved?: SavedSlot): GpuSlot {
+    let slot = this.slots.get(variable) as GpuSlot | undefined;
+    if (!slot) {
+      slot = gpu.create(variable, this.planFor(variable.size, variable.name));
+      this.slots.set(variable, slot);
+    }
+    if (saved) {
+      gpu.store.write(slot.state, saved.values);
+      slot.step = saved.step;
+    }
+    return slot;
+  }
+
   /** A restored or fresh slot for `variable`, its values copied in from tfjs. */
   private slotFor(variable: tf.Variable, saved?: SavedSlot): VariableSlot {
-    let slot = this.slots.get(variable);
+    let slot = this.slots.get(variable) as VariableSlot | undefined;
     if (!slot) {
       const plan = this.planFor(variable.size, variable.name);
       const kernels = cpuKernels();
@@ -377,7 +427,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       const allocated = kernels.allocateAll(plan.buffers, data);
       const buffers: Record<string, StateBuffer> = {};
       plan.buffers.forEach((spec, k) => (buffers[spec.name] = allocated[k]!));
-      slot = { data, grad, plan, buffers, step: 0, syncedDataId: null, shape: [...variable.shape] };
+      slot = { kind: 'cpu', data, grad, plan, buffers, step: 0, syncedDataId: null, shape: [...variable.shape] };
       this.slots.set(variable, slot);
     }
     if (saved) {
@@ -398,12 +448,8 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 
   private hyperparameters(variableName: string): AdamHyperparameters {
-    const d = this.defaults;
     const decays = !this.excluded.some((part) => variableName.includes(part));
-    return {
-      lr: this.lr, beta1: d.betas[0], beta2: d.betas[1], eps: d.eps, weightDecay: decays ? d.weightDecay : 0,
-      amsgrad: d.amsgrad, maximize: d.maximize, weightDecayMode: this.weightDecayMode,
-    };
+    return groupHyperparameters({ ...this.defaults, lr: this.lr, weightDecay: decays ? this.defaults.weightDecay : 0 }, this.weightDecayMode);
   }
 }
 

@@ -49,6 +49,19 @@ export function packWindow(values: WindowValues): ArrayBuffer {
   return bytes;
 }
 
+/**
+ * Every kernel's pipeline on `device`, made synchronously (for callers that cannot await, such as
+ * adamw-lab/tfjs's first step): a kernel that does not compile shows as a validation error of the
+ * device, which the caller catches with an error scope.
+ */
+export function compilePipelinesSync(device: GPUDevice): Record<KernelName, GPUComputePipeline> {
+  return Object.fromEntries((Object.keys(KERNELS) as KernelName[]).map((name) => [name, pipelineOf(device, name, device.createShaderModule({ code: KERNELS[name].code, label: name }))])) as Record<KernelName, GPUComputePipeline>;
+}
+
+function pipelineOf(device: GPUDevice, name: KernelName, module: GPUShaderModule): GPUComputePipeline {
+  return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
+}
+
 /** Every kernel's pipeline on `device`; a kernel the device cannot compile is an error naming it. */
 export async function compilePipelines(owner: string, device: GPUDevice): Promise<Record<KernelName, GPUComputePipeline>> {
   // One at a time: Dawn in Node has crashed on overlapping compilation-info requests.
@@ -60,7 +73,7 @@ export async function compilePipelines(owner: string, device: GPUDevice): Promis
       throw new Error(`${owner}: backend 'webgpu': the WGSL kernel '${name}' does not compile on this device: ` +
         `${errors.map((m) => `line ${m.lineNum}: ${m.message}`).join('; ')}; use backend 'cpu'`);
     }
-    entries.push([name, device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name })]);
+    entries.push([name, pipelineOf(device, name, module)]);
   }
   return Object.fromEntries(entries) as Record<KernelName, GPUComputePipeline>;
 }

@@ -30,7 +30,7 @@ import { gpuGradDtype, isGpuParam, paramLength } from '../../core/params.js';
 import { quantizationTables } from '../quantization-tables.js';
 import { describeDevice } from './describe.js';
 import { settledWebgpuDevice, webgpuDevice } from './device.js';
-import { compilePipelines, packSegment, packWindow, segmentBytes, type KernelName } from './kernels.js';
+import { compilePipelines, compilePipelinesSync, packSegment, packWindow, segmentBytes, type KernelName } from './kernels.js';
 import { WGSL_KERNELS, type WgslKernel } from './wgsl-kernels.js';
 
 /** Elements per unit: a workgroup's share of an arena, and the alignment of every segment. */
@@ -52,25 +52,23 @@ const kernelsByDevice = new WeakMap<GPUDevice, Promise<Kernels>>();
 function deviceKernels(owner: string, device: GPUDevice): Promise<Kernels> {
   let kernels = kernelsByDevice.get(device);
   if (!kernels) {
-    kernels = (async () => {
-      const { signed, unsigned } = quantizationTables();
-      const tables = new Uint32Array(TABLE_WORDS);
-      tables.set(new Uint32Array(signed.values.buffer, signed.values.byteOffset, 256), 0);
-      tables.set(new Uint32Array(unsigned.values.buffer, unsigned.values.byteOffset, 256), 256);
-      tables.set(signed.entries, 512);
-      tables.set(unsigned.entries, 512 + 65536);
-      const placeholder = (): GPUBuffer => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
-      return {
-        device,
-        pipelines: await compilePipelines(owner, device),
-        tables,
-        placeholders: { vmax: placeholder(), kahan: placeholder(), reduction: placeholder() },
-      };
-    })();
+    kernels = (async () => kernelsOn(device, await compilePipelines(owner, device)))();
     kernelsByDevice.set(device, kernels);
     kernels.catch(() => kernelsByDevice.delete(device));
   }
   return kernels;
+}
+
+/** The kernels on `device` around its compiled `pipelines`: the 8-bit tables and the placeholders. */
+function kernelsOn(device: GPUDevice, pipelines: Record<KernelName, GPUComputePipeline>): Kernels {
+  const { signed, unsigned } = quantizationTables();
+  const tables = new Uint32Array(TABLE_WORDS);
+  tables.set(new Uint32Array(signed.values.buffer, signed.values.byteOffset, 256), 0);
+  tables.set(new Uint32Array(unsigned.values.buffer, unsigned.values.byteOffset, 256), 256);
+  tables.set(signed.entries, 512);
+  tables.set(unsigned.entries, 512 + 65536);
+  const placeholder = (): GPUBuffer => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+  return { device, pipelines, tables, placeholders: { vmax: placeholder(), kahan: placeholder(), reduction: placeholder() } };
 }
 
 /** Units (of 256 elements) that `length` elements span. */
@@ -279,19 +277,7 @@ export class WebGpuStore implements StateStore {
     // The buffers are those the step read and validated (w.param), not the caller's param read again.
     for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, byState.get(arena.members[0]!)!.param as GpuParam);
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    this.dispatchesLastStep = 0;
-    for (const arena of active) {
-      this.dispatchesLastStep += arena.dispatches.length;
-      this.writeSegments(arena, byState);
-      if (arena.param) this.upload(arena, byState);
-      for (const d of arena.dispatches) {
-        pass.setPipeline(this.kernels!.pipelines[d.kernel]);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.x, d.y);
-      }
-    }
-    pass.end();
+    this.encodeStep(encoder, active, byState);
     for (const run of downloads) encoder.copyBufferToBuffer(run.buffer, run.from, this.staging!, run.stagingOffset, run.size);
     device.queue.submit([encoder.finish()]);
     if (downloads.length === 0) {
@@ -307,6 +293,41 @@ export class WebGpuStore implements StateStore {
       }
     }
     this.staging!.unmap();
+  }
+
+  /**
+   * Make the kernels on the store's `device` option synchronously, for {@link runSync}. A kernel the
+   * device cannot compile shows as a validation error of the device (catch it with an error scope).
+   */
+  prepareSync(): void {
+    const device = this.options.device;
+    if (!device) throw new Error(`${this.owner}: prepareSync() needs the store's device option`);
+    if (this.kernels) return;
+    this.kernels = kernelsOn(device, compilePipelinesSync(device));
+    kernelsByDevice.set(device, Promise.resolve(this.kernels));
+  }
+
+  /**
+   * The step of {@link run}, encoded and submitted before it returns, for a caller that cannot await
+   * (adamw-lab/tfjs, whose update must be on the queue before tfjs's next forward pass): GpuParams
+   * only, so there is nothing to download, after {@link prepareSync}. `before` and `after` encode
+   * copies around the dispatches, into the same command buffer. Binding errors show as device validation errors.
+   */
+  runSync(work: readonly StoreWork[], before?: (encoder: GPUCommandEncoder) => void, after?: (encoder: GPUCommandEncoder) => void): void {
+    if (!this.kernels) throw new Error(`${this.owner}: runSync() before prepareSync()`);
+    const { device } = this.kernels;
+    this.layout();
+    const byState = new Map(work.map((w) => [w.state as GpuState, w]));
+    const active = [...this.arenas].filter((arena) => arena.members.some((m) => byState.has(m)));
+    for (const arena of active) {
+      if (arena.param) throw new Error(`${this.owner}: runSync() takes GpuParams only (host arrays are downloaded after the step, which cannot be waited for here)`);
+      this.bindNow(arena, byState.get(arena.members[0]!)!.param as GpuParam);
+    }
+    const encoder = device.createCommandEncoder();
+    before?.(encoder);
+    this.encodeStep(encoder, active, byState);
+    after?.(encoder);
+    device.queue.submit([encoder.finish()]);
   }
 
   /** Fill a GpuParam's grad buffer with zeros (`zeroGrad()`). */
@@ -453,8 +474,7 @@ export class WebGpuStore implements StateStore {
     if (arena.boundTo?.data === param.data && arena.boundTo.grad === param.grad) return;
     const { device } = this.kernels!;
     device.pushErrorScope('validation');
-    this.makeDispatches(arena, { buffer: param.data as GPUBuffer, dtype: arena.plan.paramDtype },
-      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'f32' });
+    this.bindNow(arena, param);
     // Caught here, where the message can name the param: e.g. a buffer of another device.
     const error = await device.popErrorScope();
     if (error) {
@@ -462,7 +482,31 @@ export class WebGpuStore implements StateStore {
       throw new Error(`${this.owner}: param '${param.name ?? '(unnamed)'}': its GPUBuffers cannot be bound (${error.message}); ` +
         "they must be STORAGE buffers of the optimizer's device (getWebGpuDevice(), or the device option)");
     }
+  }
+
+  /** Make the arena's dispatches over a GpuParam's buffers, unless they are bound already. */
+  private bindNow(arena: Arena, param: GpuParam): void {
+    if (arena.boundTo?.data === param.data && arena.boundTo.grad === param.grad) return;
+    this.makeDispatches(arena, { buffer: param.data as GPUBuffer, dtype: arena.plan.paramDtype },
+      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'f32' });
     arena.boundTo = { data: param.data, grad: param.grad };
+  }
+
+  /** One compute pass of every active arena's dispatches, after writing their segments (and uploading host arenas' params and grads). */
+  private encodeStep(encoder: GPUCommandEncoder, active: readonly Arena[], byState: Map<GpuState, StoreWork>): void {
+    const pass = encoder.beginComputePass();
+    this.dispatchesLastStep = 0;
+    for (const arena of active) {
+      this.dispatchesLastStep += arena.dispatches.length;
+      this.writeSegments(arena, byState);
+      if (arena.param) this.upload(arena, byState);
+      for (const d of arena.dispatches) {
+        pass.setPipeline(this.kernels!.pipelines[d.kernel]);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.x, d.y);
+      }
+    }
+    pass.end();
   }
 
   /** The arena's dispatches over `param` and `grad`: per window, in StableAdamW's three phases when stable. */
