@@ -34,15 +34,24 @@ export type Outcome<T> =
   | { ok: true; value: T; backend: string; reason: BackendReason; gpuError?: string }
   | { ok: false; error: string };
 
+let adapterCheck: Promise<boolean> | undefined;
+
+/** Whether this browser offers a WebGPU adapter (asked once per page): `navigator.gpu` can exist without one. */
+export function hasWebGpuAdapter(): Promise<boolean> {
+  adapterCheck ??= typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined
+    ? navigator.gpu.requestAdapter().then((adapter) => adapter !== null, () => false)
+    : Promise.resolve(false);
+  return adapterCheck;
+}
+
 /**
- * Run `compute` on WebGPU when the browser has it (`navigator.gpu`), else on the CPU. If WebGPU fails
+ * Run `compute` on WebGPU when the browser has an adapter, else on the CPU. If WebGPU fails
  * (no adapter, or no kernel for the options), run on the CPU and keep WebGPU's message for the status
  * line; if the CPU run fails too, that error is about the options, and the outcome says so.
  */
 export async function runPreferringWebGpu<T>(compute: (backend: StepBackend) => Promise<{ value: T; backend: string }>): Promise<Outcome<T>> {
-  const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined;
   try {
-    if (hasGpu) {
+    if (await hasWebGpuAdapter()) {
       try {
         return { ok: true, ...(await compute('webgpu')), reason: 'webgpu' };
       } catch (e) {
@@ -84,7 +93,9 @@ export interface EmaKernel {
   window: number;
   /** The noise-equivalent window (1+β)/(1−β): an average of that many gradients has the EMA's variance. */
   noiseWindow: number;
-  /** Σ of the library's weights over the lags k < 1/(1−β): about 1 − 1/e of the whole. */
+  /** The newest round(1/(1−β)) lags, over which {@link massInWindow} sums. */
+  windowLags: number;
+  /** Σ of the library's weights over the newest `windowLags` lags: 1 − β^windowLags, about 1 − 1/e. */
   massInWindow: number;
 }
 
@@ -105,8 +116,10 @@ export async function emaKernel(beta: number, backend: StepBackend): Promise<{ v
   });
   const weights = Array.from({ length: EMA_LAGS }, (_, k) => expAvg![EMA_LAGS - 1 - k]!);
   const window = 1 / (1 - beta);
-  const massInWindow = weights.filter((_, k) => k < window).reduce((a, b) => a + b, 0);
-  return { value: { weights, window, noiseWindow: (1 + beta) / (1 - beta), massInWindow }, backend: ran };
+  // Rounded, not floored: 1/(1 − 0.9) is 10.000000000000002 in float64, and the window is 10 lags.
+  const windowLags = Math.round(window);
+  const massInWindow = weights.slice(0, windowLags).reduce((a, b) => a + b, 0);
+  return { value: { weights, window, noiseWindow: (1 + beta) / (1 - beta), windowLags, massInWindow }, backend: ran };
 }
 
 // ---------------------------------------------------------------------------------------------

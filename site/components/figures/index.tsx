@@ -1,20 +1,25 @@
 // The interactive figures the notebook pages place (scripts/site/notebooks-to-mdx.ts turns a prose line
 // `<!-- figure: NAME -->` into one of these). They run only in the browser (WebAssembly, WebGPU,
-// Vega's view): the static build renders a placeholder, and widgets.tsx loads on the client.
-import React from 'react';
+// Vega's view): the static build renders a placeholder, and widgets.tsx loads on the client through a
+// dynamic import, so the six pages and the playground share one chunk of it (and of the library)
+// instead of each page's bundle carrying its own copy.
+import React, { lazy, Suspense } from 'react';
 import BrowserOnly from '@docusaurus/BrowserOnly';
 
 type Widgets = typeof import('./widgets');
 
+const placeholder = <div className="widget">…</div>;
+
 function clientOnly(name: keyof Widgets): () => React.ReactElement {
+  const Widget = lazy(() => import('./widgets').then((widgets) => ({ default: widgets[name] })));
   return function ClientFigure(): React.ReactElement {
     return (
-      <BrowserOnly fallback={<div className="widget">…</div>}>
-        {() => {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports -- client-only module, loaded lazily as Docusaurus recommends
-          const Widget = (require('./widgets') as Widgets)[name];
-          return <Widget />;
-        }}
+      <BrowserOnly fallback={placeholder}>
+        {() => (
+          <Suspense fallback={placeholder}>
+            <Widget />
+          </Suspense>
+        )}
       </BrowserOnly>
     );
   };

@@ -11,7 +11,7 @@ const STATUS = {
   en: {
     ran: 'Ran on',
     webgpu: 'This browser has WebGPU and the options have a WGSL kernel.',
-    noGpu: 'This browser has no WebGPU (navigator.gpu), so the CPU path ran.',
+    noGpu: 'This browser offers no WebGPU adapter (navigator.gpu), so the CPU path ran.',
     gpuFailed: (why: string) => `WebGPU failed (${why}); the CPU path ran instead.`,
     codec: "Computed in this browser by adamw-lab's 8-bit codec (dynamicMap, quantizeSigned), in JavaScript: this is a quantization, not an optimizer step, so no backend is involved.",
     running: 'running…',
@@ -19,7 +19,7 @@ const STATUS = {
   ko: {
     ran: '실행한 곳:',
     webgpu: '이 브라우저에 WebGPU가 있고, 이 옵션에 맞는 WGSL 커널이 있습니다.',
-    noGpu: '이 브라우저에는 WebGPU(navigator.gpu)가 없어 CPU 경로로 실행했습니다.',
+    noGpu: '이 브라우저에는 WebGPU 어댑터(navigator.gpu)가 없어 CPU 경로로 실행했습니다.',
     gpuFailed: (why: string) => `WebGPU 실행이 실패해(${why}) CPU 경로로 실행했습니다.`,
     codec: '이 브라우저에서 adamw-lab의 8비트 코덱(dynamicMap, quantizeSigned)을 JavaScript로 실행해 계산했습니다. 옵티마이저 스텝이 아니라 양자화이므로 백엔드를 거치지 않습니다.',
     running: '실행 중…',

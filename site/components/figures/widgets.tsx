@@ -24,12 +24,12 @@ const EMA_STRINGS = {
   en: {
     beta: 'β (momentum)', lag: 'steps back, k', weight: 'weight in m',
     title: 'Weight of the gradient k steps back: (1 − β)βᵏ', window: '1/(1 − β)', noiseWindow: '(1 + β)/(1 − β)',
-    w0: 'w₀ = 1 − β (exp_avg):', mass: 'share of the weight in k < 1/(1 − β):', windowLabel: 'window 1/(1 − β):', noiseLabel: 'noise-equivalent window (1 + β)/(1 − β):',
+    w0: 'w₀ = 1 − β (exp_avg):', mass: (n: number) => `share of the weight in the newest ${n} gradients, ≈ 1/(1 − β):`, windowLabel: 'window 1/(1 − β):', noiseLabel: 'noise-equivalent window (1 + β)/(1 − β):',
   },
   ko: {
-    beta: 'β(모멘텀)', lag: 'k스텝 전', weight: 'm 안의 가중치',
+    beta: 'β(모멘텀)', lag: '몇 스텝 전인가, k', weight: 'm에 실린 가중치',
     title: 'k스텝 전 기울기의 가중치: (1 − β)βᵏ', window: '1/(1 − β)', noiseWindow: '(1 + β)/(1 − β)',
-    w0: 'w₀ = 1 − β(exp_avg):', mass: 'k < 1/(1 − β)에 실린 가중치 비율:', windowLabel: '창 길이 1/(1 − β):', noiseLabel: '잡음 기준 창 길이 (1 + β)/(1 − β):',
+    w0: 'w₀ = 1 − β(exp_avg):', mass: (n: number) => `최근 기울기 ${n}개(≈ 1/(1 − β))에 실린 가중치 비율:`, windowLabel: '창 길이 1/(1 − β):', noiseLabel: '잡음 기준 창 길이 (1 + β)/(1 − β):',
   },
 };
 
@@ -58,7 +58,7 @@ export function EmaKernelWidget(): React.ReactElement {
       numbers={(k) => (
         <>
           <KeyNumber label={t.w0} value={formatNumber(k.weights[0]!, 6)} testId="ema-kernel-w0" />
-          <KeyNumber label={t.mass} value={formatNumber(k.massInWindow, 4)} testId="ema-kernel-mass" />
+          <KeyNumber label={t.mass(k.windowLags)} value={formatNumber(k.massInWindow, 4)} testId="ema-kernel-mass" />
           <KeyNumber label={t.windowLabel} value={formatNumber(k.window, 4)} testId="ema-kernel-window" />
           <KeyNumber label={t.noiseLabel} value={formatNumber(k.noiseWindow, 4)} testId="ema-kernel-noise-window" />
         </>
@@ -132,11 +132,11 @@ export function BiasCorrectionWidget(): React.ReactElement {
 
 const DECAY_STRINGS = {
   en: {
-    lambda: 'weight decay λ', step: 'step t', theta: 'θ', title: `θ from 1, gradients of scale ${DECAY.scales[0]} and ${DECAY.scales[1]}, η = ${DECAY.lr}`,
+    lambda: 'weight decay λ', step: 'step t', theta: 'θ', title: `θ₀ = 1, gradient scales ${DECAY.scales[0]} and ${DECAY.scales[1]}, η = ${DECAY.lr}`,
     coordinate: (i: number) => `gradient scale ${DECAY.scales[i]}`, final: (name: string, i: number) => `${name}, scale ${DECAY.scales[i]}: θ_${DECAY.steps} =`,
   },
   ko: {
-    lambda: '가중치 감쇠 λ', step: '스텝 t', theta: 'θ', title: `θ는 1에서 출발, 기울기 크기 ${DECAY.scales[0]}와 ${DECAY.scales[1]}, η = ${DECAY.lr}`,
+    lambda: '가중치 감쇠 λ', step: '스텝 t', theta: 'θ', title: `θ₀ = 1, 기울기 크기 ${DECAY.scales[0]} / ${DECAY.scales[1]}, η = ${DECAY.lr}`,
     coordinate: (i: number) => `기울기 크기 ${DECAY.scales[i]}`, final: (name: string, i: number) => `${name}, 크기 ${DECAY.scales[i]}: θ_${DECAY.steps} =`,
   },
 };
@@ -235,7 +235,7 @@ const SPIKE_STRINGS = {
     jump: (name: string) => `${name}: jump at the spike |Δθ[0]| =`, ratio: 'AdamW jump ÷ StableAdamW jump:',
   },
   ko: {
-    spike: '스파이크 크기(평소 기울기의 배수)', step: '스텝 t', theta: 'θ[0]', title: `${SPIKE.spikeAt}스텝에 기울기 스파이크 한 번, η = ${SPIKE.lr}`,
+    spike: '스파이크 크기(평소 기울기의 배수)', step: '스텝 t', theta: 'θ[0]', title: `${SPIKE.spikeAt}번째 스텝에 기울기 스파이크 한 번, η = ${SPIKE.lr}`,
     jump: (name: string) => `${name}: 스파이크에서 움직인 폭 |Δθ[0]| =`, ratio: 'AdamW 폭 ÷ StableAdamW 폭:',
   },
 };
@@ -272,11 +272,11 @@ export function StableSpikeWidget(): React.ReactElement {
 
 const GRID_STRINGS = {
   en: {
-    optimizer: 'Optimizer', adamw: 'AdamW (decoupled λ)', adamL2: 'Adam + L2 (λ in the gradient)', steps: 'steps', lr: 'learning rate η', wd: 'weight decay λ', loss: 'held-out loss',
+    optimizer: 'Optimizer', adamw: 'AdamW (decoupled λ)', adamL2: 'Adam + L2 (λθ added to the gradient)', steps: 'steps', lr: 'learning rate η', wd: 'weight decay λ', loss: 'held-out loss',
     title: (steps: number) => `Held-out loss after ${steps} steps (least squares, ${GRID.train} training samples)`, best: 'best cell: η, λ =', bestLoss: 'its held-out loss:',
   },
   ko: {
-    optimizer: '옵티마이저', adamw: 'AdamW(λ 분리)', adamL2: 'Adam + L2(λ를 기울기에)', steps: '스텝 수', lr: '학습률 η', wd: '가중치 감쇠 λ', loss: '검증 손실',
+    optimizer: '옵티마이저', adamw: 'AdamW(분리된 λ)', adamL2: 'Adam + L2(λθ를 기울기에 더함)', steps: '스텝 수', lr: '학습률 η', wd: '가중치 감쇠 λ', loss: '검증 손실',
     title: (steps: number) => `${steps}스텝 후 검증 손실(최소제곱, 학습 샘플 ${GRID.train}개)`, best: '가장 좋은 칸: η, λ =', bestLoss: '그 칸의 검증 손실:',
   },
 };
