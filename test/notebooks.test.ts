@@ -86,6 +86,9 @@ describe('notebook form', () => {
     const pairIssues = glossaryProblems('pair.ipynb', pair, glossary).join('\n');
     assert.match(pairIssues, /says "8-bit" but the Korean cell lacks the glossary's "8비트"/);
     assert.match(pairIssues, /says "resident" but the Korean cell lacks the glossary's "상주"/);
+    // A figure marker is an HTML comment, invisible prose: its name ("bias-correction") is no English term.
+    const marked = notebook([['markdown', '모멘트를 봅니다.\n\n<!-- figure: bias-correction -->', 'ko'], ['markdown', 'See the moments.\n\n<!-- figure: bias-correction -->', 'en']]);
+    assert.deepEqual(glossaryProblems('marked.ipynb', marked, glossary), []);
   });
 
   it('the checks catch control characters, missing sections, unfolded solutions, unasserted numbers and missing files', () => {
