@@ -25,7 +25,8 @@ describe('site sources', () => {
     const koreanSources = [
       ...mdx(KO_DOCS).map((f) => join(KO_DOCS, f)),
       ...readdirSync(join(REPO_ROOT, 'i18n', 'ko', 'docusaurus-theme-classic')).map((f) => join(REPO_ROOT, 'i18n', 'ko', 'docusaurus-theme-classic', f)),
-      ...readdirSync(join(REPO_ROOT, 'site', 'components')).map((f) => join(REPO_ROOT, 'site', 'components', f)),
+      // The widgets and figures, their subfolders (site/components/figures/) included.
+      ...readdirSync(join(REPO_ROOT, 'site', 'components'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f)).map((f) => join(REPO_ROOT, 'site', 'components', f)),
     ];
     const problems: string[] = [];
     for (const file of koreanSources) {

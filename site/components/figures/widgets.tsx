@@ -12,7 +12,7 @@ import { FigureFrame, KeyNumber, Slider, useRun } from './kit';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 /** Plot size: it sits beside its numbers in the docs' content column. */
-const WIDTH = 400;
+const WIDTH = 340;
 const HEIGHT = 240;
 const BLUE = '#2e5f8a';
 const ORANGE = '#e07b39';
@@ -24,12 +24,12 @@ const EMA_STRINGS = {
   en: {
     beta: 'β (momentum)', lag: 'steps back, k', weight: 'weight in m',
     title: 'Weight of the gradient k steps back: (1 − β)βᵏ', window: '1/(1 − β)', noiseWindow: '(1 + β)/(1 − β)',
-    w0: 'w₀ = 1 − β (exp_avg):', mass: (n: number) => `share of the weight in the newest ${n} gradients, ≈ 1/(1 − β):`, windowLabel: 'window 1/(1 − β):', noiseLabel: 'noise-equivalent window (1 + β)/(1 − β):',
+    w0: 'w₀ = 1 − β (exp_avg):', mass: (n: number) => `share of the weight in the newest ${n} gradients, ≈ 1/(1 − β):`, windowLabel: 'time constant 1/(1 − β):', noiseLabel: 'noise window (1 + β)/(1 − β):',
   },
   ko: {
     beta: 'β(모멘텀)', lag: '몇 스텝 전인가, k', weight: 'm에 실린 가중치',
     title: 'k스텝 전 기울기의 가중치: (1 − β)βᵏ', window: '1/(1 − β)', noiseWindow: '(1 + β)/(1 − β)',
-    w0: 'w₀ = 1 − β(exp_avg):', mass: (n: number) => `최근 기울기 ${n}개(≈ 1/(1 − β))에 실린 가중치 비율:`, windowLabel: '창 길이 1/(1 − β):', noiseLabel: '잡음 기준 창 길이 (1 + β)/(1 − β):',
+    w0: 'w₀ = 1 − β(exp_avg):', mass: (n: number) => `최근 기울기 ${n}개(≈ 1/(1 − β))에 실린 가중치 비율:`, windowLabel: '시간 상수 1/(1 − β):', noiseLabel: '잡음 기준 창 (1 + β)/(1 − β):',
   },
 };
 
@@ -118,11 +118,11 @@ export function BiasCorrectionWidget(): React.ReactElement {
       numbers={(rows) => (
         <>
           <p className="key-heading">{t.at(BIAS.readAt)}</p>
-          <KeyNumber label="m_t" value={formatNumber(at(rows).m)} testId="bias-correction-m" />
-          <KeyNumber label="m̂_t" value={formatNumber(at(rows).mHat)} testId="bias-correction-m-hat" />
-          <KeyNumber label="v_t" value={formatNumber(at(rows).v)} testId="bias-correction-v" />
-          <KeyNumber label="v̂_t" value={formatNumber(at(rows).vHat)} testId="bias-correction-v-hat" />
-          <KeyNumber label="E[g], E[g²]" value={`${BIAS.mean}, ${secondMoment}`} testId="bias-correction-truth" />
+          <KeyNumber label="m_t =" value={formatNumber(at(rows).m)} testId="bias-correction-m" />
+          <KeyNumber label="m̂_t =" value={formatNumber(at(rows).mHat)} testId="bias-correction-m-hat" />
+          <KeyNumber label="v_t =" value={formatNumber(at(rows).v)} testId="bias-correction-v" />
+          <KeyNumber label="v̂_t =" value={formatNumber(at(rows).vHat)} testId="bias-correction-v-hat" />
+          <KeyNumber label="E[g], E[g²] =" value={`${BIAS.mean}, ${secondMoment}`} testId="bias-correction-truth" />
         </>
       )} />
   );
@@ -231,11 +231,11 @@ export function BlockwiseErrorWidget(): React.ReactElement {
 
 const SPIKE_STRINGS = {
   en: {
-    spike: 'spike size (× the usual gradient)', step: 'step t', theta: 'θ[0]', title: `One gradient spike at step ${SPIKE.spikeAt}, η = ${SPIKE.lr}`,
+    spike: 'spike size (× the usual gradient)', step: 'step t', size: 'step size |Δθ[0]| (log scale)', title: `Step sizes; one gradient spike at step ${SPIKE.spikeAt}, η = ${SPIKE.lr}`,
     jump: (name: string) => `${name}: jump at the spike |Δθ[0]| =`, ratio: 'AdamW jump ÷ StableAdamW jump:',
   },
   ko: {
-    spike: '스파이크 크기(평소 기울기의 배수)', step: '스텝 t', theta: 'θ[0]', title: `${SPIKE.spikeAt}번째 스텝에 기울기 스파이크 한 번, η = ${SPIKE.lr}`,
+    spike: '스파이크 크기(평소 기울기의 배수)', step: '스텝 t', size: '스텝 크기 |Δθ[0]|(로그 축)', title: `스텝 크기: ${SPIKE.spikeAt}번째 스텝에 기울기 스파이크 한 번, η = ${SPIKE.lr}`,
     jump: (name: string) => `${name}: 스파이크에서 움직인 폭 |Δθ[0]| =`, ratio: 'AdamW 폭 ÷ StableAdamW 폭:',
   },
 };
@@ -248,9 +248,10 @@ export function StableSpikeWidget(): React.ReactElement {
   const spec = (run: SpikeRun): TopLevelSpec => ({
     $schema: SCHEMA, width: WIDTH, height: HEIGHT, title: t.title,
     layer: [
-      { data: { values: (['AdamW', 'StableAdamW'] as const).flatMap((name) => run.theta[name].map((theta, step) => ({ step, theta, name }))) },
+      // |θ_t − θ_{t−1}| of coordinate 0, step by step: the spike's step stands out, clipped or not.
+      { data: { values: (['AdamW', 'StableAdamW'] as const).flatMap((name) => run.theta[name].slice(1).map((theta, k) => ({ step: k + 1, size: Math.abs(theta - run.theta[name][k]!), name }))).filter((r) => r.size > 0) },
         mark: { type: 'line', strokeWidth: 2 },
-        encoding: { x: { field: 'step', type: 'quantitative', title: t.step }, y: { field: 'theta', type: 'quantitative', title: t.theta, scale: { zero: false } }, color: { field: 'name', type: 'nominal', title: null, scale: { range: [ORANGE, BLUE] } } } },
+        encoding: { x: { field: 'step', type: 'quantitative', title: t.step }, y: { field: 'size', type: 'quantitative', title: t.size, scale: { type: 'log' } }, color: { field: 'name', type: 'nominal', title: null, scale: { range: [ORANGE, BLUE] } } } },
       { data: { values: [{ step: SPIKE.spikeAt }] }, mark: { type: 'rule', strokeDash: [4, 3], color: RED }, encoding: { x: { field: 'step', type: 'quantitative' } } },
     ],
     config: { legend: { orient: 'bottom' } },
