@@ -38,11 +38,13 @@ export function EmaKernelWidget(): React.ReactElement {
   const t = useStrings(EMA_STRINGS);
   const [beta, setBeta] = useState(0.9);
   const { outcome, busy } = useRun(() => runPreferringWebGpu((b) => emaKernel(beta, b)), [beta]);
+  // Three noise windows of lags, so the kernel fills the plot at every β (at most the EMA_LAGS read).
+  const shown = (k: EmaKernel): number => Math.min(EMA_LAGS, Math.max(20, Math.ceil(3 * k.noiseWindow)));
   const spec = (k: EmaKernel): TopLevelSpec => ({
     $schema: SCHEMA, width: WIDTH, height: HEIGHT, title: t.title,
     layer: [
-      { data: { values: k.weights.map((w, lag) => ({ lag, w })) }, mark: { type: 'area', color: BLUE, opacity: 0.35, line: { color: BLUE } },
-        encoding: { x: { field: 'lag', type: 'quantitative', title: t.lag, scale: { domain: [0, EMA_LAGS] } }, y: { field: 'w', type: 'quantitative', title: t.weight } } },
+      { data: { values: k.weights.slice(0, shown(k)).map((w, lag) => ({ lag, w })) }, mark: { type: 'area', color: BLUE, opacity: 0.35, line: { color: BLUE } },
+        encoding: { x: { field: 'lag', type: 'quantitative', title: t.lag, scale: { domain: [0, shown(k) - 1], nice: false } }, y: { field: 'w', type: 'quantitative', title: t.weight } } },
       // The two windows as dashed rules, labelled at the top (y in pixels, one label under the other).
       { data: { values: [{ at: k.window, label: t.window, top: 4 }, { at: k.noiseWindow, label: t.noiseWindow, top: 20 }] },
         encoding: { x: { field: 'at', type: 'quantitative' }, color: { field: 'label', type: 'nominal', scale: { range: [ORANGE, RED] }, legend: null } },
@@ -232,11 +234,11 @@ export function BlockwiseErrorWidget(): React.ReactElement {
 const SPIKE_STRINGS = {
   en: {
     spike: 'spike size (× the usual gradient)', step: 'step t', size: 'step size |Δθ[0]| (log scale)', title: `Step sizes; one gradient spike at step ${SPIKE.spikeAt}, η = ${SPIKE.lr}`,
-    jump: (name: string) => `${name}: jump at the spike |Δθ[0]| =`, ratio: 'AdamW jump ÷ StableAdamW jump:',
+    jump: (name: string) => `${name}, jump at the spike:`, ratio: 'AdamW jump ÷ StableAdamW jump:',
   },
   ko: {
     spike: '스파이크 크기(평소 기울기의 배수)', step: '스텝 t', size: '스텝 크기 |Δθ[0]|(로그 축)', title: `스텝 크기: ${SPIKE.spikeAt}번째 스텝에 기울기 스파이크 한 번, η = ${SPIKE.lr}`,
-    jump: (name: string) => `${name}: 스파이크에서 움직인 폭 |Δθ[0]| =`, ratio: 'AdamW 폭 ÷ StableAdamW 폭:',
+    jump: (name: string) => `${name}, 스파이크에서 움직인 폭:`, ratio: 'AdamW 폭 ÷ StableAdamW 폭:',
   },
 };
 
