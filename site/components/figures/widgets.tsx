@@ -202,7 +202,7 @@ export function BlockwiseErrorWidget(): React.ReactElement {
     $schema: SCHEMA, width: WIDTH, height: HEIGHT, title: t.title,
     data: { values: rows.map((r) => ({ ...r, percent: 100 * r.relativeError, chosen: r.blockSize === blockSize })) },
     encoding: {
-      x: { field: 'blockSize', type: 'quantitative', title: t.size, scale: { type: 'log', base: 2 }, axis: { values: [...BLOCKWISE.sizes], labelAngle: 0 } },
+      x: { field: 'blockSize', type: 'quantitative', title: t.size, scale: { type: 'log', base: 2 }, axis: { values: [...BLOCKWISE.sizes], labelAngle: 0, format: 'd' } },
       y: { field: 'percent', type: 'quantitative', title: t.error, scale: { zero: true } },
     },
     layer: [
