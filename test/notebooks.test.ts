@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  EXECUTED_DIR, formProblems, glossaryProblems, notebookFiles, readGlossary, readNotebook, type Notebook,
+  EXECUTED_DIR, formProblems, glossaryProblems, notebookFiles, readGlossary, readNotebook, sourceText, type Notebook,
 } from '../scripts/notebooks/format.js';
 import {
   notebookControlCharacterProblems, notebookNamedFileProblems, notebookSectionProblems, proseNumberProblems,
@@ -86,6 +86,9 @@ describe('notebook form', () => {
     const pairIssues = glossaryProblems('pair.ipynb', pair, glossary).join('\n');
     assert.match(pairIssues, /says "8-bit" but the Korean cell lacks the glossary's "8비트"/);
     assert.match(pairIssues, /says "resident" but the Korean cell lacks the glossary's "상주"/);
+    // A figure marker is an HTML comment, invisible prose: its name ("bias-correction") is no English term.
+    const marked = notebook([['markdown', '모멘트를 봅니다.\n\n<!-- figure: bias-correction -->', 'ko'], ['markdown', 'See the moments.\n\n<!-- figure: bias-correction -->', 'en']]);
+    assert.deepEqual(glossaryProblems('marked.ipynb', marked, glossary), []);
   });
 
   it('the checks catch control characters, missing sections, unfolded solutions, unasserted numbers and missing files', () => {
@@ -184,6 +187,14 @@ describe('notebook execution', () => {
     a = ((t ^ (t >>> 14)) >>> 0);
     assert.ok(printed.startsWith(`first draws ${a / 4294967296} `), printed);
     assert.match(run(), /01-tiny\.ipynb: unchanged/);
+    // A prose-only change (a figure marker, say) is not re-executed, but the executed copy takes the new prose.
+    const prose = notebook([['markdown', '<!-- figure: ema-kernel -->', 'en'], ...tiny.cells.map((c) => ['code', sourceText(c), undefined] as [string, string, undefined])]);
+    writeFileSync(join(dir, 'notebooks', '01-tiny.ipynb'), JSON.stringify(prose));
+    assert.match(run(), /01-tiny\.ipynb: unchanged code, prose updated/);
+    const refreshed = JSON.parse(readFileSync(join(dir, 'out', '01-tiny.ipynb'), 'utf8')) as Notebook;
+    assert.deepEqual(refreshed.cells.map((c) => c.cell_type), ['markdown', 'code']);
+    assert.equal(sourceText(refreshed.cells[0]!), '<!-- figure: ema-kernel -->');
+    assert.equal(String(refreshed.cells[1]!.outputs?.[0]?.text), printed, 'the outputs are kept');
     appendFileSync(join(dir, 'notebooks', 'lab.ts'), '\n// changed\n');
     assert.match(run(), /01-tiny\.ipynb: executing/);
   });

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeProse, fence, notebookToMdx, proseWithFigures, siteLinks } from '../scripts/site/notebooks-to-mdx.js';
+import { escapeProse, fence, INTERACTIVE_FIGURES, notebookToMdx, proseWithFigures, siteLinks } from '../scripts/site/notebooks-to-mdx.js';
 import { readGlossary } from '../scripts/notebooks/format.js';
 import { controlCharacterProblems, EN_DOCS, KO_DOCS, namedFileProblems, repoPath, writtenPages } from '../scripts/site/prose-checks.js';
 import { REPO_ROOT } from './helpers.js';
@@ -25,7 +25,8 @@ describe('site sources', () => {
     const koreanSources = [
       ...mdx(KO_DOCS).map((f) => join(KO_DOCS, f)),
       ...readdirSync(join(REPO_ROOT, 'i18n', 'ko', 'docusaurus-theme-classic')).map((f) => join(REPO_ROOT, 'i18n', 'ko', 'docusaurus-theme-classic', f)),
-      ...readdirSync(join(REPO_ROOT, 'site', 'components')).map((f) => join(REPO_ROOT, 'site', 'components', f)),
+      // The widgets and figures, their subfolders (site/components/figures/) included.
+      ...readdirSync(join(REPO_ROOT, 'site', 'components'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f)).map((f) => join(REPO_ROOT, 'site', 'components', f)),
     ];
     const problems: string[] = [];
     for (const file of koreanSources) {
@@ -143,10 +144,13 @@ describe('notebook → MDX converter', () => {
       { cell_type: 'markdown' as const, metadata: { lang: 'en' }, source: 'Again:\n<!-- figure: ema-kernel -->' },
     ] };
     const page = notebookToMdx('01-t.ipynb', notebook, 'en', () => '', figures);
-    assert.equal(page.match(/^import EmaKernelFigure from '@site\/site\/components\/EmaKernelFigure';$/gm)?.length, 1, page);
+    assert.equal(page.match(/^import \{ EmaKernelFigure \} from '@site\/site\/components\/figures';$/gm)?.length, 1, page);
     assert.ok(page.indexOf('import EmaKernelFigure') < page.indexOf('# 1. T') && page.includes('Again:\n<EmaKernelFigure />'), page);
-    // With the registered allowlist, empty until a figure component lands, the marker is refused.
-    assert.throws(() => notebookToMdx('01-t.ipynb', notebook, 'en', () => ''), /figure "ema-kernel" is not an interactive figure; known: none/);
+    // The registered allowlist: each name is a component that site/components/figures/ exports; others are refused.
+    assert.ok(notebookToMdx('01-t.ipynb', notebook, 'en', () => '').includes('<EmaKernelFigure />'));
+    const exported = readFileSync(join(REPO_ROOT, 'site', 'components', 'figures', 'index.tsx'), 'utf8');
+    for (const component of Object.values(INTERACTIVE_FIGURES)) assert.match(exported, new RegExp(`^export const ${component} = `, 'm'), component);
+    assert.throws(() => notebookToMdx('01-t.ipynb', { cells: [{ ...notebook.cells[0]!, source: '# T\n<!-- figure: unknown -->' }] }, 'en', () => ''), /figure "unknown" is not an interactive figure; known: ema-kernel, bias-correction/);
   });
 
   it('refuses an output it cannot convert safely, and a notebook without a title', () => {

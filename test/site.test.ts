@@ -7,46 +7,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import katex from 'katex';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { notebookFiles } from '../scripts/notebooks/format.js';
 import { pageOf } from '../scripts/site/notebooks-to-mdx.js';
 import { htmlFiles, katexErrors, writtenPages } from '../scripts/site/prose-checks.js';
-import { REPO_ROOT } from './helpers.js';
-
-const SITE = join(REPO_ROOT, 'build', 'site');
-const SHOTS = join(REPO_ROOT, 'build', 'screenshots');
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function waitForServer(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`docusaurus serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer within 30 s`);
-}
-
-const missing = !existsSync(join(SITE, 'index.html')) ? 'build/site is missing: run npm run build (or npm run site:build)' : !existsSync(CHROMIUM) ? `${CHROMIUM} is missing: apt-get install chromium` : '';
+import { CHROMIUM, FLAGS, SHOTS, SITE, serveSite, siteMissing as missing, WEBGPU_FLAGS } from './site-browser.js';
 
 describe('docs site: every built page', () => {
   // rehype-katex renders math at build time; TeX it cannot parse becomes a red
@@ -78,7 +46,7 @@ describe('docs site: every built page', () => {
 });
 
 describe('docs site in chromium', () => {
-  let server: ChildProcess;
+  let stopServer: (() => void) | undefined;
   let browser: Browser;
   let base = '';
   const consoleErrors: string[] = [];
@@ -86,16 +54,15 @@ describe('docs site in chromium', () => {
   before(async () => {
     assert.equal(missing, '', missing);
     mkdirSync(SHOTS, { recursive: true });
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [join(REPO_ROOT, 'node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs'), 'serve', '--dir', SITE, '--port', String(port), '--host', '127.0.0.1', '--no-open'], { cwd: REPO_ROOT, stdio: 'ignore' });
-    await waitForServer(`${base}/`, server);
+    const site = await serveSite();
+    base = site.base;
+    stopServer = site.stop;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   });
 
   after(async () => {
     await browser?.close();
-    server?.kill();
+    stopServer?.();
   });
 
   async function open(path: string, shot?: string): Promise<Page> {
@@ -211,7 +178,7 @@ describe('docs site in chromium', () => {
     await cpu.getByTestId('playground-status').filter({ hasText: /Ran on cpu/ }).waitFor({ timeout: 30_000 });
     const cpuFinal = await cpu.getByTestId('playground-final').innerText();
     await cpu.close();
-    const gpuBrowser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
+    const gpuBrowser = await chromium.launch({ executablePath: CHROMIUM, args: WEBGPU_FLAGS });
     try {
       const page = await gpuBrowser.newPage();
       page.on('pageerror', (e) => consoleErrors.push(`/playground (webgpu): ${e.message}`));

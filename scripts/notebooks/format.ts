@@ -95,8 +95,9 @@ export function readGlossary(): GlossaryEntry[] {
  */
 export function glossaryProblems(file: string, nb: Notebook, glossary: GlossaryEntry[]): string[] {
   const problems: string[] = [];
-  // Terms inside code spans, code blocks and math are identifiers or symbols, not prose.
-  const prose = (text: string): string => text.replace(/```[\s\S]*?```/g, ' ').replace(/`[^`]*`/g, ' ').replace(/\$\$[\s\S]*?\$\$/g, ' ').replace(/\$[^$]*\$/g, ' ');
+  // Terms inside code spans, code blocks and math are identifiers or symbols, not prose; an HTML
+  // comment (a figure marker such as `<!-- figure: bias-correction -->`) is not shown at all.
+  const prose = (text: string): string => text.replace(/<!--[\s\S]*?-->/g, ' ').replace(/```[\s\S]*?```/g, ' ').replace(/`[^`]*`/g, ' ').replace(/\$\$[\s\S]*?\$\$/g, ' ').replace(/\$[^$]*\$/g, ' ');
   nb.cells.forEach((cell, i) => {
     if (cell.cell_type !== 'markdown' || cell.metadata.lang !== 'ko') return;
     const ko = prose(sourceText(cell));

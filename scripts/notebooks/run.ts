@@ -6,7 +6,8 @@
  *
  * Progress is printed per notebook and per cell. The first failing cell is reported (notebook, cell
  * number, error) and the run exits non-zero. A notebook is re-executed only when its code cells, the
- * built library or the helper modules beside the notebooks (`notebooks/*.ts`) changed (pass --force to run all).
+ * built library or the helper modules beside the notebooks (`notebooks/*.ts`) changed (pass --force to run all);
+ * when only its prose changed, the executed copy takes the new prose and keeps its outputs.
  *
  * Usage: tsx scripts/notebooks/run.ts [--force] [--notebooks=DIR] [--out=DIR] [NAME-FILTER …]
  */
@@ -123,6 +124,16 @@ async function executeHere(file: string, nb: Notebook, notebookDir: string): Pro
   return { executed };
 }
 
+/**
+ * The source notebook's cells with the outputs of an executed copy whose code cells are the same
+ * (same code hash): prose edits reach build/notebooks/ without running the notebook again.
+ */
+function withProseOf(source: Notebook, executed: Notebook): Notebook {
+  const executedCode = executed.cells.filter((c) => c.cell_type === 'code');
+  let k = 0;
+  return { ...executed, cells: source.cells.map((c) => (c.cell_type === 'code' ? executedCode[k++] ?? c : c)) };
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const option = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -143,7 +154,15 @@ async function main(): Promise<void> {
     const key = codeHash(nb, dependencies);
     const out = join(outDir, file);
     if (!force && cache[file] === key && existsSync(out)) {
-      say(`[${n + 1}/${files.length}] ${file}: unchanged, kept ${relative(REPO_ROOT, out)}`);
+      // Same code, same outputs; but the prose may have changed, and the site is built from this copy.
+      const kept = readFileSync(out, 'utf8');
+      const updated = `${JSON.stringify(withProseOf(nb, JSON.parse(kept) as Notebook), null, 1)}\n`;
+      if (updated === kept) {
+        say(`[${n + 1}/${files.length}] ${file}: unchanged, kept ${relative(REPO_ROOT, out)}`);
+      } else {
+        writeFileSync(out, updated);
+        say(`[${n + 1}/${files.length}] ${file}: unchanged code, prose updated in ${relative(REPO_ROOT, out)}`);
+      }
       continue;
     }
     say(`[${n + 1}/${files.length}] ${file}: executing`);

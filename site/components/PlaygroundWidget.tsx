@@ -1,11 +1,12 @@
 // The playground: adamw-lab itself, running in the reader's browser on a 2-D problem. WebGPU when the
 // browser has it and the kernel exists for the chosen options, the CPU (WebAssembly SIMD) otherwise;
 // the status line says which ran and why. Plotted with Vega-Lite.
-import React, { useEffect, useRef, useState } from 'react';
+import React, { useState } from 'react';
 import { Adam, AdamW, fromBf16, toBf16, type AdamOptimizer, type OptimizerOptions, type Param } from 'adamw-lab';
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { useStrings } from './locale';
+import { normalFrom, runPreferringWebGpu, seeded, type StepBackend } from './figures/compute';
+import { Slider, StatusLine, useRun, VegaPlot } from './figures/kit';
 
 /**
  * The plotted point is elements 0 and 1 of a 4096-element tensor, so the 8-bit toggle really
@@ -20,26 +21,10 @@ const OPTIMUM = [1.5, 1];
 const START = [-2.2, -1.6];
 const DOMAIN = { x: [-3, 3], y: [-2.5, 2.5] };
 
-/** mulberry32: a seeded generator, so a setting always draws the same noise. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(uniform: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 /** Per-coordinate curvature and optimum: the plotted pair first, then seeded background coordinates. */
 function problem(): { curvature: Float64Array; optimum: Float64Array; start: Float64Array } {
   const u = seeded(7);
-  const n = normal(u);
+  const n = normalFrom(u);
   const curvature = new Float64Array(LENGTH), optimum = new Float64Array(LENGTH), start = new Float64Array(LENGTH);
   for (let i = 0; i < LENGTH; i++) {
     curvature[i] = i < 2 ? CURVATURE[i]! : 0.5 + 20 * u();
@@ -63,15 +48,10 @@ export interface Settings {
   stable: boolean;
 }
 
-interface Run {
-  path: { step: number; x: number; y: number }[];
-  backend: string;
-  note: string | null;
-  error: string | null;
-}
+type Path = { step: number; x: number; y: number }[];
 
 /** Run STEPS steps of the chosen optimizer on `backend`, recording the plotted pair. */
-async function trajectory(s: Settings, backend: 'webgpu' | 'cpu'): Promise<{ path: Run['path']; backend: string }> {
+async function trajectory(s: Settings, backend: StepBackend): Promise<{ value: Path; backend: string }> {
   const start = Float32Array.from(PROBLEM.start);
   const param: Param = s.bf16 ? { data: toBf16(start), dtype: 'bf16', grad: new Float32Array(LENGTH) } : { data: start, grad: new Float32Array(LENGTH) };
   const options: OptimizerOptions = {
@@ -80,9 +60,9 @@ async function trajectory(s: Settings, backend: 'webgpu' | 'cpu'): Promise<{ pat
     ...(s.stable ? { stable: true } : {}),
   };
   const opt: AdamOptimizer = s.mode === 'adamw' ? new AdamW([param], options) : new Adam([param], options);
-  const noise = normal(seeded(1234));
+  const noise = normalFrom(seeded(1234));
   const values = (): Float32Array => (param.dtype === 'bf16' ? fromBf16(param.data as Uint16Array) : (param.data as Float32Array));
-  const path: Run['path'] = [];
+  const path: Path = [];
   try {
     let x = values();
     path.push({ step: 0, x: x[0]!, y: x[1]! });
@@ -93,7 +73,7 @@ async function trajectory(s: Settings, backend: 'webgpu' | 'cpu'): Promise<{ pat
       x = values();
       path.push({ step, x: x[0]!, y: x[1]! });
     }
-    return { path, backend: opt.backendDescription };
+    return { value: path, backend: opt.backendDescription };
   } finally {
     opt.destroy();
   }
@@ -112,7 +92,7 @@ function contours(): { level: number; t: number; x: number; y: number }[] {
 }
 const CONTOURS = contours();
 
-function spec(path: Run['path'], title: string): TopLevelSpec {
+function spec(path: Path, title: string): TopLevelSpec {
   const x = { field: 'x', type: 'quantitative' as const, scale: { domain: DOMAIN.x, clamp: true }, title: 'θ₀' };
   const y = { field: 'y', type: 'quantitative' as const, scale: { domain: DOMAIN.y, clamp: true }, title: 'θ₁' };
   return {
@@ -135,90 +115,24 @@ const STRINGS = {
     mode: 'Weight decay', adamw: 'AdamW (decoupled)', adamL2: 'Adam + L2 (coupled)',
     variants: 'Variants', eightBit: '8-bit state (AdamW8bit)', bf16: 'bf16 params (Kahan summation)', stable: 'StableAdamW update clipping',
     title: (steps: number) => `${steps} steps of f(θ) = ½(θ₀ − 1.5)² + 8(θ₁ − 1)²`,
-    ran: 'Ran on', final: 'after', steps: 'steps',
-    noGpu: 'This browser has no WebGPU (navigator.gpu), so the CPU path ran.',
-    gpuFailed: (why: string) => `WebGPU failed (${why}); the CPU path ran instead.`,
-    running: 'running…',
+    final: 'after', steps: 'steps',
   },
   ko: {
     lr: '학습률 η', beta1: 'β1(모멘텀)', beta2: 'β2(2차 모멘트)', eps: 'ε', wd: '가중치 감쇠 λ', noise: '기울기 잡음 σ',
     mode: '가중치 감쇠 방식', adamw: 'AdamW(분리형)', adamL2: 'Adam + L2(결합형)',
     variants: '변형', eightBit: '8비트 상태(AdamW8bit)', bf16: 'bf16 파라미터(Kahan 합산)', stable: 'StableAdamW 갱신 크기 제한',
     title: (steps: number) => `f(θ) = ½(θ₀ − 1.5)² + 8(θ₁ − 1)² 위의 ${steps} 스텝`,
-    ran: '실행한 곳:', final: '', steps: '스텝 후',
-    noGpu: '이 브라우저에는 WebGPU(navigator.gpu)가 없어 CPU 경로로 실행했습니다.',
-    gpuFailed: (why: string) => `WebGPU 실행이 실패해(${why}) CPU 경로로 실행했습니다.`,
-    running: '실행 중…',
+    final: '', steps: '스텝 후',
   },
 };
-
-type Strings = (typeof STRINGS)['en'];
-
-/** Pick the backend, run, and fall back to the CPU with a visible note. */
-async function runSettings(s: Settings, t: Strings): Promise<Run> {
-  const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined;
-  try {
-    if (hasGpu) {
-      try {
-        return { ...(await trajectory(s, 'webgpu')), note: null, error: null };
-      } catch (e) {
-        // If the CPU run fails too, the outer catch shows that error: it is about the options, not the GPU.
-        return { ...(await trajectory(s, 'cpu')), note: t.gpuFailed((e as Error).message), error: null };
-      }
-    }
-    return { ...(await trajectory(s, 'cpu')), note: t.noGpu, error: null };
-  } catch (e) {
-    return { path: [], backend: '', note: null, error: (e as Error).message };
-  }
-}
-
-function Slider({ label, value, min, max, step, log, onChange, testId }: {
-  label: string; value: number; min: number; max: number; step: number; log?: boolean; onChange: (v: number) => void; testId: string;
-}): React.ReactElement {
-  const position = log ? Math.log10(value) : value;
-  return (
-    <label>
-      <span>
-        {label}: <output>{log || value < 0.01 ? value.toExponential(1) : Number(value.toPrecision(4))}</output>
-      </span>
-      <input type="range" data-testid={testId} min={min} max={max} step={step} value={position}
-        onChange={(e) => onChange(log ? 10 ** Number(e.target.value) : Number(e.target.value))} />
-    </label>
-  );
-}
 
 /** The widget: sliders, switches, the plot and the status line. */
 export default function PlaygroundWidget(): React.ReactElement {
   const t = useStrings(STRINGS);
   const [s, setS] = useState<Settings>({ mode: 'adamw', lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, noise: 0.5, eightBit: false, bf16: false, stable: false });
-  const [run, setRun] = useState<Run | null>(null);
-  const [busy, setBusy] = useState(false);
-  const plot = useRef<HTMLDivElement>(null);
+  const { outcome: run, busy } = useRun(() => runPreferringWebGpu((backend) => trajectory(s, backend)), [s]);
   const set = <K extends keyof Settings>(key: K) => (value: Settings[K]) => setS((old) => ({ ...old, [key]: value }));
-
-  useEffect(() => {
-    let cancelled = false;
-    setBusy(true);
-    void runSettings(s, t).then((result) => {
-      if (cancelled) return;
-      setRun(result);
-      setBusy(false);
-    });
-    return () => {
-      cancelled = true;
-    };
-  }, [s, t]);
-
-  useEffect(() => {
-    if (!run || run.error || !plot.current) return undefined;
-    const view = new View(parse(compile(spec(run.path, t.title(STEPS))).spec), { renderer: 'svg', container: plot.current, hover: true });
-    void view.runAsync();
-    return () => {
-      view.finalize();
-    };
-  }, [run, t]);
-
-  const last = run?.path[run.path.length - 1];
+  const last = run?.ok ? run.value[run.value.length - 1] : undefined;
   return (
     <div className="widget" data-testid="playground">
       <div className="widget-grid">
@@ -242,16 +156,13 @@ export default function PlaygroundWidget(): React.ReactElement {
           <label className="inline"><input type="checkbox" checked={s.stable} onChange={(e) => set('stable')(e.target.checked)} data-testid="toggle-stable" />{t.stable}</label>
         </fieldset>
       </div>
-      {run?.error ? (
+      {run && !run.ok ? (
         <div className="alert alert--warning" role="alert" data-testid="playground-error">{run.error}</div>
-      ) : (
-        <div className="widget-plot" ref={plot} data-testid="playground-plot" />
-      )}
-      <p className="widget-status" data-testid="playground-status">
-        {busy ? t.running : run && !run.error ? `${t.ran} ${run.backend}. ` : ''}
-        {run?.note}
-      </p>
-      {last && !run?.error && (
+      ) : run?.ok ? (
+        <VegaPlot spec={spec(run.value, t.title(STEPS))} testId="playground-plot" />
+      ) : null}
+      <StatusLine outcome={run} busy={busy} testId="playground-status" />
+      {last && (
         <p className="widget-status" data-testid="playground-final">
           θ = ({last.x.toFixed(4)}, {last.y.toFixed(4)}) {t.final} {STEPS} {t.steps}
         </p>
