@@ -187,6 +187,92 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend (Dawn in Node)", () => {
     }
   });
 
+  it('a gradient that is a variable of the same call (itself, or another one) is read as it was before the step, as on the CPU', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(51);
+      const a0 = Float32Array.from({ length: 12 }, normal);
+      const b0 = Float32Array.from({ length: 12 }, normal);
+      // g(a) = b and g(b) = a, read before either is written; then g(a) = a.
+      const swapped = await coreTrajectory(core.AdamW, {}, device, [a0, b0, new Float32Array(33)], [[b0, a0, new Float32Array(33)]]);
+      const itself = await coreTrajectory(core.AdamW, {}, device, [a0, new Float32Array(21), new Float32Array(33)], [[a0, new Float32Array(21), new Float32Array(33)]]);
+      unique++;
+      const [a, b] = [tf.variable(tf.tensor1d(a0), true, `cross${unique}/a`), tf.variable(tf.tensor1d(b0), true, `cross${unique}/b`)];
+      const opt = new ours.AdamW(OPTIONS);
+      opt.applyGradients({ [a.name]: b, [b.name]: a });
+      assert.deepEqual(bits(await a.data()), bits(swapped.after[0]![0]!), 'a stepped with b before the step');
+      assert.deepEqual(bits(await b.data()), bits(swapped.after[0]![1]!), 'b stepped with a before the step');
+      const c = tf.tidy(() => tf.variable(tf.tensor1d(a0), true, `self${unique}/c`)); // its buffer its own alone
+      opt.applyGradients({ [c.name]: c });
+      assert.deepEqual(bits(await c.data()), bits(itself.after[0]![0]!), 'c stepped with its own values as gradient');
+      opt.dispose();
+      tf.dispose([a, b, c]);
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
+  it("a refused step (a variable's data not in a GPUBuffer) creates no state for the variables before it, and changes nothing", async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    unique++;
+    const good = tf.variable(tf.tensor1d([1, 2, 3, 4]), true, `refuse${unique}/good`);
+    const bad = tf.variable(tf.tensor1d([5, 6, 7, 8]), true, `refuse${unique}/bad`);
+    const opt = new ours.AdamW(OPTIONS);
+    // tfjs-backend-webgpu holds some tensors in a GPUTexture (imported video frames); stand in for one.
+    const backend = tf.backend() as unknown as { tensorMap: { get(id: object): { resource: unknown } } };
+    const badData = backend.tensorMap.get(bad.dataId);
+    const buffer = badData.resource;
+    badData.resource = { label: 'a GPUTexture stand-in' };
+    try {
+      const grads = { [good.name]: tf.tensor1d([1, -1, 1, -1]), [bad.name]: tf.tensor1d([1, 1, 1, 1]) };
+      assert.throws(() => opt.applyGradients(grads), /AdamW: applyGradients: variable "refuse\d+\/bad" has its data in a .*, not a GPUBuffer; adamw-lab runs its kernels/);
+      badData.resource = buffer;
+      tf.dispose(Object.values(grads));
+      const weights = await opt.getWeights();
+      assert.deepEqual(weights.map((w) => w.name), ['iter'], 'no state was created');
+      tf.dispose(weights.map((w) => w.tensor));
+      assert.equal(opt.iterations, 0);
+      assert.deepEqual(Array.from(await good.data()), [1, 2, 3, 4]);
+    } finally {
+      badData.resource ??= buffer;
+      opt.dispose();
+      tf.dispose([good, bad]);
+      await useTfjsCpu();
+    }
+  });
+
+  it('a read of a variable in flight across a step leaves no stale copy: later reads (data, array, an op, getWeights-style reads) see the new values', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(61);
+      const start = Float32Array.from({ length: 8 }, normal);
+      const grads = [Float32Array.from({ length: 8 }, normal), Float32Array.from({ length: 8 }, normal)];
+      const expected = await coreTrajectory(core.AdamW, {}, device, [start, new Float32Array(21), new Float32Array(33)], grads.map((g) => [g, new Float32Array(21), new Float32Array(33)]));
+      unique++;
+      const v = tf.variable(tf.tensor1d(start), true, `stale${unique}/v`);
+      const opt = new ours.AdamW(OPTIONS);
+      // A cached copy made before the step (a completed read) ...
+      assert.deepEqual(bits(await v.data()), bits(start));
+      opt.minimize(linearLoss([v], [grads[0]!]), false, [v]);
+      // ... is dropped by the step, so this read goes to the GPU; it is still in flight when step 2 runs.
+      const inFlight = v.data();
+      opt.minimize(linearLoss([v], [grads[1]!]), false, [v]);
+      assert.deepEqual(bits(await inFlight), bits(expected.after[0]![0]!), 'the read started before step 2 gives the values before it');
+      const after = bits(expected.after[1]![0]!);
+      assert.deepEqual(bits(await v.data()), after, 'data() after the in-flight read');
+      assert.deepEqual(bits((await v.array()) as number[]), after, 'array()');
+      const y = tf.add(v, 0);
+      assert.deepEqual(bits(await y.data()), after, 'an op');
+      opt.dispose();
+      tf.dispose([v, y]);
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
   it('an optimizer whose state is on the webgpu device refuses to step on another tfjs backend, and nothing changes', async (t) => {
     const device = await useTfjsWebGpu(t);
     if (!device) return;

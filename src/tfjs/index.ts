@@ -240,8 +240,10 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const onHost = backendName === 'cpu' || backendName === 'wasm';
     if (onGpu) {
       const backend = tfjsWebGpuBackend(owner, where);
-      this.pending = this.pending.filter((_, k) => !claimed.includes(k));
       const gpu = (this.gpu ??= new TfjsWebGpuPath(owner, backend));
+      // Refusals first: no state is made or restored for a step that does not run.
+      gpu.check(backend, work);
+      this.pending = this.pending.filter((_, k) => !claimed.includes(k));
       const gpuWork: GpuWork[] = work.map(({ variable, grad, saved }) => ({ variable, grad, slot: this.gpuSlotFor(gpu, variable, saved), hp: this.hyperparameters(variable.name) }));
       gpu.step(backend, gpuWork);
       this.lastPath = "wgsl kernels on tfjs's device, in place (tfjs backend 'webgpu')";
