@@ -85,7 +85,7 @@ function guardReads(backend: TfjsWebGpuBackend): void {
     const writesBefore = writesOf.get(dataId);
     const values = await read(dataId);
     const data = backend.tensorMap.get(dataId);
-    if (writesOf.get(dataId) !== writesBefore && data?.values === values) data.values = null;
+    if (data && writesOf.get(dataId) !== writesBefore && data.values === values) data.values = null;
     return values;
   };
 }
@@ -96,7 +96,7 @@ const quadBytes = (numel: number): number => Math.ceil(numel / 4) * 16;
 /** tfjs's webgpu backend, or a clear error when the running tfjs does not have the internals this path uses. */
 export function tfjsWebGpuBackend(owner: string, where: string): TfjsWebGpuBackend {
   const backend = tf.backend() as unknown as Partial<TfjsWebGpuBackend>;
-  const missing = (['device', 'tensorMap', 'uploadToGPU', 'endComputePassEncoder', 'submitQueue'] as const).filter((key) => backend[key] == null);
+  const missing = (['device', 'tensorMap', 'uploadToGPU', 'read', 'endComputePassEncoder', 'submitQueue'] as const).filter((key) => backend[key] == null);
   if (missing.length > 0) {
     fail(Error, owner, where, `tfjs backend 'webgpu' lacks ${missing.join(', ')}`,
       "adamw-lab/tfjs reads the variables' GPUBuffers through tfjs-backend-webgpu 4.x's tensor data map; use @tensorflow/tfjs-backend-webgpu 4.x, or tf.setBackend('wasm') or 'cpu'");
