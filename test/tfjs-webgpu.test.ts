@@ -274,6 +274,42 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend (Dawn in Node)", () => {
     }
   });
 
+  it('state is keyed by variable: a newcomer gets fresh state, a disposed variable\'s state is released and no longer saved', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(71);
+      const draw = (n: number): Float32Array => Float32Array.from({ length: n }, normal);
+      unique++;
+      // a has 21 elements (stepped in padded buffers), b has 8.
+      const a = tf.tidy(() => tf.variable(tf.tensor1d(draw(21)), true, `keyed${unique}/a`));
+      const b0 = draw(8);
+      const b = tf.tidy(() => tf.variable(tf.tensor1d(b0), true, `keyed${unique}/b`));
+      const pb: core.Param = { data: Float32Array.from(b0), grad: new Float32Array(8) };
+      const refB = new core.AdamW([pb], { ...OPTIONS, backend: 'webgpu', device });
+      const opt = new ours.AdamW(OPTIONS);
+      opt.minimize(linearLoss([a], [draw(21)]), false, [a]);
+      // b's first step is its step 1, with zeroed moments, though the optimizer has stepped before.
+      for (const vars of [[a, b], [b]]) {
+        const g = vars.map((v) => draw(v.size));
+        opt.minimize(linearLoss(vars, g), false, vars);
+        pb.grad!.set(g[vars.indexOf(b)]!);
+        await refB.step();
+        if (vars.length === 2) a.dispose();
+      }
+      assert.deepEqual(bits(await b.data()), bits(pb.data), 'b equals the core AdamW that met it at the same step');
+      const saved = await opt.getWeights();
+      assert.deepEqual(saved.map((w) => w.name), ['iter', `${b.name}/meta`, `${b.name}/exp_avg`, `${b.name}/exp_avg_sq`], "the disposed a's state is gone");
+      assert.deepEqual(Array.from(await saved[1]!.tensor.data()), [2, 8]);
+      tf.dispose(saved.map((w) => w.tensor));
+      refB.destroy();
+      opt.dispose();
+      b.dispose();
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
   it('an optimizer whose state is on the webgpu device refuses to step on another tfjs backend, and nothing changes', async (t) => {
     const device = await useTfjsWebGpu(t);
     if (!device) return;
