@@ -243,7 +243,7 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend (Dawn in Node)", () => {
     }
   });
 
-  it('a read of a variable in flight across a step leaves no stale copy: later reads (data, array, an op, getWeights-style reads) see the new values', async (t) => {
+  it('a read of a variable in flight across a step leaves no stale copy: later reads (data, array, an op) see the new values', async (t) => {
     const device = await useTfjsWebGpu(t);
     if (!device) return;
     try {
@@ -306,6 +306,33 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend (Dawn in Node)", () => {
       opt.dispose();
       b.dispose();
     } finally {
+      await useTfjsCpu();
+    }
+  });
+
+  it("an optimizer whose state is on one GPUDevice refuses to step when tfjs's webgpu backend runs on another, and nothing changes", async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    unique++;
+    const v = tf.variable(tf.tensor1d([1, 2, 3, 4]), true, `device${unique}/v`);
+    const opt = new ours.AdamW(OPTIONS);
+    // A webgpu backend registered again (tf.removeBackend, then registerBackend) makes a new device; stand in for one.
+    const backend = tf.backend() as unknown as { device: unknown };
+    try {
+      opt.minimize(linearLoss([v], [Float32Array.of(1, -1, 1, -1)]), false, [v]);
+      const stepped = bits(await v.data());
+      const grad = tf.tensor1d([1, 1, 1, 1]);
+      backend.device = { label: 'another GPUDevice' };
+      assert.throws(() => opt.applyGradients({ [v.name]: grad }),
+        /AdamW: applyGradients: tfjs's webgpu backend runs on another GPUDevice than the one this optimizer's state lives on; .*save the state \(getWeights\) and load it \(setWeights\) into a new optimizer/);
+      backend.device = device;
+      grad.dispose();
+      assert.deepEqual(bits(await v.data()), stepped);
+      assert.equal(opt.iterations, 1);
+    } finally {
+      backend.device = device;
+      opt.dispose();
+      v.dispose();
       await useTfjsCpu();
     }
   });
