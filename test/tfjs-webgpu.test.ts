@@ -337,6 +337,45 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend (Dawn in Node)", () => {
     }
   });
 
+  it('a step the device rejects (reported later) changes nothing and is not counted: the next step throws naming the error, the one after continues the trajectory', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(81);
+      const start = Float32Array.from({ length: 8 }, normal);
+      const [g1, g2, g3] = Array.from({ length: 3 }, () => Float32Array.from({ length: 8 }, normal));
+      // The trajectory that counts only the steps that ran: g1, then g3.
+      const expected = await coreTrajectory(core.AdamW, {}, device, [start, new Float32Array(21), new Float32Array(33)], [g1!, g3!].map((g) => [g, new Float32Array(21), new Float32Array(33)]));
+      unique++;
+      const v = tf.tidy(() => tf.variable(tf.tensor1d(start), true, `rejected${unique}/v`));
+      const opt = new ours.AdamW(OPTIONS);
+      opt.minimize(linearLoss([v], [g1!]), false, [v]);
+      const data = (tf.backend() as unknown as { tensorMap: { get(id: object): { resource: unknown } } }).tensorMap.get(v.dataId);
+      const buffer = data.resource;
+      // A buffer without STORAGE usage cannot be bound to the kernels: the device rejects the step.
+      const unbindable = device.createBuffer({ size: 32, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const grad2 = tf.tensor1d(g2!);
+      data.resource = unbindable;
+      opt.applyGradients({ [v.name]: grad2 });
+      data.resource = buffer;
+      grad2.dispose();
+      await device.queue.onSubmittedWorkDone();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const grad3 = tf.tensor1d(g3!);
+      assert.throws(() => opt.applyGradients({ [v.name]: grad3 }), /AdamW: applyGradients: the WebGPU device reported an error in an earlier step \(the step: [\s\S]+\); that step changed neither the variables nor the state, and was not counted/);
+      assert.equal(opt.iterations, 1);
+      opt.applyGradients({ [v.name]: grad3 });
+      assert.deepEqual(bits(await v.data()), bits(expected.after[1]![0]!), 'the step after the refusal is step 2');
+      assert.equal(opt.iterations, 2);
+      grad3.dispose();
+      unbindable.destroy();
+      opt.dispose();
+      v.dispose();
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
   it('an optimizer whose state is on the webgpu device refuses to step on another tfjs backend, and nothing changes', async (t) => {
     const device = await useTfjsWebGpu(t);
     if (!device) return;

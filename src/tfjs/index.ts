@@ -249,7 +249,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
         this.gpu.close();
         this.gpu = null;
       }
-      const gpu = (this.gpu ??= new TfjsWebGpuPath(owner, backend));
+      const gpu = (this.gpu ??= new TfjsWebGpuPath(owner, backend, () => this.iterations_--));
       // Refusals first: no state is made or restored for a step that does not run.
       gpu.check(backend, work);
       this.pending = this.pending.filter((_, k) => !claimed.includes(k));

@@ -113,7 +113,8 @@ export class TfjsWebGpuPath {
   readonly device: GPUDevice;
   private deviceError: string | null = null;
 
-  constructor(private readonly owner: string, backend: TfjsWebGpuBackend) {
+  /** `onStepRejected` is called when the device rejects a step, which then counts for nothing. */
+  constructor(private readonly owner: string, backend: TfjsWebGpuBackend, private readonly onStepRejected: () => void = () => undefined) {
     this.device = backend.device;
     guardReads(backend);
     this.store = new WebGpuStore(owner, { device: this.device });
@@ -135,7 +136,7 @@ export class TfjsWebGpuPath {
     if (this.deviceError) {
       const error = this.deviceError;
       this.deviceError = null;
-      fail(Error, this.owner, 'applyGradients', `the WebGPU device reported an error in an earlier step (${error})`, 'the variables were not updated by that step; report this with the tfjs and browser versions');
+      fail(Error, this.owner, 'applyGradients', `the WebGPU device reported an error in an earlier step (${error})`, 'that step changed neither the variables nor the state, and was not counted; report this with the tfjs and browser versions');
     }
     for (const { variable, grad } of work) {
       backend.uploadToGPU(variable.dataId);
@@ -192,7 +193,12 @@ export class TfjsWebGpuPath {
     const copy = (copies: typeof copiesIn) => (encoder: GPUCommandEncoder): void => {
       for (const [from, to, bytes] of copies) encoder.copyBufferToBuffer(from, 0, to, 0, bytes);
     };
-    this.watched(() => this.store.runSync(storeWork, copy(copiesIn), copy(copiesOut)), 'the step');
+    // A rejected command buffer runs none of its commands: the step did not happen, so it is not counted.
+    const slots = work.map(({ slot }) => slot);
+    this.watched(() => this.store.runSync(storeWork, copy(copiesIn), copy(copiesOut)), 'the step', () => {
+      for (const slot of slots) slot.step--;
+      this.onStepRejected();
+    });
     // tfjs keeps a copy of values it has read on the CPU and serves reads from it: drop it, the GPU holds the new values.
     for (const { variable } of work) {
       backend.tensorMap.get(variable.dataId)!.values = null;
@@ -232,14 +238,16 @@ export class TfjsWebGpuPath {
     copy.destroy();
   }
 
-  /** Run `action` in a validation error scope; an error it raises is thrown by the next step. */
-  private watched(action: () => void, what: string): void {
+  /** Run `action` in a validation error scope; an error it raises is thrown by the next step, after `undo`. */
+  private watched(action: () => void, what: string, undo?: () => void): void {
     this.device.pushErrorScope('validation');
     try {
       action();
     } finally {
       void this.device.popErrorScope().then((error) => {
-        if (error) this.deviceError ??= `${what}: ${error.message}`;
+        if (!error) return;
+        this.deviceError ??= `${what}: ${error.message}`;
+        undo?.();
       });
     }
   }
