@@ -83,6 +83,7 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend in chromium (SwiftShader)", { 
       result.coreBits.forEach((expected, i) => {
         assert.deepEqual(result.tfjsBits[i], expected, `${className}: variable of shape [${SHAPES[i]!.join(', ')}]`);
         assert.deepEqual(result.nextOpBits[i], expected, `${className}: the op encoded after the last step, variable ${i}`);
+        assert.deepEqual(result.syncBits[i], expected, `${className}: dataSync() after the last step (values were cached before the first), variable ${i}`);
       });
     });
   }

@@ -25,8 +25,9 @@ export interface PageResult {
   executionPath: string;
   /** mapAsync calls while tfjs stepped (each step, with a forward op encoded after it). */
   mapAsyncDuringSteps: number;
-  /** The tfjs variables' bits after the last step, and the bits of an op encoded right after it. */
+  /** The tfjs variables' bits after the last step (read with data(), then with dataSync()), and the bits of an op encoded right after it. */
   tfjsBits: number[][];
+  syncBits: number[][];
   nextOpBits: number[][];
   coreBits: number[][];
   error?: string;
@@ -45,6 +46,10 @@ async function runCase(spec: PageCase): Promise<PageResult> {
   const mapAsync = GPUBuffer.prototype.mapAsync;
   const nextOps: tf.Tensor[] = [];
   let error: string | undefined;
+  // A first op uploads the variables; tfjs then caches the values it reads back on the CPU. The reads
+  // after the steps must not be served from that cache.
+  tf.dispose(variables.map((v) => tf.add(v, 0)));
+  await Promise.all(variables.map((v) => v.data()));
   try {
     GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
       mapAsyncDuringSteps++;
@@ -64,11 +69,12 @@ async function runCase(spec: PageCase): Promise<PageResult> {
     GPUBuffer.prototype.mapAsync = mapAsync;
   }
   const tfjsBits = await Promise.all(variables.map(async (v) => bitsOf(await v.data())));
+  const syncBits = variables.map((v) => bitsOf(v.dataSync()));
   const nextOpBits = await Promise.all(nextOps.map(async (y) => bitsOf(await y.data())));
   const executionPath = opt.executionPath;
   opt.dispose();
   tf.dispose([...variables, ...nextOps]);
-  if (error) return { backend: tf.getBackend(), executionPath, mapAsyncDuringSteps, tfjsBits, nextOpBits, coreBits: [], error };
+  if (error) return { backend: tf.getBackend(), executionPath, mapAsyncDuringSteps, tfjsBits, syncBits, nextOpBits, coreBits: [], error };
 
   const Core = core[spec.className];
   const params: core.Param[] = spec.initial.map((values) => ({ data: Float32Array.from(values), grad: new Float32Array(values.length) }));
@@ -79,7 +85,7 @@ async function runCase(spec: PageCase): Promise<PageResult> {
   }
   const coreBits = params.map((p) => bitsOf(p.data));
   reference.destroy();
-  return { backend: tf.getBackend(), executionPath, mapAsyncDuringSteps, tfjsBits, nextOpBits, coreBits };
+  return { backend: tf.getBackend(), executionPath, mapAsyncDuringSteps, tfjsBits, syncBits, nextOpBits, coreBits };
 }
 
 (globalThis as unknown as { runCase: typeof runCase }).runCase = runCase;

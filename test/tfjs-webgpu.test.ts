@@ -187,6 +187,195 @@ describe("adamw-lab/tfjs on tfjs's webgpu backend (Dawn in Node)", () => {
     }
   });
 
+  it('a gradient that is a variable of the same call (itself, or another one) is read as it was before the step, as on the CPU', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(51);
+      const a0 = Float32Array.from({ length: 12 }, normal);
+      const b0 = Float32Array.from({ length: 12 }, normal);
+      // g(a) = b and g(b) = a, read before either is written; then g(a) = a.
+      const swapped = await coreTrajectory(core.AdamW, {}, device, [a0, b0, new Float32Array(33)], [[b0, a0, new Float32Array(33)]]);
+      const itself = await coreTrajectory(core.AdamW, {}, device, [a0, new Float32Array(21), new Float32Array(33)], [[a0, new Float32Array(21), new Float32Array(33)]]);
+      unique++;
+      const [a, b] = [tf.variable(tf.tensor1d(a0), true, `cross${unique}/a`), tf.variable(tf.tensor1d(b0), true, `cross${unique}/b`)];
+      const opt = new ours.AdamW(OPTIONS);
+      opt.applyGradients({ [a.name]: b, [b.name]: a });
+      assert.deepEqual(bits(await a.data()), bits(swapped.after[0]![0]!), 'a stepped with b before the step');
+      assert.deepEqual(bits(await b.data()), bits(swapped.after[0]![1]!), 'b stepped with a before the step');
+      const c = tf.tidy(() => tf.variable(tf.tensor1d(a0), true, `self${unique}/c`)); // its buffer its own alone
+      opt.applyGradients({ [c.name]: c });
+      assert.deepEqual(bits(await c.data()), bits(itself.after[0]![0]!), 'c stepped with its own values as gradient');
+      opt.dispose();
+      tf.dispose([a, b, c]);
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
+  it("a refused step (a variable's data not in a GPUBuffer) creates no state for the variables before it, and changes nothing", async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    unique++;
+    const good = tf.variable(tf.tensor1d([1, 2, 3, 4]), true, `refuse${unique}/good`);
+    const bad = tf.variable(tf.tensor1d([5, 6, 7, 8]), true, `refuse${unique}/bad`);
+    const opt = new ours.AdamW(OPTIONS);
+    // tfjs-backend-webgpu holds some tensors in a GPUTexture (imported video frames); stand in for one.
+    const backend = tf.backend() as unknown as { tensorMap: { get(id: object): { resource: unknown } } };
+    const badData = backend.tensorMap.get(bad.dataId);
+    const buffer = badData.resource;
+    badData.resource = { label: 'a GPUTexture stand-in' };
+    try {
+      const grads = { [good.name]: tf.tensor1d([1, -1, 1, -1]), [bad.name]: tf.tensor1d([1, 1, 1, 1]) };
+      assert.throws(() => opt.applyGradients(grads), /AdamW: applyGradients: variable "refuse\d+\/bad" has its data in a .*, not a GPUBuffer; adamw-lab runs its kernels/);
+      badData.resource = buffer;
+      tf.dispose(Object.values(grads));
+      const weights = await opt.getWeights();
+      assert.deepEqual(weights.map((w) => w.name), ['iter'], 'no state was created');
+      tf.dispose(weights.map((w) => w.tensor));
+      assert.equal(opt.iterations, 0);
+      assert.deepEqual(Array.from(await good.data()), [1, 2, 3, 4]);
+    } finally {
+      badData.resource ??= buffer;
+      opt.dispose();
+      tf.dispose([good, bad]);
+      await useTfjsCpu();
+    }
+  });
+
+  it('a read of a variable in flight across a step leaves no stale copy: later reads (data, array, an op) see the new values', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(61);
+      const start = Float32Array.from({ length: 8 }, normal);
+      const grads = Array.from({ length: 3 }, () => Float32Array.from({ length: 8 }, normal));
+      const expected = await coreTrajectory(core.AdamW, {}, device, [start, new Float32Array(21), new Float32Array(33)], grads.map((g) => [g, new Float32Array(21), new Float32Array(33)]));
+      unique++;
+      const v = tf.variable(tf.tensor1d(start), true, `stale${unique}/v`);
+      const opt = new ours.AdamW(OPTIONS);
+      opt.minimize(linearLoss([v], [grads[0]!]), false, [v]);
+      // A read back from the GPU, which tfjs caches on the CPU ...
+      assert.deepEqual(bits(await v.data()), bits(expected.after[0]![0]!));
+      opt.minimize(linearLoss([v], [grads[1]!]), false, [v]);
+      // ... is dropped by the step, so this read goes to the GPU; it is still in flight when step 3 runs.
+      const inFlight = v.data();
+      opt.minimize(linearLoss([v], [grads[2]!]), false, [v]);
+      assert.deepEqual(bits(await inFlight), bits(expected.after[1]![0]!), 'the read started before step 3 gives the values before it');
+      const after = bits(expected.after[2]![0]!);
+      assert.deepEqual(bits(await v.data()), after, 'data() after the in-flight read');
+      assert.deepEqual(bits(await v.array()), after, 'array()');
+      const y = tf.add(v, 0);
+      assert.deepEqual(bits(await y.data()), after, 'an op');
+      opt.dispose();
+      tf.dispose([v, y]);
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
+  it('state is keyed by variable: a newcomer gets fresh state, a disposed variable\'s state is released and no longer saved', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(71);
+      const draw = (n: number): Float32Array => Float32Array.from({ length: n }, normal);
+      unique++;
+      // a has 21 elements (stepped in padded buffers), b has 8.
+      const a = tf.tidy(() => tf.variable(tf.tensor1d(draw(21)), true, `keyed${unique}/a`));
+      const b0 = draw(8);
+      const b = tf.tidy(() => tf.variable(tf.tensor1d(b0), true, `keyed${unique}/b`));
+      const pb: core.Param = { data: Float32Array.from(b0), grad: new Float32Array(8) };
+      const refB = new core.AdamW([pb], { ...OPTIONS, backend: 'webgpu', device });
+      const opt = new ours.AdamW(OPTIONS);
+      opt.minimize(linearLoss([a], [draw(21)]), false, [a]);
+      // b's first step is its step 1, with zeroed moments, though the optimizer has stepped before.
+      for (const vars of [[a, b], [b]]) {
+        const g = vars.map((v) => draw(v.size));
+        opt.minimize(linearLoss(vars, g), false, vars);
+        pb.grad!.set(g[vars.indexOf(b)]!);
+        await refB.step();
+        if (vars.length === 2) a.dispose();
+      }
+      assert.deepEqual(bits(await b.data()), bits(pb.data), 'b equals the core AdamW that met it at the same step');
+      const saved = await opt.getWeights();
+      assert.deepEqual(saved.map((w) => w.name), ['iter', `${b.name}/meta`, `${b.name}/exp_avg`, `${b.name}/exp_avg_sq`], "the disposed a's state is gone");
+      assert.deepEqual(Array.from(await saved[1]!.tensor.data()), [2, 8]);
+      tf.dispose(saved.map((w) => w.tensor));
+      refB.destroy();
+      opt.dispose();
+      b.dispose();
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
+  it("an optimizer whose state is on one GPUDevice refuses to step when tfjs's webgpu backend runs on another, and nothing changes", async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    unique++;
+    const v = tf.variable(tf.tensor1d([1, 2, 3, 4]), true, `device${unique}/v`);
+    const opt = new ours.AdamW(OPTIONS);
+    // A webgpu backend registered again (tf.removeBackend, then registerBackend) makes a new device; stand in for one.
+    const backend = tf.backend() as unknown as { device: unknown };
+    try {
+      opt.minimize(linearLoss([v], [Float32Array.of(1, -1, 1, -1)]), false, [v]);
+      const stepped = bits(await v.data());
+      const grad = tf.tensor1d([1, 1, 1, 1]);
+      backend.device = { label: 'another GPUDevice' };
+      assert.throws(() => opt.applyGradients({ [v.name]: grad }),
+        /AdamW: applyGradients: tfjs's webgpu backend runs on another GPUDevice than the one this optimizer's state lives on; .*save the state \(getWeights\) and load it \(setWeights\) into a new optimizer/);
+      backend.device = device;
+      grad.dispose();
+      assert.deepEqual(bits(await v.data()), stepped);
+      assert.equal(opt.iterations, 1);
+    } finally {
+      backend.device = device;
+      opt.dispose();
+      v.dispose();
+      await useTfjsCpu();
+    }
+  });
+
+  it('a step the device rejects (reported later) changes nothing and is not counted: the next step throws naming the error, the one after continues the trajectory', async (t) => {
+    const device = await useTfjsWebGpu(t);
+    if (!device) return;
+    try {
+      const normal = seededNormal(81);
+      const start = Float32Array.from({ length: 8 }, normal);
+      const [g1, g2, g3] = Array.from({ length: 3 }, () => Float32Array.from({ length: 8 }, normal));
+      // The trajectory that counts only the steps that ran: g1, then g3.
+      const expected = await coreTrajectory(core.AdamW, {}, device, [start, new Float32Array(21), new Float32Array(33)], [g1!, g3!].map((g) => [g, new Float32Array(21), new Float32Array(33)]));
+      unique++;
+      const v = tf.tidy(() => tf.variable(tf.tensor1d(start), true, `rejected${unique}/v`));
+      const opt = new ours.AdamW(OPTIONS);
+      opt.minimize(linearLoss([v], [g1!]), false, [v]);
+      const data = (tf.backend() as unknown as { tensorMap: { get(id: object): { resource: unknown } } }).tensorMap.get(v.dataId);
+      const buffer = data.resource;
+      // A buffer without STORAGE usage cannot be bound to the kernels: the device rejects the step.
+      const unbindable = device.createBuffer({ size: 32, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const grad2 = tf.tensor1d(g2!);
+      data.resource = unbindable;
+      opt.applyGradients({ [v.name]: grad2 });
+      data.resource = buffer;
+      grad2.dispose();
+      await device.queue.onSubmittedWorkDone();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const grad3 = tf.tensor1d(g3!);
+      assert.throws(() => opt.applyGradients({ [v.name]: grad3 }), /AdamW: applyGradients: the WebGPU device reported an error in an earlier step \(the step: [\s\S]+\); that step changed neither the variables nor the state, and was not counted/);
+      assert.equal(opt.iterations, 1);
+      opt.applyGradients({ [v.name]: grad3 });
+      assert.deepEqual(bits(await v.data()), bits(expected.after[1]![0]!), 'the step after the refusal is step 2');
+      assert.equal(opt.iterations, 2);
+      grad3.dispose();
+      unbindable.destroy();
+      opt.dispose();
+      v.dispose();
+    } finally {
+      await useTfjsCpu();
+    }
+  });
+
   it('an optimizer whose state is on the webgpu device refuses to step on another tfjs backend, and nothing changes', async (t) => {
     const device = await useTfjsWebGpu(t);
     if (!device) return;

@@ -240,8 +240,19 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
     const onHost = backendName === 'cpu' || backendName === 'wasm';
     if (onGpu) {
       const backend = tfjsWebGpuBackend(owner, where);
+      if (this.gpu && this.gpu.device !== backend.device) {
+        // A webgpu backend registered again has a device of its own; state cannot move between devices.
+        if (this.slots.size > 0) {
+          fail(Error, owner, where, "tfjs's webgpu backend runs on another GPUDevice than the one this optimizer's state lives on",
+            'GPU buffers belong to one device; save the state (getWeights) and load it (setWeights) into a new optimizer');
+        }
+        this.gpu.close();
+        this.gpu = null;
+      }
+      const gpu = (this.gpu ??= new TfjsWebGpuPath(owner, backend, () => this.iterations_--));
+      // Refusals first: no state is made or restored for a step that does not run.
+      gpu.check(backend, work);
       this.pending = this.pending.filter((_, k) => !claimed.includes(k));
-      const gpu = (this.gpu ??= new TfjsWebGpuPath(owner, backend));
       const gpuWork: GpuWork[] = work.map(({ variable, grad, saved }) => ({ variable, grad, slot: this.gpuSlotFor(gpu, variable, saved), hp: this.hyperparameters(variable.name) }));
       gpu.step(backend, gpuWork);
       this.lastPath = "wgsl kernels on tfjs's device, in place (tfjs backend 'webgpu')";

@@ -38,6 +38,7 @@ interface TfjsWebGpuBackend {
   tensorMap: { get(dataId: object): TfjsGpuTensorData | undefined };
   commandEncoder: GPUCommandEncoder | null;
   uploadToGPU(dataId: object): void;
+  read(dataId: object): Promise<unknown>;
   endComputePassEncoder(): void;
   submitQueue(): void;
 }
@@ -66,13 +67,36 @@ export interface GpuWork {
   hp: AdamHyperparameters;
 }
 
+/** Steps that wrote each tensor data in place (keyed by dataId): a read started before one of them is stale. */
+const writesOf = new WeakMap<object, number>();
+/** Backends whose `read` is guarded (see guardReads). */
+const guarded = new WeakSet<TfjsWebGpuBackend>();
+
+/**
+ * tfjs caches the values an async read brings back on the tensor's data, assuming they never change.
+ * A read of a variable that is in flight across a step brings back the values before it: keep them
+ * out of the cache, so that later reads go to the GPU.
+ */
+function guardReads(backend: TfjsWebGpuBackend): void {
+  if (guarded.has(backend)) return;
+  guarded.add(backend);
+  const read = backend.read.bind(backend);
+  backend.read = async (dataId: object): Promise<unknown> => {
+    const writesBefore = writesOf.get(dataId);
+    const values = await read(dataId);
+    const data = backend.tensorMap.get(dataId);
+    if (data && writesOf.get(dataId) !== writesBefore && data.values === values) data.values = null;
+    return values;
+  };
+}
+
 /** Bytes a buffer needs for `numel` fp32 elements: the kernels read and write whole quads of four. */
 const quadBytes = (numel: number): number => Math.ceil(numel / 4) * 16;
 
 /** tfjs's webgpu backend, or a clear error when the running tfjs does not have the internals this path uses. */
 export function tfjsWebGpuBackend(owner: string, where: string): TfjsWebGpuBackend {
   const backend = tf.backend() as unknown as Partial<TfjsWebGpuBackend>;
-  const missing = (['device', 'tensorMap', 'uploadToGPU', 'endComputePassEncoder', 'submitQueue'] as const).filter((key) => backend[key] == null);
+  const missing = (['device', 'tensorMap', 'uploadToGPU', 'read', 'endComputePassEncoder', 'submitQueue'] as const).filter((key) => backend[key] == null);
   if (missing.length > 0) {
     fail(Error, owner, where, `tfjs backend 'webgpu' lacks ${missing.join(', ')}`,
       "adamw-lab/tfjs reads the variables' GPUBuffers through tfjs-backend-webgpu 4.x's tensor data map; use @tensorflow/tfjs-backend-webgpu 4.x, or tf.setBackend('wasm') or 'cpu'");
@@ -89,8 +113,10 @@ export class TfjsWebGpuPath {
   readonly device: GPUDevice;
   private deviceError: string | null = null;
 
-  constructor(private readonly owner: string, backend: TfjsWebGpuBackend) {
+  /** `onStepRejected` is called when the device rejects a step, which then counts for nothing. */
+  constructor(private readonly owner: string, backend: TfjsWebGpuBackend, private readonly onStepRejected: () => void = () => undefined) {
     this.device = backend.device;
+    guardReads(backend);
     this.store = new WebGpuStore(owner, { device: this.device });
     this.watched(() => this.store.prepareSync(), 'compiling the WGSL kernels');
   }
@@ -102,26 +128,55 @@ export class TfjsWebGpuPath {
   }
 
   /**
-   * One step of every variable of `work`, submitted before it returns. A variable whose buffer is not
-   * its own (shared with another tensor, or the caller's) is first copied into a buffer of its own, on the GPU.
+   * Refuse a step that cannot run, before any state is made for it: an error the device reported for
+   * an earlier step, or a variable or gradient whose values are not in a GPUBuffer. Uploads values
+   * still on the CPU (the numbers stay).
    */
-  step(backend: TfjsWebGpuBackend, work: readonly GpuWork[]): void {
+  check(backend: TfjsWebGpuBackend, work: ReadonlyArray<{ variable: tf.Variable; grad: tf.Tensor }>): void {
     if (this.deviceError) {
       const error = this.deviceError;
       this.deviceError = null;
-      fail(Error, this.owner, 'applyGradients', `the WebGPU device reported an error in an earlier step (${error})`, 'the variables were not updated by that step; report this with the tfjs and browser versions');
+      fail(Error, this.owner, 'applyGradients', `the WebGPU device reported an error in an earlier step (${error})`, 'that step changed neither the variables nor the state, and was not counted; report this with the tfjs and browser versions');
     }
     for (const { variable, grad } of work) {
       backend.uploadToGPU(variable.dataId);
       backend.uploadToGPU(grad.dataId);
+      const name = showValue(variable.name);
+      for (const [label, tensor] of [[`variable ${name}`, variable], [`the gradient of ${name}`, grad]] as const) {
+        if (!bufferOf(backend, tensor)) {
+          fail(Error, this.owner, 'applyGradients', `${label} has its data in a ${showValue(backend.tensorMap.get(tensor.dataId)?.resource)}, not a GPUBuffer`,
+            "adamw-lab runs its kernels on the variables' and gradients' GPUBuffers; make them from float32 tensors");
+        }
+      }
     }
-    for (const { variable } of work) this.ownBuffer(backend, variable);
+  }
+
+  /**
+   * One step of every variable of `work` (checked by {@link check}), submitted before it returns. A
+   * variable whose buffer is not its own (shared with another tensor or a gradient, or the caller's)
+   * is first copied into a buffer of its own, on the GPU.
+   */
+  step(backend: TfjsWebGpuBackend, work: readonly GpuWork[]): void {
+    // Each gradient's data is held (a second reference, no copy) until the step is submitted: a variable
+    // that is also a gradient of this call (its own, or another's) then shares its buffer, so ownBuffer
+    // moves it, and the gradient is read as it was before the step, as on the CPU.
+    const heldGrads = work.map(({ grad }) => tf.clone(grad));
+    try {
+      for (const { variable } of work) this.ownBuffer(backend, variable);
+      this.encodeStep(backend, work, heldGrads);
+    } finally {
+      tf.dispose(heldGrads);
+    }
+  }
+
+  /** Encode and submit the step, after tfjs's pending commands; `grads[i]` holds the gradient of `work[i]`. */
+  private encodeStep(backend: TfjsWebGpuBackend, work: readonly GpuWork[], grads: readonly tf.Tensor[]): void {
     flushTfjs(backend);
     const copiesIn: Array<[GPUBuffer, GPUBuffer, number]> = [];
     const copiesOut: Array<[GPUBuffer, GPUBuffer, number]> = [];
-    const storeWork: StoreWork[] = work.map(({ variable, grad, slot, hp }) => {
+    const storeWork: StoreWork[] = work.map(({ variable, slot, hp }, i) => {
       let data = bufferOf(backend, variable)!;
-      let gradBuffer = bufferOf(backend, grad)!;
+      let gradBuffer = bufferOf(backend, grads[i]!)!;
       if (variable.size % 4 !== 0) {
         const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
         slot.quads ??= { param: this.device.createBuffer({ size: quadBytes(variable.size), usage }), grad: this.device.createBuffer({ size: quadBytes(variable.size), usage }) };
@@ -138,9 +193,17 @@ export class TfjsWebGpuPath {
     const copy = (copies: typeof copiesIn) => (encoder: GPUCommandEncoder): void => {
       for (const [from, to, bytes] of copies) encoder.copyBufferToBuffer(from, 0, to, 0, bytes);
     };
-    this.watched(() => this.store.runSync(storeWork, copy(copiesIn), copy(copiesOut)), 'the step');
+    // A rejected command buffer runs none of its commands: the step did not happen, so it is not counted.
+    const slots = work.map(({ slot }) => slot);
+    this.watched(() => this.store.runSync(storeWork, copy(copiesIn), copy(copiesOut)), 'the step', () => {
+      for (const slot of slots) slot.step--;
+      this.onStepRejected();
+    });
     // tfjs keeps a copy of values it has read on the CPU and serves reads from it: drop it, the GPU holds the new values.
-    for (const { variable } of work) backend.tensorMap.get(variable.dataId)!.values = null;
+    for (const { variable } of work) {
+      backend.tensorMap.get(variable.dataId)!.values = null;
+      writesOf.set(variable.dataId, (writesOf.get(variable.dataId) ?? 0) + 1);
+    }
   }
 
   /** Free a variable's state. */
@@ -161,11 +224,7 @@ export class TfjsWebGpuPath {
    */
   private ownBuffer(backend: TfjsWebGpuBackend, variable: tf.Variable): void {
     const data = backend.tensorMap.get(variable.dataId)!;
-    const buffer = bufferOf(backend, variable);
-    if (!buffer) {
-      fail(Error, this.owner, 'applyGradients', `variable ${showValue(variable.name)} has its data in a ${showValue(data.resource)}, not a GPUBuffer`,
-        "adamw-lab runs its kernels on the variables' GPUBuffers; create the variable from a float32 tensor");
-    }
+    const buffer = bufferOf(backend, variable)!;
     if (data.refCount === 1 && !data.external) return;
     flushTfjs(backend);
     const copy = this.device.createBuffer({ size: variable.size * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -179,14 +238,16 @@ export class TfjsWebGpuPath {
     copy.destroy();
   }
 
-  /** Run `action` in a validation error scope; an error it raises is thrown by the next step. */
-  private watched(action: () => void, what: string): void {
+  /** Run `action` in a validation error scope; an error it raises is thrown by the next step, after `undo`. */
+  private watched(action: () => void, what: string, undo?: () => void): void {
     this.device.pushErrorScope('validation');
     try {
       action();
     } finally {
       void this.device.popErrorScope().then((error) => {
-        if (error) this.deviceError ??= `${what}: ${error.message}`;
+        if (!error) return;
+        this.deviceError ??= `${what}: ${error.message}`;
+        undo?.();
       });
     }
   }
