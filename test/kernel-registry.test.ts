@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdamW, AdamW8bit, adam8bitStepScalars, adamStepScalars, optimiStepScalars, type AdamOptimizer, type OptimizerOptions } from '../src/index.js';
+import { AdamW, AdamW8bit, adam8bitStepScalars, adamStepScalars, type AdamOptimizer, type OptimizerOptions } from '../src/index.js';
+import { debiasedStepScalars } from '../src/rules/debiased.js';
 import { JsBackend } from '../src/backends/js.js';
 import { BACKENDS } from '../src/backends/registry.js';
 import { ONNX_GRAPHS } from '../src/backends/onnx/graphs.generated.js';
@@ -105,7 +106,7 @@ describe('kernel declarations', () => {
   const hp = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
   const RULES_SCALARS: Record<UpdateFamily, Record<string, number>> = {
     adam: { ...adamStepScalars(hp, 3) },
-    optimi: { ...optimiStepScalars(hp, 3, 2e-3) },
+    debiased: { ...debiasedStepScalars(hp, 3, 2e-3) },
     blockwise8bit: { ...adam8bitStepScalars(hp, 3, 2e-3) },
   };
 

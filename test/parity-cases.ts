@@ -9,9 +9,10 @@
  * carries); 8-bit state carries its quantization error into every step.
  */
 import {
-  adam8bitReferenceStep, adamReferenceStep, AdamW, createBlockwise8bitState, createParam, fromBf16, optimiReferenceStep, PRESET_CATALOG, releaseParam, roundToBf16, toBf16,
+  adam8bitReferenceStep, adamReferenceStep, AdamW, createBlockwise8bitState, createParam, fromBf16, PRESET_CATALOG, releaseParam, roundToBf16, toBf16,
   type AdamOptimizer, type Blockwise8bitState, type OptimizerOptions, type Param, type PresetEntry,
 } from '../src/index.js';
+import { debiasedReferenceStep } from '../src/rules/debiased.js';
 import { BACKENDS } from '../src/backends/registry.js';
 import { describeVariant, type KernelVariant } from '../src/core/kernel-declarations.js';
 import { quantizationMaps } from '../src/core/quantization-maps.js';
@@ -168,8 +169,8 @@ export function rulesReference(
     const g = storedAs === 'dtype' ? Float64Array.from(exact, Math.fround) : exact;
     if (plan.family === 'adam') {
       adamReferenceStep({ ...hp, amsgrad: plan.amsgrad, maximize: false, weightDecayMode: className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v, vmax);
-    } else if (plan.family === 'optimi') {
-      optimiReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: compensation !== undefined, stable: plan.stable }, t, theta, g, m, v,
+    } else if (plan.family === 'debiased') {
+      debiasedReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: compensation !== undefined, stable: plan.stable }, t, theta, g, m, v,
         compensation, round(paramDtype), round(plan.momentDtype));
     } else {
       const { signed, unsigned } = quantizationMaps();

@@ -3,7 +3,7 @@
  * src/backends/onnx/graph-signature.ts for the names). Each graph computes what the family's readable
  * rule in src/rules/ does, in the order of its WGSL and WebAssembly kernels, so every backend rounds
  * alike. Per-step scalars come in as [1] tensors named after the fields of adamStepScalars,
- * optimiStepScalars and adam8bitStepScalars. Tensors are named after the state dict: `param`, `grad`,
+ * debiasedStepScalars and adam8bitStepScalars. Tensors are named after the state dict: `param`, `grad`,
  * `exp_avg`, …; each updated one comes back as `<name>_out`.
  *
  * bf16 storage travels as float32 holding bf16 values (ONNX has no bitcast); the graph rounds to bf16
@@ -11,14 +11,14 @@
  */
 import type { AdamStepScalars } from '../../src/rules/adam.js';
 import type { Adam8bitStepScalars } from '../../src/rules/blockwise8bit.js';
-import type { OptimiStepScalars } from '../../src/rules/optimi.js';
+import type { DebiasedStepScalars } from '../../src/rules/debiased.js';
 import { BLOCK_SIZE } from '../../src/rules/blockwise8bit.js';
 import { quantizationMaps } from '../../src/core/quantization-maps.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
 import { adamTable } from '../expressions/adam.js';
-import { optimiTable } from '../expressions/optimi.js';
+import { debiasedTable } from '../expressions/debiased.js';
 import { stableTable } from '../expressions/stable.js';
 import { blockwise8bitTable } from '../expressions/blockwise8bit.js';
 import { OnnxRows } from '../expressions/expression.js';
@@ -98,18 +98,18 @@ function adamGraph(amsgrad: boolean): StepGraph {
 }
 
 /** optimi's second moment row (stored in the moments' dtype), shared by the step and its RMS pass. */
-function optimiSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): string {
-  rows.bindings.beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
-  rows.bindings.oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
+function debiasedSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): string {
+  rows.bindings.beta2Hat = b.scalarInput<DebiasedStepScalars>('beta2Hat');
+  rows.bindings.oneMinusBeta2Hat = b.scalarInput<DebiasedStepScalars>('oneMinusBeta2Hat');
   return rows.emit('secondMoment', output);
 }
 
 /**
  * StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or window), as `rms_sum`; `live` masks out padding
- * and non-finite g. Each term is (g/√max(v̂, ε²))², which cannot overflow; v̂ = +∞ gives 0 (src/rules/optimi.ts).
+ * and non-finite g. Each term is (g/√max(v̂, ε²))², which cannot overflow; v̂ = +∞ gives 0 (src/rules/debiased.ts).
  */
 function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
-  const eps = b.scalarInput<OptimiStepScalars & Adam8bitStepScalars>('eps');
+  const eps = b.scalarInput<DebiasedStepScalars & Adam8bitStepScalars>('eps');
   // The term: the stable table's rows (kernels/expressions/stable.ts).
   const rows = new OnnxRows(b, stableTable, { g, vHat, epsSquared: b.mul(eps, eps) });
   rows.emit('ratio');
@@ -119,27 +119,27 @@ function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
 }
 
 /**
- * optimi's AdamW with debiased moments (kernels/wgsl/optimi.wgsl): StableAdamW runs
- * {@link optimiRmsGraph} first and this graph with η_t; `rms` selects that first pass.
+ * optimi's AdamW with debiased moments (kernels/wgsl/debiased.wgsl): StableAdamW runs
+ * {@link debiasedRmsGraph} first and this graph with η_t; `rms` selects that first pass.
  */
-function optimiGraph(c: OnnxGraphConfig): StepGraph {
+function debiasedGraph(c: OnnxGraphConfig): StepGraph {
   const b = new StepGraph(false);
-  // The formulas: the optimi family's expression table (kernels/expressions/optimi.ts).
-  const rows = new OnnxRows(b, optimiTable, { grad: b.elements('grad') }, { paramBf16: c.paramBf16, momentsBf16: c.momentsBf16 });
-  rows.bindings.gradSign = b.scalarInput<OptimiStepScalars>('gradSign');
+  // The formulas: the debiased family's expression table (kernels/expressions/debiased.ts).
+  const rows = new OnnxRows(b, debiasedTable, { grad: b.elements('grad') }, { paramBf16: c.paramBf16, momentsBf16: c.momentsBf16 });
+  rows.bindings.gradSign = b.scalarInput<DebiasedStepScalars>('gradSign');
   const g = rows.emit('gradient');
   if (c.rms) {
     rows.bindings.v = b.elements('exp_avg_sq');
-    rmsSum(b, g, optimiSecondMoment(b, rows));
+    rmsSum(b, g, debiasedSecondMoment(b, rows));
     return b;
   }
   rows.bindings.param = b.elements('param');
   rows.bindings.m = b.elements('exp_avg');
   rows.bindings.v = b.elements('exp_avg_sq');
   if (c.kahan) rows.bindings.c = b.elements('kahan_comp');
-  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>));
+  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof DebiasedStepScalars>));
   rows.emit('firstMoment', 'exp_avg_out');
-  optimiSecondMoment(b, rows, 'exp_avg_sq_out');
+  debiasedSecondMoment(b, rows, 'exp_avg_sq_out');
   // The graph always decays: decay is exactly 1 without weight decay, which leaves θ as it is
   rows.emit('decayedParam');
   rows.emit('paramUpdate');
@@ -269,7 +269,7 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
 /** Build the graph of `c`. */
 export function buildGraph(c: OnnxGraphConfig): StepGraph {
   if (c.family === 'adam') return adamGraph(c.amsgrad);
-  return c.family === 'optimi' ? optimiGraph(c) : blockwise8bitGraph(c);
+  return c.family === 'debiased' ? debiasedGraph(c) : blockwise8bitGraph(c);
 }
 
 const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfig> = {}): OnnxGraphConfig =>
@@ -279,12 +279,12 @@ const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfi
 export const GRAPH_CONFIGS: readonly OnnxGraphConfig[] = [
   config('adam'),
   config('adam', { amsgrad: true }),
-  // fp32 params reach the optimi family only with StableAdamW; bf16 params keep bf16 moments, or fp32
+  // fp32 params reach the debiased family only with StableAdamW; bf16 params keep bf16 moments, or fp32
   // ones when 8-bit state was asked for a tensor under bitsandbytes' 4096 minimum.
-  config('optimi'),
-  ...[true, false].flatMap((momentsBf16) => [false, true].map((kahan) => config('optimi', { paramBf16: true, momentsBf16, kahan }))),
-  config('optimi', { rms: true }),
-  config('optimi', { rms: true, momentsBf16: true }),
+  config('debiased'),
+  ...[true, false].flatMap((momentsBf16) => [false, true].map((kahan) => config('debiased', { paramBf16: true, momentsBf16, kahan }))),
+  config('debiased', { rms: true }),
+  config('debiased', { rms: true, momentsBf16: true }),
   config('blockwise8bit'),
   config('blockwise8bit', { paramBf16: true }),
   config('blockwise8bit', { paramBf16: true, kahan: true }),

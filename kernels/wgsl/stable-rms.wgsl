@@ -1,4 +1,4 @@
-// StableAdamW's per-tensor learning rate, from the per-unit sums that optimi.wgsl and
+// StableAdamW's per-tensor learning rate, from the per-unit sums that debiased.wgsl and
 // blockwise8bit.wgsl write in their mode 1: η_t = η / max(1, √(Σ g²/max(v̂, ε²) / n)), one workgroup
 // per tensor of the arena, stored at reduction[lrAt + k] for their mode 2. The sum runs in float32
 // (the CPU kernels sum in float64, so η_t may differ from theirs in its last bits).
@@ -40,7 +40,7 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
   }
   if (lane == 0u) {
     // η/max(1, rms), written so that a NaN rms (a non-finite gradient) leaves η unscaled, as optimi's
-    // Python max(1, rms) does and the CPU backends do (src/rules/optimi.ts stabilizedLr).
+    // Python max(1, rms) does and the CPU backends do (src/rules/debiased.ts stabilizedLr).
     let rms = sqrt(sums[0] / f32(s.count));
     reduction[window.lrAt + k] = select(s.lr, s.lr / rms, rms > 1.0);
   }

@@ -8,7 +8,7 @@
  */
 import { adamStepScalars, type AdamHyperparameters } from '../rules/adam.js';
 import { adam8bitStepScalars } from '../rules/blockwise8bit.js';
-import { optimiStepScalars } from '../rules/optimi.js';
+import { debiasedStepScalars } from '../rules/debiased.js';
 
 /** Storage type of a state buffer. bf16 buffers are Uint16Arrays of bit patterns. */
 export type BufferDtype = 'f32' | 'bf16' | 'u8';
@@ -16,12 +16,12 @@ export type BufferDtype = 'f32' | 'bf16' | 'u8';
 /**
  * How one param is updated:
  * - `adam`: torch.optim.AdamW / Adam, fp32 moments (`exp_avg`, `exp_avg_sq`[, `max_exp_avg_sq`]).
- * - `optimi`: optimi's AdamW / StableAdamW, debiased moments in fp32 or bf16 (`exp_avg`, `exp_avg_sq`),
+ * - `debiased`: optimi's AdamW / StableAdamW, debiased moments in fp32 or bf16 (`exp_avg`, `exp_avg_sq`),
  *   and for Kahan summation the compensation `kahan_comp` in the param's dtype.
  * - `blockwise8bit`: bitsandbytes' 8-bit blockwise moments (`state1`, `state2`, `absmax1`, `absmax2`),
  *   and for Kahan summation diffusion-pipe's `shift` buffer in the param's dtype.
  */
-export type UpdateFamily = 'adam' | 'optimi' | 'blockwise8bit';
+export type UpdateFamily = 'adam' | 'debiased' | 'blockwise8bit';
 
 /**
  * A buffer's dtype as a declaration states it: a fixed dtype, or the dtype of the param (`'param'`)
@@ -69,8 +69,8 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
     scalars: ['gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize'],
     stepScalars: (hp, t) => ({ ...adamStepScalars(hp, t) }),
   },
-  optimi: {
-    family: 'optimi',
+  debiased: {
+    family: 'debiased',
     paramDtypes: ['f32', 'bf16'],
     gradDtypes: ['f32', 'bf16'],
     buffers: [
@@ -79,7 +79,7 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
       { name: 'kahan_comp', dtype: 'bf16', per: 'element', when: 'kahan' },
     ],
     scalars: ['gradSign', 'oneMinusBeta1Hat', 'beta2Hat', 'oneMinusBeta2Hat', 'decay', 'negLr', 'eps'],
-    stepScalars: (hp, t, lr) => ({ ...optimiStepScalars(hp, t, lr) }),
+    stepScalars: (hp, t, lr) => ({ ...debiasedStepScalars(hp, t, lr) }),
   },
   blockwise8bit: {
     family: 'blockwise8bit',
@@ -115,7 +115,7 @@ export interface KernelVariant {
   amsgrad: boolean;
 }
 
-/** A variant as one line, e.g. `optimi (paramDtype bf16, momentDtype bf16, kahan, stable)`: a registry key and a message. */
+/** A variant as one line, e.g. `debiased (paramDtype bf16, momentDtype bf16, kahan, stable)`: a registry key and a message. */
 export function describeVariant(v: KernelVariant): string {
   const flags = (['kahan', 'stable', 'amsgrad'] as const).filter((flag) => v[flag]);
   return `${v.family} (paramDtype ${v.paramDtype}, momentDtype ${v.momentDtype}${flags.map((f) => `, ${f}`).join('')})`;

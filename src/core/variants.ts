@@ -34,7 +34,7 @@ export interface BufferSpec {
 export interface TensorPlan {
   family: UpdateFamily;
   paramDtype: 'f32' | 'bf16';
-  /** Dtype of exp_avg / exp_avg_sq for the `optimi` family. */
+  /** Dtype of exp_avg / exp_avg_sq for the `debiased` family. */
   momentDtype: 'f32' | 'bf16';
   kahan: boolean;
   stable: boolean;
@@ -121,7 +121,7 @@ export function planTensor(
   const kahan = v.kahan ?? paramDtype === 'bf16';
   const stable = v.stable ?? false;
   // bitsandbytes keeps 8-bit state for tensors of 4096+ elements; optimi for bf16 params or StableAdamW; torch otherwise.
-  const family: UpdateFamily = v.stateDtype === '8bit' && length >= MIN_8BIT_SIZE ? 'blockwise8bit' : paramDtype === 'bf16' || stable ? 'optimi' : 'adam';
+  const family: UpdateFamily = v.stateDtype === '8bit' && length >= MIN_8BIT_SIZE ? 'blockwise8bit' : paramDtype === 'bf16' || stable ? 'debiased' : 'adam';
   // optimi keeps moments in the param's dtype; bitsandbytes keeps small tensors' moments in fp32.
   const momentDtype = paramDtype === 'bf16' && v.stateDtype !== '8bit' ? 'bf16' : 'f32';
   const declaration = KERNEL_DECLARATIONS[family];

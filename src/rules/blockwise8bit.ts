@@ -9,7 +9,7 @@
  * @module
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
-import { stabilizationTerm, stabilizedLr } from './optimi.js';
+import { stabilizationTerm, stabilizedLr } from './debiased.js';
 
 /** Elements per absmax block. */
 export const BLOCK_SIZE = 256;

@@ -10,7 +10,7 @@
  */
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
+import { debiasedStepScalars, stabilizedLr } from '../../rules/debiased.js';
 import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
 import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer, type UpdateFamily } from '../../core/variants.js';
 import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from '../backend.js';
@@ -18,7 +18,7 @@ import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { chunkRanges, pushJob, runJobs, type KernelJob, type RangeTask } from './jobs.js';
-import { callAdam8bitRmsSum, callOptimiMomentsRms, callOptimiUpdate, type WasmKernelFunctions } from './kernel-abi.generated.js';
+import { callAdam8bitRmsSum, callDebiasedMomentsRms, callDebiasedUpdate, type WasmKernelFunctions } from './kernel-abi.generated.js';
 import { kernelModule } from './kernel.js';
 import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -103,12 +103,12 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
       };
     },
   },
-  optimi: {
+  debiased: {
     call: (task, { p, g, start, count: n, lr = task.hp.lr }, { at }) => {
       const { plan, hp, step } = task;
-      const s = optimiStepScalars(hp, step, lr);
+      const s = debiasedStepScalars(hp, step, lr);
       return {
-        kernel: 'optimiStep',
+        kernel: 'debiasedStep',
         args: {
           p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n,
           paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0,
@@ -119,16 +119,16 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
     },
     rmsSum: (k, task, g, start, count, { at }) => {
       const { plan, hp, step } = task;
-      const o = optimiStepScalars(hp, step);
-      return callOptimiMomentsRms(k, {
+      const o = debiasedStepScalars(hp, step);
+      return callDebiasedMomentsRms(k, {
         g, m: at('exp_avg', start), v: at('exp_avg_sq', start), n: count, gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), gradSign: o.gradSign,
         oneMinusBeta1Hat: o.oneMinusBeta1Hat, beta2Hat: o.beta2Hat, oneMinusBeta2Hat: o.oneMinusBeta2Hat, epsSquared: hp.eps * hp.eps,
       });
     },
     // The moments were updated by the first pass: only the param update remains.
     updateAfterRms: (k, { plan, hp, step }, p, start, count, lr, { at }) => {
-      const s = optimiStepScalars(hp, step, lr);
-      callOptimiUpdate(k, {
+      const s = debiasedStepScalars(hp, step, lr);
+      callDebiasedUpdate(k, {
         p, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n: count,
         paramBf16: bf16Flag(plan.paramDtype), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0, decay: s.decay, negLr: s.negLr, eps: s.eps,
       });

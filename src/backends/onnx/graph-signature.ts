@@ -60,7 +60,7 @@ export interface OnnxGraphSignature {
   blocked: boolean;
   /** `param`, `grad` and state buffers by their state-dict names. */
   tensors: OnnxTensorSpec[];
-  /** [1] inputs, named as in the family's step scalars (adamStepScalars, optimiStepScalars, adam8bitStepScalars). */
+  /** [1] inputs, named as in the family's step scalars (adamStepScalars, debiasedStepScalars, adam8bitStepScalars). */
   scalars: string[];
   outputs: OnnxOutputSpec[];
 }

@@ -15,7 +15,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { fromBf16 } from '../../rules/bf16.js';
 import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { stabilizedLr } from '../../rules/optimi.js';
+import { stabilizedLr } from '../../rules/debiased.js';
 import { KERNEL_DECLARATIONS, type KernelVariant } from '../../core/kernel-declarations.js';
 import { kernelVariantOf, type StateBuffer } from '../../core/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';

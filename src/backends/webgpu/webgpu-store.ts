@@ -16,7 +16,7 @@
  * (`stateDictAsync()`, `save()`).
  *
  * Every update family has its kernel (kernels/wgsl/): fp32 Adam/AdamW (adam.wgsl), optimi's bf16/Kahan
- * and StableAdamW (optimi.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's
+ * and StableAdamW (debiased.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's
  * Kahan shift (blockwise8bit.wgsl), and StableAdamW's per-tensor RMS (stable-rms.wgsl). bf16 and u8
  * buffers live on the GPU as the host lays them out (two or four elements per u32 word).
  * @module

@@ -7,7 +7,7 @@
  */
 import { adamStepScalars, type AdamHyperparameters } from '../../rules/adam.js';
 import { adam8bitStepScalars } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars } from '../../rules/optimi.js';
+import { debiasedStepScalars } from '../../rules/debiased.js';
 import type { TensorPlan, UpdateFamily } from '../../core/variants.js';
 import { packSegment, segmentBytes, type SegmentOf } from './kernels.js';
 
@@ -59,15 +59,15 @@ export const WGSL_KERNELS: Record<UpdateFamily, WgslKernel> = {
     segmentBytes: segmentBytes('adam'),
     writeSegment: ({ hp, step, common }, view, at) => packSegment('adam', { ...adamStepScalars(hp, step), ...common, amsgrad: flag(hp.amsgrad) }, view, at),
   },
-  optimi: {
-    pipeline: 'optimi',
+  debiased: {
+    pipeline: 'debiased',
     bindings: [{ state: 'exp_avg' }, { state: 'exp_avg_sq' }, { optionalState: 'kahan_comp', placeholder: 'kahan' }, { reduction: true }],
     tables: false,
-    segmentBytes: segmentBytes('optimi'),
-    writeSegment: ({ hp, step, plan, common, gradBf16 }, view, at) => packSegment('optimi', {
-      ...optimiStepScalars(hp, step), ...common, paramBf16: flag(plan.paramDtype === 'bf16'), gradBf16, momentsBf16: flag(plan.momentDtype === 'bf16'),
+    segmentBytes: segmentBytes('debiased'),
+    writeSegment: ({ hp, step, plan, common, gradBf16 }, view, at) => packSegment('debiased', {
+      ...debiasedStepScalars(hp, step), ...common, paramBf16: flag(plan.paramDtype === 'bf16'), gradBf16, momentsBf16: flag(plan.momentDtype === 'bf16'),
       kahan: flag(plan.kahan), weightDecay: hp.weightDecay,
-    } satisfies SegmentOf<'optimi'>, view, at),
+    } satisfies SegmentOf<'debiased'>, view, at),
   },
   blockwise8bit: {
     pipeline: 'blockwise8bit',

@@ -6,6 +6,7 @@
  * optimi stores *debiased* moments. With the debiased beta $\hat\beta(\beta, t) = (\beta^t - \beta)/(\beta^t - 1)$
  * (0 at t = 1), $m \leftarrow \hat\beta_1 m + (1-\hat\beta_1) g$ holds $\hat m_t$ directly, and the
  * parameter trajectory equals PyTorch's.
+ * The update family is named `debiased` after this: what it does, not the library it comes from.
  * @module
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
@@ -34,7 +35,7 @@ export function stabilizedLr(lr: number, sumOfTerms: number, n: number): TensorS
 }
 
 /** Hyperparameters of optimi's AdamW / StableAdamW. */
-export interface OptimiHyperparameters extends CoreHyperparameters {
+export interface DebiasedHyperparameters extends CoreHyperparameters {
   /** "Fully decoupled" decay: the factor is 1 − (lr/maxLr)·λ instead of 1 − lr·λ. */
   decoupleLr: boolean;
   /** The largest scheduled lr, for `decoupleLr`. */
@@ -62,8 +63,8 @@ const exact = (x: number): number => x;
  * standing in for optimi's fp32 intermediates.
  * Returns the per-tensor RMS that StableAdamW used (1 when `stable` is off).
  */
-export function optimiReferenceStep(
-  hp: OptimiHyperparameters,
+export function debiasedReferenceStep(
+  hp: DebiasedHyperparameters,
   t: number,
   param: Float64Array,
   grad: ArrayLike<number>,
@@ -111,7 +112,7 @@ export function optimiReferenceStep(
 }
 
 /**
- * The scalars a fused optimi kernel needs at step t, in float64 so every backend rounds them alike.
+ * The scalars a fused kernel of the debiased family needs at step t, in float64 so every backend rounds them alike.
  * `lr` is η, or StableAdamW's η_t once the RMS is known. Kernels compute, per element:
  *
  * ```
@@ -119,7 +120,7 @@ export function optimiReferenceStep(
  * θ ← θ·decay (skipped when decay is 1);  θ ← θ + negLr·m/(√v + eps)   (or through Kahan's c)
  * ```
  */
-export interface OptimiStepScalars {
+export interface DebiasedStepScalars {
   /** −1 with maximize, else 1. */
   gradSign: number;
   /** 1 − β̂1. */
@@ -136,8 +137,8 @@ export interface OptimiStepScalars {
   eps: number;
 }
 
-/** {@link OptimiStepScalars} for hyperparameters `hp` at step `t` with learning rate `lr`. */
-export function optimiStepScalars(hp: CoreHyperparameters & { maximize?: boolean }, t: number, lr = hp.lr): OptimiStepScalars {
+/** {@link DebiasedStepScalars} for hyperparameters `hp` at step `t` with learning rate `lr`. */
+export function debiasedStepScalars(hp: CoreHyperparameters & { maximize?: boolean }, t: number, lr = hp.lr): DebiasedStepScalars {
   const beta1Hat = debiasedBeta(hp.beta1, t);
   const beta2Hat = debiasedBeta(hp.beta2, t);
   return {
