@@ -88,7 +88,7 @@ describe('onnx backend', () => {
       for (const kahan of [undefined, false, true]) {
         for (const stable of [false, true]) {
           for (const amsgrad of [false, true]) {
-            for (const dtype of ['f32', 'bf16'] as const) {
+            for (const dtype of ['fp32', 'bf16'] as const) {
               // Under and over bitsandbytes' 4096 minimum: 8-bit options fall back to fp32 state below it.
               for (const length of [3000, 9500]) {
                 let plan;

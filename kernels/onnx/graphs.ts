@@ -14,6 +14,7 @@ import type { Adam8bitStepScalars } from '../../src/rules/blockwise8bit.js';
 import type { DebiasedStepScalars } from '../../src/rules/debiased.js';
 import { BLOCK_SIZE } from '../../src/rules/blockwise8bit.js';
 import { quantizationMaps } from '../../src/core/quantization-maps.js';
+import { DTYPES, dtypeNamed, type OnnxTensorDtype } from '../../src/core/dtypes.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
@@ -30,29 +31,29 @@ class StepGraph extends GraphBuilder {
   }
 
   /** An element tensor: [n], or [blocks, 256] in an 8-bit graph. */
-  elements(name: string, type: 'float' | 'uint8' = 'float'): string {
-    return this.input(name, type, this.elementDims);
+  elements(name: string, dtype: OnnxTensorDtype = 'fp32'): string {
+    return this.input(name, DTYPES[dtype].onnx, this.elementDims);
   }
 
   /** A per-step scalar, named after its field in the family's step scalars. */
   scalarInput<S>(name: keyof S & string): string {
-    return this.input(name, 'float', [1]);
+    return this.input(name, DTYPES.fp32.onnx, [1]);
   }
 
   /** Several per-step scalars at once, by name (lists checked against a step-scalars type with `satisfies`). */
   scalarInputs<K extends string>(names: readonly K[]): Record<K, string> {
-    return Object.fromEntries(names.map((name) => [name, this.input(name, 'float', [1])])) as Record<K, string>;
+    return Object.fromEntries(names.map((name) => [name, this.input(name, DTYPES.fp32.onnx, [1])])) as Record<K, string>;
   }
 
   /** `x` rounded to the storage of a bf16 tensor (nearest, ties to even), or as is. */
   rounded(x: string, bf16: boolean, output?: string): string {
     if (!bf16) return output ? this.rename(x, output) : x;
-    return this.cast(this.cast(x, 'bfloat16'), 'float', output);
+    return this.cast(this.cast(x, DTYPES.bf16.onnx), DTYPES.fp32.onnx, output);
   }
 
   /** Declare `<name>_out`, the new value of input `name`. */
-  result(name: string, type: 'float' | 'uint8' = 'float', layout: OnnxLayout = 'elements'): void {
-    this.output(`${name}_out`, type, layout === 'blocks' ? ['blocks', 1] : this.elementDims);
+  result(name: string, dtype: OnnxTensorDtype = 'fp32', layout: OnnxLayout = 'elements'): void {
+    this.output(`${name}_out`, DTYPES[dtype].onnx, layout === 'blocks' ? ['blocks', 1] : this.elementDims);
   }
 
   get elementDims(): Dim[] {
@@ -63,7 +64,7 @@ class StepGraph extends GraphBuilder {
   signature(): OnnxGraphSignature {
     const layoutOf = (dims: readonly Dim[]): OnnxLayout => (dims[0] === 1 ? 'scalar' : dims[1] === 1 ? 'blocks' : 'elements');
     const inputs = this.interface.filter((d) => !d.output);
-    const tensor = (d: (typeof inputs)[number]) => ({ name: d.name, type: d.type as 'float' | 'uint8', layout: layoutOf(d.dims) });
+    const tensor = (d: (typeof inputs)[number]) => ({ name: d.name, dtype: dtypeNamed('onnx', d.type) as OnnxTensorDtype, layout: layoutOf(d.dims) });
     return {
       blocked: this.blocked,
       tensors: inputs.filter((d) => layoutOf(d.dims) !== 'scalar').map(tensor),
@@ -115,7 +116,7 @@ function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
   rows.emit('ratio');
   const terms = rows.emit('term');
   b.op('ReduceSum', [live ? b.where(live, terms, b.scalar(0)) : terms], { keepdims: 1 }, 'rms_sum');
-  b.output('rms_sum', 'float', [1]);
+  b.output('rms_sum', DTYPES.fp32.onnx, [1]);
 }
 
 /**
@@ -190,8 +191,8 @@ function quantized(b: StepGraph, x: string, signed: boolean): string {
 function dequantizedMoment(b: StepGraph, rows: OnnxRows, which: 1 | 2, live: string): string {
   const { signed, unsigned } = quantizationMaps();
   const map = b.constant('float', which === 1 ? signed : unsigned);
-  const codes = b.elements(`state${which}`, 'uint8');
-  const absmax = b.input(`absmax${which}`, 'float', ['blocks', 1]);
+  const codes = b.elements(`state${which}`, 'u8');
+  const absmax = b.input(`absmax${which}`, DTYPES.fp32.onnx, ['blocks', 1]);
   Object.assign(rows.bindings, {
     [which === 1 ? 'mappedFirst' : 'mappedSecond']: b.op('Gather', [map, b.cast(codes, 'int32')]),
     [`absmax${which}`]: absmax,
@@ -253,15 +254,15 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
     const absmax = b.op('ReduceMax', [b.op('Abs', [moment])], { axes: [1], keepdims: 1 }, `absmax${which}_out`);
     rows.bindings.moment = moment;
     rows.bindings.inverseAbsmax = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
-    b.cast(quantized(b, rows.emit('normalized'), which === 1), 'uint8', `state${which}_out`);
+    b.cast(quantized(b, rows.emit('normalized'), which === 1), DTYPES.u8.onnx, `state${which}_out`);
   };
   requantize(m, 1);
   requantize(v, 2);
   b.result('param');
-  b.result('state1', 'uint8');
-  b.result('state2', 'uint8');
-  b.result('absmax1', 'float', 'blocks');
-  b.result('absmax2', 'float', 'blocks');
+  b.result('state1', 'u8');
+  b.result('state2', 'u8');
+  b.result('absmax1', 'fp32', 'blocks');
+  b.result('absmax2', 'fp32', 'blocks');
   if (c.kahan) b.result('shift');
   return b;
 }

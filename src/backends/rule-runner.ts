@@ -8,23 +8,23 @@ import { bf16ToFloat, floatToBf16, roundToBf16 } from '../rules/bf16.js';
 import { adam8bitReferenceStep } from '../rules/blockwise8bit.js';
 import { quantizationMaps } from '../core/quantization-maps.js';
 import { debiasedReferenceStep } from '../rules/debiased.js';
-import type { BufferDtype, StateBuffer, UpdateFamily } from '../core/variants.js';
+import type { Dtype, StateBuffer, UpdateFamily } from '../core/variants.js';
 import type { UpdateTask } from './backend.js';
 
 /** The value a stored element stands for. */
-function decode(buffer: StateBuffer, dtype: BufferDtype): Float64Array {
+function decode(buffer: StateBuffer, dtype: Dtype): Float64Array {
   if (dtype === 'bf16') return Float64Array.from(buffer, bf16ToFloat);
   return Float64Array.from(buffer);
 }
 
 /** Write values back into their storage. */
-function encode(values: Float64Array, buffer: StateBuffer, dtype: BufferDtype): void {
+function encode(values: Float64Array, buffer: StateBuffer, dtype: Dtype): void {
   if (dtype === 'bf16') for (let i = 0; i < values.length; i++) buffer[i] = floatToBf16(values[i]!);
   else buffer.set(values);
 }
 
 /** Rounding to a storage dtype, applied by the rules whenever they store. */
-const rounding = (dtype: 'f32' | 'bf16'): ((x: number) => number) => (dtype === 'bf16' ? roundToBf16 : Math.fround);
+const rounding = (dtype: 'fp32' | 'bf16'): ((x: number) => number) => (dtype === 'bf16' ? roundToBf16 : Math.fround);
 
 /** Grad values as numbers: bf16 grads are decoded. */
 function gradValues(task: UpdateTask): ArrayLike<number> {

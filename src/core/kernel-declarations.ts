@@ -9,9 +9,8 @@
 import { adamStepScalars, type AdamHyperparameters } from '../rules/adam.js';
 import { adam8bitStepScalars } from '../rules/blockwise8bit.js';
 import { debiasedStepScalars } from '../rules/debiased.js';
+import type { Dtype, FloatDtype } from './dtypes.js';
 
-/** Storage type of a state buffer. bf16 buffers are Uint16Arrays of bit patterns. */
-export type BufferDtype = 'f32' | 'bf16' | 'u8';
 
 /**
  * How one param is updated:
@@ -27,7 +26,7 @@ export type UpdateFamily = 'adam' | 'debiased' | 'blockwise8bit';
  * A buffer's dtype as a declaration states it: a fixed dtype, or the dtype of the param (`'param'`)
  * or of the moments (`'moments'`) of the plan it belongs to.
  */
-export type DeclaredDtype = BufferDtype | 'param' | 'moments';
+export type DeclaredDtype = Dtype | 'param' | 'moments';
 
 /** One state buffer a kernel reads and writes (every state buffer is both read and written). */
 export interface KernelBufferDeclaration {
@@ -44,9 +43,9 @@ export interface KernelBufferDeclaration {
 export interface KernelDeclaration {
   readonly family: UpdateFamily;
   /** The param, updated in place: its dtypes. */
-  readonly paramDtypes: readonly ('f32' | 'bf16')[];
+  readonly paramDtypes: readonly (FloatDtype)[];
   /** The grad, read only: its dtypes (a bf16 grad, of a bf16 param only, is decoded as it is read). */
-  readonly gradDtypes: readonly ('f32' | 'bf16')[];
+  readonly gradDtypes: readonly (FloatDtype)[];
   /** The state buffers, in state-dict order. */
   readonly buffers: readonly KernelBufferDeclaration[];
   /** The names of its step scalars, as {@link KernelDeclaration.stepScalars} returns them. */
@@ -59,20 +58,20 @@ export interface KernelDeclaration {
 export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclaration & { family: F } } = {
   adam: {
     family: 'adam',
-    paramDtypes: ['f32'],
-    gradDtypes: ['f32'],
+    paramDtypes: ['fp32'],
+    gradDtypes: ['fp32'],
     buffers: [
-      { name: 'exp_avg', dtype: 'f32', per: 'element' },
-      { name: 'exp_avg_sq', dtype: 'f32', per: 'element' },
-      { name: 'max_exp_avg_sq', dtype: 'f32', per: 'element', when: 'amsgrad' },
+      { name: 'exp_avg', dtype: 'fp32', per: 'element' },
+      { name: 'exp_avg_sq', dtype: 'fp32', per: 'element' },
+      { name: 'max_exp_avg_sq', dtype: 'fp32', per: 'element', when: 'amsgrad' },
     ],
     scalars: ['gradSign', 'decay', 'l2', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'invSqrtBiasCorrection2', 'eps', 'negStepSize'],
     stepScalars: (hp, t) => ({ ...adamStepScalars(hp, t) }),
   },
   debiased: {
     family: 'debiased',
-    paramDtypes: ['f32', 'bf16'],
-    gradDtypes: ['f32', 'bf16'],
+    paramDtypes: ['fp32', 'bf16'],
+    gradDtypes: ['fp32', 'bf16'],
     buffers: [
       { name: 'exp_avg', dtype: 'moments', per: 'element' },
       { name: 'exp_avg_sq', dtype: 'moments', per: 'element' },
@@ -83,13 +82,13 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
   },
   blockwise8bit: {
     family: 'blockwise8bit',
-    paramDtypes: ['f32', 'bf16'],
-    gradDtypes: ['f32', 'bf16'],
+    paramDtypes: ['fp32', 'bf16'],
+    gradDtypes: ['fp32', 'bf16'],
     buffers: [
       { name: 'state1', dtype: 'u8', per: 'element' },
       { name: 'state2', dtype: 'u8', per: 'element' },
-      { name: 'absmax1', dtype: 'f32', per: 'block' },
-      { name: 'absmax2', dtype: 'f32', per: 'block' },
+      { name: 'absmax1', dtype: 'fp32', per: 'block' },
+      { name: 'absmax2', dtype: 'fp32', per: 'block' },
       { name: 'shift', dtype: 'param', per: 'element', when: 'kahan' },
     ],
     scalars: ['gradSign', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps', 'biasCorrection1', 'biasCorrection2'],
@@ -98,8 +97,8 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
 };
 
 /** The dtype a declared buffer has in a plan with these param and moment dtypes. */
-export function declaredDtype(dtype: DeclaredDtype, paramDtype: 'f32' | 'bf16', momentDtype: 'f32' | 'bf16'): BufferDtype {
-  return ({ param: paramDtype, moments: momentDtype } as Record<string, BufferDtype>)[dtype] ?? (dtype as BufferDtype);
+export function declaredDtype(dtype: DeclaredDtype, paramDtype: FloatDtype, momentDtype: FloatDtype): Dtype {
+  return ({ param: paramDtype, moments: momentDtype } as Record<string, Dtype>)[dtype] ?? (dtype as Dtype);
 }
 
 /**
@@ -108,8 +107,8 @@ export function declaredDtype(dtype: DeclaredDtype, paramDtype: 'f32' | 'bf16', 
  */
 export interface KernelVariant {
   family: UpdateFamily;
-  paramDtype: 'f32' | 'bf16';
-  momentDtype: 'f32' | 'bf16';
+  paramDtype: FloatDtype;
+  momentDtype: FloatDtype;
   kahan: boolean;
   stable: boolean;
   amsgrad: boolean;

@@ -12,7 +12,8 @@ import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { debiasedStepScalars, stabilizedLr } from '../../rules/debiased.js';
 import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer, type UpdateFamily } from '../../core/variants.js';
+import { DTYPES, type Dtype } from '../../core/dtypes.js';
+import type { BufferOf, StateBuffer, UpdateFamily } from '../../core/variants.js';
 import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
@@ -82,7 +83,7 @@ interface WasmKernel {
 }
 
 const gradBf16Of = (task: UpdateTask): number => (task.grad instanceof Uint16Array ? 1 : 0);
-const bf16Flag = (dtype: 'f32' | 'bf16'): number => (dtype === 'bf16' ? 1 : 0);
+const bf16Flag = (dtype: 'fp32' | 'bf16'): number => (dtype === 'bf16' ? 1 : 0);
 
 /**
  * Each family's kernel. Arguments are given by the names the AssemblyScript kernels declare
@@ -196,12 +197,12 @@ export class WasmBackend implements Backend {
     return `cpu (WebAssembly SIMD, up to ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
   }
 
-  allocate<D extends BufferDtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D> {
+  allocate<D extends Dtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D> {
     return this.allocateAll([{ dtype, length }], near)[0] as BufferOf<D>;
   }
 
-  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>, near?: ArrayBufferView): StateBuffer[] {
-    return allocateViewsInArena(specs.map((s) => ({ Type: ARRAY_TYPES[s.dtype] as unknown as typeof Uint8Array, length: s.length })), near);
+  allocateAll(specs: ReadonlyArray<{ dtype: Dtype; length: number }>, near?: ArrayBufferView): StateBuffer[] {
+    return allocateViewsInArena(specs.map((s) => ({ Type: DTYPES[s.dtype].array as unknown as typeof Uint8Array, length: s.length })), near);
   }
 
   release(buffer: StateBuffer): void {

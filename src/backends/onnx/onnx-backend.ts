@@ -16,6 +16,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { fromBf16 } from '../../rules/bf16.js';
 import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import { stabilizedLr } from '../../rules/debiased.js';
+import { DTYPES } from '../../core/dtypes.js';
 import { KERNEL_DECLARATIONS, type KernelVariant } from '../../core/kernel-declarations.js';
 import { kernelVariantOf, type StateBuffer } from '../../core/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';
@@ -130,7 +131,7 @@ function storageOf(task: UpdateTask, name: string): StateBuffer {
 
 /** Whether storage can be handed to the graph as it is (float32 or uint8 as the graph wants). */
 const matches = (storage: StateBuffer, spec: OnnxTensorSpec): boolean =>
-  spec.type === 'float' ? storage instanceof Float32Array : storage instanceof Uint8Array;
+  storage instanceof DTYPES[spec.dtype].array;
 
 /** `backend: 'onnx'`: the fused step graphs of kernels/onnx/ on ONNX Runtime, over host arrays. */
 export class OnnxBackend extends HostArrayBackend implements Backend {
@@ -235,12 +236,12 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
         widen(storage, data);
       }
       inputs.set(spec.name, { data, direct });
-      feeds[spec.name] = new ort.Tensor(spec.type === 'float' ? 'float32' : 'uint8', data, dimsOf(spec));
+      feeds[spec.name] = new ort.Tensor(DTYPES[spec.dtype].onnxRuntime!, data, dimsOf(spec));
     }
     for (const name of signature.scalars) {
       const value = scalars[name];
       if (value === undefined) throw new Error(`adamw-lab: the ONNX graph '${name}' wants scalar '${name}', which its step scalars lack`);
-      feeds[name] = new ort.Tensor('float32', Float32Array.of(value), [1]);
+      feeds[name] = new ort.Tensor(DTYPES.fp32.onnxRuntime!, Float32Array.of(value), [1]);
     }
 
     const fetches: Record<string, Tensor | null> = {};
@@ -252,7 +253,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
       }
       const target = spec.inPlace ? inputs.get(spec.updates)!.data : this.stagingArray(`${spec.name}:out`, spec, dimsOf(spec));
       targets.set(spec.updates, target);
-      fetches[spec.name] = new ort.Tensor(spec.type === 'float' ? 'float32' : 'uint8', target, dimsOf(spec));
+      fetches[spec.name] = new ort.Tensor(DTYPES[spec.dtype].onnxRuntime!, target, dimsOf(spec));
     }
     const results = await session.run(feeds, fetches);
 
@@ -273,7 +274,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
     const length = dims.reduce((x, y) => x * y, 1);
     let array = this.staging.get(role);
     if (!array || array.length < length) {
-      array = spec.type === 'float' ? new Float32Array(length) : new Uint8Array(length);
+      array = new (DTYPES[spec.dtype].array as Float32ArrayConstructor | Uint8ArrayConstructor)(length);
       this.staging.set(role, array);
     }
     return array.subarray(0, length);

@@ -24,7 +24,8 @@
 import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import type { RegisteredKernel } from '../../core/kernel-registry.js';
 import type { StateStore, StoredState, StoreWork } from '../../core/state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
+import { DTYPES, type Dtype } from '../../core/dtypes.js';
+import { isPerBlock, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
 import type { AnyParam, GpuDeviceLike, GpuParam } from '../../types.js';
 import { gpuGradDtype, isGpuParam, paramLength } from '../../core/params.js';
 import { quantizationTables } from '../quantization-tables.js';
@@ -86,7 +87,7 @@ function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, S
   let stagingOffset = 0;
   for (const arena of active) {
     if (!arena.param) continue;
-    const unitBytes = UNIT * DTYPE_BYTES[arena.plan.paramDtype];
+    const unitBytes = UNIT * DTYPES[arena.plan.paramDtype].bytes;
     let run: DownloadRun | undefined;
     for (const member of arena.members) {
       const work = byState.get(member);
@@ -108,14 +109,14 @@ function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, S
 }
 
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
-const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
+const wordBytes = (dtype: Dtype, length: number): number => Math.ceil((length * DTYPES[dtype].bytes) / 4) * 4;
 
 
 /** Largest piece of a shared-memory view copied through a plain buffer per writeBuffer (4 MiB, a multiple of 4). */
 const HOST_STAGING_BYTES = 4 << 20;
 
 /** The dtype of a plan's buffer `name` (a buffer the plan lacks is bound as a placeholder, whatever its dtype). */
-const bufferDtype = (plan: TensorPlan, name: string): BufferDtype => plan.buffers.find((b) => b.name === name)?.dtype ?? 'f32';
+const bufferDtype = (plan: TensorPlan, name: string): Dtype => plan.buffers.find((b) => b.name === name)?.dtype ?? 'fp32';
 
 /** Tensors whose plans share everything but their length run in one arena. */
 export const arenaKey = (plan: TensorPlan): string =>
@@ -170,8 +171,8 @@ export interface WebGpuStoreOptions {
 }
 
 /** A typed array of `dtype` holding `values`, padded with zeros to `bytes`. */
-function hostArray(dtype: BufferDtype, values: ArrayLike<number>, bytes: number): StateBuffer {
-  const out = new ARRAY_TYPES[dtype](bytes / DTYPE_BYTES[dtype]);
+function hostArray(dtype: Dtype, values: ArrayLike<number>, bytes: number): StateBuffer {
+  const out = new DTYPES[dtype].array(bytes / DTYPES[dtype].bytes);
   out.set(values);
   return out;
 }
@@ -237,7 +238,7 @@ export class WebGpuStore implements StateStore {
     const out: Record<string, StateBuffer> = {};
     offset = 0;
     state.plan.buffers.forEach((spec, k) => {
-      out[spec.name] = new ARRAY_TYPES[spec.dtype](bytes, offset, spec.length);
+      out[spec.name] = new DTYPES[spec.dtype].array(bytes, offset, spec.length);
       offset += slots[k]!.size;
     });
     return out;
@@ -364,7 +365,7 @@ export class WebGpuStore implements StateStore {
       const first = state.plan.buffers.filter((b) => isPerBlock(state.plan, b)).indexOf(spec) * arena.units + state.firstUnit;
       return { buffer: arena.state[spec.name]!, offset: first * 4, size: spec.length * 4 };
     }
-    return { buffer: arena.state[spec.name]!, offset: state.firstUnit * UNIT * DTYPE_BYTES[spec.dtype], size: wordBytes(spec.dtype, spec.length) };
+    return { buffer: arena.state[spec.name]!, offset: state.firstUnit * UNIT * DTYPES[spec.dtype].bytes, size: wordBytes(spec.dtype, spec.length) };
   }
 
   /**
@@ -435,7 +436,7 @@ export class WebGpuStore implements StateStore {
     } else if (plan.stable) {
       reduction = make(4 * (units + members.length), 'reduction');
     }
-    for (const spec of plan.buffers) state[spec.name] ??= make(elements * DTYPE_BYTES[spec.dtype], spec.name);
+    for (const spec of plan.buffers) state[spec.name] ??= make(elements * DTYPES[spec.dtype].bytes, spec.name);
     const lookupWords = new Uint32Array(units + (kernel.tables ? TABLE_WORDS : 0));
     let firstUnit = 0;
     members.forEach((member, segment) => {
@@ -461,10 +462,10 @@ export class WebGpuStore implements StateStore {
     for (let first = 0; first < units; first += windowUnits) arena.windows.push({ firstUnit: first, units: Math.min(windowUnits, units - first) });
     for (const member of members) member.arena = arena;
     if (!members[0]!.gpuParam) {
-      arena.param = make(elements * DTYPE_BYTES[plan.paramDtype], 'param');
+      arena.param = make(elements * DTYPES[plan.paramDtype].bytes, 'param');
       // Room for fp32 grads; a bf16 grad goes at the start of its slot in each window (gradQuad in common.wgsl).
       arena.grad = make(elements * 4, 'grad');
-      this.makeDispatches(arena, { buffer: arena.param, dtype: plan.paramDtype }, { buffer: arena.grad, dtype: 'f32' });
+      this.makeDispatches(arena, { buffer: arena.param, dtype: plan.paramDtype }, { buffer: arena.grad, dtype: 'fp32' });
     }
     return arena;
   }
@@ -488,7 +489,7 @@ export class WebGpuStore implements StateStore {
   private bindNow(arena: Arena, param: GpuParam): void {
     if (arena.boundTo?.data === param.data && arena.boundTo.grad === param.grad) return;
     this.makeDispatches(arena, { buffer: param.data as GPUBuffer, dtype: arena.plan.paramDtype },
-      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'f32' });
+      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'fp32' });
     arena.boundTo = { data: param.data, grad: param.grad };
   }
 
@@ -510,7 +511,7 @@ export class WebGpuStore implements StateStore {
   }
 
   /** The arena's dispatches over `param` and `grad`: per window, in StableAdamW's three phases when stable. */
-  private makeDispatches(arena: Arena, param: { buffer: GPUBuffer; dtype: BufferDtype }, grad: { buffer: GPUBuffer; dtype: BufferDtype }): void {
+  private makeDispatches(arena: Arena, param: { buffer: GPUBuffer; dtype: Dtype }, grad: { buffer: GPUBuffer; dtype: Dtype }): void {
     const { device, pipelines, placeholders } = this.kernels!;
     const { state, kernel } = arena;
     for (const b of arena.windowUniforms.splice(0)) this.destroyBuffer(b);
@@ -519,9 +520,9 @@ export class WebGpuStore implements StateStore {
       return { x, y: Math.ceil(workgroups / x) };
     };
     /** The part of `buffer` (elements of `dtype`) that a window binds; a caller's buffer may end before the window. */
-    const range = (buffer: GPUBuffer, dtype: BufferDtype, w: { firstUnit: number; units: number }): GPUBufferBinding => {
-      const offset = w.firstUnit * UNIT * DTYPE_BYTES[dtype];
-      return { buffer, offset, size: Math.min(w.units * UNIT * DTYPE_BYTES[dtype], Math.floor((buffer.size - offset) / 4) * 4) };
+    const range = (buffer: GPUBuffer, dtype: Dtype, w: { firstUnit: number; units: number }): GPUBufferBinding => {
+      const offset = w.firstUnit * UNIT * DTYPES[dtype].bytes;
+      return { buffer, offset, size: Math.min(w.units * UNIT * DTYPES[dtype].bytes, Math.floor((buffer.size - offset) / 4) * 4) };
     };
     const phases = arena.plan.stable ? [1, 2] : [0];
     const window = (w: { firstUnit: number; units: number }, mode: number): { uniform: GPUBuffer; x: number; y: number } => {
@@ -542,7 +543,7 @@ export class WebGpuStore implements StateStore {
       });
       dispatches.push({ kernel: name, bindGroup, x, y });
     };
-    const optional = (name: string, dtype: BufferDtype, placeholder: GPUBuffer, w: { firstUnit: number; units: number }): GPUBindingResource =>
+    const optional = (name: string, dtype: Dtype, placeholder: GPUBuffer, w: { firstUnit: number; units: number }): GPUBindingResource =>
       (state[name] ? range(state[name], dtype, w) : { buffer: placeholder });
     for (const mode of phases) {
       if (mode === 2) dispatch('stableRms', { firstUnit: 0, units: arena.members.length }, 0, [{ buffer: arena.reduction! }, { buffer: arena.rmsSegments! }]);
@@ -583,7 +584,7 @@ export class WebGpuStore implements StateStore {
   /** Write the stepping members' params and grads into the arena. */
   private upload(arena: Arena, byState: Map<GpuState, StoreWork>): void {
     const { queue } = this.kernels!.device;
-    const paramBytes = DTYPE_BYTES[arena.plan.paramDtype];
+    const paramBytes = DTYPES[arena.plan.paramDtype].bytes;
     for (const member of arena.members) {
       const w = byState.get(member);
       if (!w) continue;
