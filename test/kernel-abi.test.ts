@@ -47,12 +47,12 @@ describe('wasm kernel ABI (generated from kernels/wasm/*.ts)', () => {
 
   it('makes a wrong or missing argument name a type error (checked by tsc)', () => {
     const job = (j: KernelJob): KernelJob => j;
-    const full = { p: 1, m: 2, v: 3, c: 4, n: 5, paramBf16: 0, momentsBf16: 0, kahan: 0, decay: 1, negLr: -1e-3, eps: 1e-8 };
+    const full = { p: 1, m: 2, v: 3, c: 4, n: 5, paramBf16: 0, momentsBf16: 0, kahan: 0, decay: 1, negStepSize: -1e-3, eps: 1e-8 };
     assert.ok(job({ kernel: 'debiasedUpdate', args: full }));
     const { eps: _eps, ...missing } = full;
     // @ts-expect-error -- eps is missing
     assert.ok(job({ kernel: 'debiasedUpdate', args: missing }));
-    // @ts-expect-error -- lr is not a parameter of debiasedUpdate (negLr is)
+    // @ts-expect-error -- lr is not a parameter of debiasedUpdate (negStepSize is)
     assert.ok(job({ kernel: 'debiasedUpdate', args: { ...missing, lr: 1e-3 } }));
   });
 });

@@ -2,7 +2,7 @@
  * The debiased family's per-element formulas (optimi's AdamW and StableAdamW: debiased moments, params
  * and moments in fp32 or bf16, optionally through a bf16 Kahan compensation c), read next to
  * `debiasedReferenceStep` in src/rules/debiased.ts. The scalars are `DebiasedStepScalars`; StableAdamW's
- * η_t = η/max(1, RMS) arrives as negLr and decay. Used by kernels/wasm/debiased.ts,
+ * η_t = η/max(1, RMS) arrives as negStepSize and decay. Used by kernels/wasm/debiased.ts,
  * kernels/wgsl/debiased.wgsl and the `debiased` graphs of kernels/onnx/graphs.ts.
  */
 import type { DebiasedStepScalars } from '../../src/rules/debiased.js';
@@ -29,7 +29,7 @@ const vNew = t.row('secondMoment', 'v ← β̂2·v + (1 − β̂2)·g·g', add(m
 const theta = t.row('decayedParam', 'θ ← round(θ·(1 − η_t·λ))', round(mul(param, scalar('decay')), paramBf16));
 
 // $$u = -\eta_t\,\hat m_t/(\sqrt{\hat v_t} + \epsilon)$$  (ε outside the root)
-const update = t.row('paramUpdate', 'u ← −η_t·m̂ / (√v̂ + ε)', div(mul(scalar('negLr'), mNew), add(sqrt(vNew), scalar('eps'))));
+const update = t.row('paramUpdate', 'u ← −η_t·m̂ / (√v̂ + ε)', div(mul(scalar('negStepSize'), mNew), add(sqrt(vNew), scalar('eps'))));
 
 // $$\theta_t = \theta + u$$  (without Kahan summation)
 t.row('newParam', 'θ ← θ + u', add(theta, update), { stored: paramBf16 });

@@ -138,7 +138,7 @@ function debiasedGraph(c: OnnxGraphConfig): StepGraph {
   rows.bindings.m = b.elements('exp_avg');
   rows.bindings.v = b.elements('exp_avg_sq');
   if (c.kahan) rows.bindings.c = b.elements('kahan_comp');
-  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof DebiasedStepScalars>));
+  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negStepSize', 'eps'] as const satisfies ReadonlyArray<keyof DebiasedStepScalars>));
   rows.emit('firstMoment', 'exp_avg_out');
   debiasedSecondMoment(b, rows, 'exp_avg_sq_out');
   // The graph always decays: decay is exactly 1 without weight decay, which leaves θ as it is
@@ -236,7 +236,7 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
   const param = b.elements('param');
   const shift = c.kahan ? b.elements('shift') : '';
   Object.assign(rows.bindings, { param, shift, m, v },
-    b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>));
+    b.scalarInputs(['decay', 'negStepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>));
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a finite gradient keep θ (and shift)
   rows.emit('decayedParam');
   rows.emit('step');

@@ -25,10 +25,10 @@ import {
 /** θ ← θ·decay; u = −η·m̂/(√v̂ + ε); θ ← θ + u, directly or through the Kahan sum with c (bf16). */
 @inline function updateParam(
   p: usize, m: usize, v: usize, c: usize, i: usize, paramBf16: bool, momentsBf16: bool, kahan: bool,
-  decay: f32, negLr: f32, eps: f32,
+  decay: f32, negStepSize: f32, eps: f32,
 ): void {
   const theta = decay != 1 ? debiasedDecayedParam(loadValue(p, i, paramBf16), decay, paramBf16) : loadValue(p, i, paramBf16);
-  const update = debiasedParamUpdate(negLr, loadValue(m, i, momentsBf16), loadValue(v, i, momentsBf16), eps);
+  const update = debiasedParamUpdate(negStepSize, loadValue(m, i, momentsBf16), loadValue(v, i, momentsBf16), eps);
   if (kahan) {
     const ci = debiasedCompensatedUpdate(loadValue(c, i, true), update);
     const next = storeValue(p, i, debiasedKahanParam(theta, ci), paramBf16);
@@ -42,11 +42,11 @@ import {
 export function debiasedStep(
   p: usize, g: usize, m: usize, v: usize, c: usize, n: i32,
   paramBf16: bool, gradBf16: bool, momentsBf16: bool, kahan: bool,
-  gradSign: f32, oneMinusBeta1Hat: f32, beta2Hat: f32, oneMinusBeta2Hat: f32, decay: f32, negLr: f32, eps: f32,
+  gradSign: f32, oneMinusBeta1Hat: f32, beta2Hat: f32, oneMinusBeta2Hat: f32, decay: f32, negStepSize: f32, eps: f32,
 ): void {
   for (let i: usize = 0; i < <usize>n; i++) {
     updateMoments(g, m, v, i, gradBf16, momentsBf16, gradSign, oneMinusBeta1Hat, beta2Hat, oneMinusBeta2Hat);
-    updateParam(p, m, v, c, i, paramBf16, momentsBf16, kahan, decay, negLr, eps);
+    updateParam(p, m, v, c, i, paramBf16, momentsBf16, kahan, decay, negStepSize, eps);
   }
 }
 
@@ -66,7 +66,7 @@ export function debiasedMomentsRms(
 /** StableAdamW's second pass: the param update with the RMS-scaled lr (moments already updated). */
 export function debiasedUpdate(
   p: usize, m: usize, v: usize, c: usize, n: i32, paramBf16: bool, momentsBf16: bool, kahan: bool,
-  decay: f32, negLr: f32, eps: f32,
+  decay: f32, negStepSize: f32, eps: f32,
 ): void {
-  for (let i: usize = 0; i < <usize>n; i++) updateParam(p, m, v, c, i, paramBf16, momentsBf16, kahan, decay, negLr, eps);
+  for (let i: usize = 0; i < <usize>n; i++) updateParam(p, m, v, c, i, paramBf16, momentsBf16, kahan, decay, negStepSize, eps);
 }

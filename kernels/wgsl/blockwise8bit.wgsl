@@ -22,7 +22,7 @@ struct Segment {
   beta2: f32,
   oneMinusBeta2: f32,
   decay: f32,             // 1 − η·λ
-  stepSize: f32,          // η/(1 − β1^t)
+  negStepSize: f32,       // −η/(1 − β1^t)
   invSqrtBiasCorrection2: f32,
   eps: f32,
   weightDecay: f32,
@@ -127,19 +127,19 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   }
 
   var decay = s.decay;
-  var stepSize = s.stepSize;
+  var negStepSize = s.negStepSize;
   if (window.mode == 2u) {
     // StableAdamW: η_t = η / max(1, RMS), used by the decay and the step alike
     let lr = absmax[window.lrAt + segment];
     decay = 1.0 - lr * s.weightDecay;
-    stepSize = lr / s.biasCorrection1;
+    negStepSize = -lr / s.biasCorrection1;
   }
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a live gradient keep θ (and shift)
   let paramBf16 = s.paramBf16 != 0u;
   if (inTensor) {
     let theta = loadQuad(&p, q, paramBf16);
     let decayed = blockwise8bitDecayedParam(theta, decay);
-    let step = blockwise8bitStep(stepSize, m, v, s.invSqrtBiasCorrection2, s.eps);
+    let step = blockwise8bitStep(negStepSize, m, v, s.invSqrtBiasCorrection2, s.eps);
     if (s.kahan != 0u) {
       // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
       let shift0 = loadQuad(&shift, q, paramBf16);

@@ -20,7 +20,7 @@ struct Segment {
   beta2Hat: f32,
   oneMinusBeta2Hat: f32,
   decay: f32,             // 1 − η·λ (exactly 1 without weight decay); mode 2 recomputes it from its lr
-  negLr: f32,
+  negStepSize: f32,
   eps: f32,
   weightDecay: f32,
 }
@@ -83,11 +83,11 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     return;
   }
   var decay = s.decay;
-  var negLr = s.negLr;
+  var negStepSize = s.negStepSize;
   if (window.mode == 2u) {
     // StableAdamW: η_t = η / max(1, RMS), and the decay uses η_t
     let lr = reduction[window.lrAt + segment];
-    negLr = -lr;
+    negStepSize = -lr;
     decay = select(1.0, 1.0 - lr * s.weightDecay, s.weightDecay != 0.0);
   }
   // θ ← θ·(1 − η_t·λ);  u = −η_t·m̂/(√v̂ + ε);  θ ← θ + u, directly or through the Kahan sum with c (bf16)
@@ -95,7 +95,7 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
   if (decay != 1.0) {
     theta = debiasedDecayedParam(theta, decay, paramBf16);
   }
-  let update = debiasedParamUpdate(negLr, loadQuad(&m, q, momentsBf16), loadQuad(&v, q, momentsBf16), s.eps);
+  let update = debiasedParamUpdate(negStepSize, loadQuad(&m, q, momentsBf16), loadQuad(&v, q, momentsBf16), s.eps);
   if (s.kahan != 0u) {
     let ci = debiasedCompensatedUpdate(loadQuad(&c, q, true), update);
     let next = storeQuad(&p, q, debiasedKahanParam(theta, ci), paramBf16);

@@ -77,7 +77,7 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
       { name: 'exp_avg_sq', dtype: 'moments', per: 'element' },
       { name: 'kahan_comp', dtype: 'bf16', per: 'element', when: 'kahan' },
     ],
-    scalars: ['gradSign', 'oneMinusBeta1Hat', 'beta2Hat', 'oneMinusBeta2Hat', 'decay', 'negLr', 'eps'],
+    scalars: ['gradSign', 'oneMinusBeta1Hat', 'beta2Hat', 'oneMinusBeta2Hat', 'decay', 'negStepSize', 'eps'],
     stepScalars: (hp, t, lr) => ({ ...debiasedStepScalars(hp, t, lr) }),
   },
   blockwise8bit: {
@@ -91,7 +91,7 @@ export const KERNEL_DECLARATIONS: { readonly [F in UpdateFamily]: KernelDeclarat
       { name: 'absmax2', dtype: 'fp32', per: 'block' },
       { name: 'shift', dtype: 'param', per: 'element', when: 'kahan' },
     ],
-    scalars: ['gradSign', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps', 'biasCorrection1', 'biasCorrection2'],
+    scalars: ['gradSign', 'beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'decay', 'negStepSize', 'invSqrtBiasCorrection2', 'eps', 'biasCorrection1', 'biasCorrection2'],
     stepScalars: (hp, t, lr) => ({ ...adam8bitStepScalars(hp, t, lr) }),
   },
 };

@@ -117,7 +117,7 @@ export function debiasedReferenceStep(
  *
  * ```
  * m ← m + oneMinusBeta1Hat·(gradSign·g − m);  v ← beta2Hat·v + oneMinusBeta2Hat·g²
- * θ ← θ·decay (skipped when decay is 1);  θ ← θ + negLr·m/(√v + eps)   (or through Kahan's c)
+ * θ ← θ·decay (skipped when decay is 1);  θ ← θ + negStepSize·m/(√v + eps)   (or through Kahan's c)
  * ```
  */
 export interface DebiasedStepScalars {
@@ -131,8 +131,8 @@ export interface DebiasedStepScalars {
   oneMinusBeta2Hat: number;
   /** 1 − η·λ, or exactly 1 without weight decay (optimi skips the multiply then). */
   decay: number;
-  /** −η. */
-  negLr: number;
+  /** −η_t (the moments are already debiased): the signed step size, added to θ. */
+  negStepSize: number;
   /** ε. */
   eps: number;
 }
@@ -147,7 +147,7 @@ export function debiasedStepScalars(hp: CoreHyperparameters & { maximize?: boole
     beta2Hat,
     oneMinusBeta2Hat: 1 - beta2Hat,
     decay: hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1,
-    negLr: -lr,
+    negStepSize: -lr,
     eps: hp.eps,
   };
 }

@@ -114,7 +114,7 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
           p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n,
           paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0,
           gradSign: s.gradSign, oneMinusBeta1Hat: s.oneMinusBeta1Hat, beta2Hat: s.beta2Hat, oneMinusBeta2Hat: s.oneMinusBeta2Hat,
-          decay: s.decay, negLr: s.negLr, eps: s.eps,
+          decay: s.decay, negStepSize: s.negStepSize, eps: s.eps,
         },
       };
     },
@@ -131,7 +131,7 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
       const s = debiasedStepScalars(hp, step, lr);
       callDebiasedUpdate(k, {
         p, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n: count,
-        paramBf16: bf16Flag(plan.paramDtype), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0, decay: s.decay, negLr: s.negLr, eps: s.eps,
+        paramBf16: bf16Flag(plan.paramDtype), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0, decay: s.decay, negStepSize: s.negStepSize, eps: s.eps,
       });
     },
   },
@@ -147,7 +147,7 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
           shift: at('shift', start), n, signedTable: t.signed, unsignedTable: t.unsigned,
           paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task),
           gradSign: s.gradSign, beta1: s.beta1, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
-          decay: s.decay, stepSize: s.stepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
+          decay: s.decay, negStepSize: s.negStepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
           scratch: t.scratch + scratch * SCRATCH_BYTES,
         },
       };
