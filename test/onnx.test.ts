@@ -44,7 +44,7 @@ describe('onnx backend', () => {
   // Every family over windows of 1024 elements: 10 windows, the last of 284 (a padded 8-bit block).
   for (const family of KERNEL_FAMILY_CASES) {
     it(`${family.name}: windowed onnx steps match the cpu kernel`, async () => {
-      const backend = new OnnxBackend('test', { windowElements: 1024 });
+      const backend = new OnnxBackend('test', { chunkElements: 1024 });
       await assertMatchesCpuKernel(family, (param, plan) => {
         const buffers = Object.fromEntries(plan.buffers.map((b) => [b.name, plainBuffer(b.dtype, b.length)]));
         return {

@@ -106,7 +106,7 @@ function debiasedSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): st
 }
 
 /**
- * StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or window), as `rms_sum`; `live` masks out padding
+ * StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or one chunk of it), as `rms_sum`; `live` masks out padding
  * and non-finite g. Each term is (g/√max(v̂, ε²))², which cannot overflow; v̂ = +∞ gives 0 (src/rules/debiased.ts).
  */
 function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {

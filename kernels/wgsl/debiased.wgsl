@@ -1,14 +1,14 @@
 // optimi's AdamW / StableAdamW step (src/rules/debiased.ts is the readable version; kernels/wasm/debiased.ts
 // the CPU kernel; the formulas are generated from kernels/expressions/debiased.ts): debiased moments
 // m̂, v̂ in fp32 or bf16, params in fp32 or bf16, optionally through a bf16 Kahan compensation c. Each invocation updates one quad of four elements, each workgroup one
-// unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
+// unit of 256; every tensor of the slab in one dispatch (see Window in common.wgsl).
 //
 // StableAdamW runs three dispatches: mode 1 updates the moments and writes each unit's sum of
 // g²/max(v̂, ε²) to `reduction`; stable-rms.wgsl turns each tensor's sums into its lr/max(1, RMS);
 // mode 2 updates the params with that lr. Without StableAdamW, mode 0 does the whole step in one pass.
 
 struct Segment {
-  firstUnit: u32,         // the tensor's first unit within the arena
+  firstUnit: u32,         // the tensor's first unit within the slab
   count: u32,             // its elements
   stepping: u32,          // 0: the param has no grad this step; leave it alone
   paramBf16: u32,

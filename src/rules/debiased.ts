@@ -26,7 +26,7 @@ export function stabilizationTerm(g: number, vHat: number, eps: number): number 
 /**
  * StableAdamW's per-tensor learning rate from the sum of its terms over the tensor's n elements:
  * $\text{rms} = \sqrt{\tfrac{1}{n}\sum g^2/\max(\hat v, \epsilon^2)}$, $\eta_t = \eta/\max(1, \text{rms})$.
- * Every backend sums the terms its own way (one loop, per-window passes, per-block partials) and ends here.
+ * Every backend sums the terms its own way (one loop, per-chunk or per-window passes, per-block partials) and ends here.
  * A NaN rms (a non-finite gradient in the tensor) leaves η unscaled, as optimi's Python `max(1, rms)` does.
  */
 export function stabilizedLr(lr: number, sumOfTerms: number, n: number): TensorStepReport {

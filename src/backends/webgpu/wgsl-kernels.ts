@@ -1,6 +1,6 @@
 /**
  * Each family's WGSL kernel as backend 'webgpu' registers it: which pipeline runs it, which state
- * buffers it binds (in its bindings' order, after the param and the grad), what an arena of it holds
+ * buffers it binds (in its bindings' order, after the param and the grad), what a slab of it holds
  * besides those buffers, and its per-tensor `Segment` values. The store (./webgpu-store.ts) runs any of
  * them the same way.
  * @module
@@ -13,8 +13,8 @@ import { packSegment, segmentBytes, type SegmentOf } from './kernels.js';
 
 /**
  * One binding between the grad and the lookup: a state buffer, a state buffer that a plan may lack
- * (a placeholder is bound then), or the arena's reduction buffer (8-bit absmax and StableAdamW's
- * sums, or a placeholder where the arena has none).
+ * (a placeholder is bound then), or the slab's reduction buffer (8-bit absmax and StableAdamW's
+ * sums, or a placeholder where the slab has none).
  */
 export type WgslBinding = { state: string } | { optionalState: string; placeholder: 'vmax' | 'kahan' } | { reduction: true };
 
@@ -38,7 +38,7 @@ export interface WgslKernel {
   /** The 8-bit maps and quantization tables follow the lookup's per-unit part. */
   tables: boolean;
   /**
-   * Words of the reduction buffer for an arena of `units` units and `segments` tensors, before
+   * Words of the reduction buffer for a slab of `units` units and `segments` tensors, before
    * StableAdamW's per-unit sums; the 8-bit kernel keeps absmax1 and absmax2 there (one word per unit
    * each), so its state's absmax buffers are this buffer. Undefined: a reduction buffer only when stable.
    */
