@@ -27,9 +27,9 @@ const parseSize = (s: string): number => Math.round(parseFloat(s) * (/m$/i.test(
 const options = benchOptions('bench:gpu');
 
 /** The presets measured: each one's variant options and param dtype. */
-const CASES: Array<{ preset: string; options: VariantOptions; dtype: 'f32' | 'bf16' }> = [
-  { preset: 'AdamW (fp32)', options: {}, dtype: 'f32' },
-  { preset: 'AdamW8bit', options: { stateDtype: '8bit' }, dtype: 'f32' },
+const CASES: Array<{ preset: string; options: VariantOptions; dtype: 'fp32' | 'bf16' }> = [
+  { preset: 'AdamW (fp32)', options: {}, dtype: 'fp32' },
+  { preset: 'AdamW8bit', options: { stateDtype: '8bit' }, dtype: 'fp32' },
   { preset: 'AdamW on bf16 params (Kahan)', options: {}, dtype: 'bf16' },
 ];
 
@@ -42,7 +42,7 @@ function eightBitOverFp32(rows: ReadonlyArray<{ preset: string; n: number; kerne
   });
 }
 
-function makeParam(n: number, dtype: 'f32' | 'bf16'): Param {
+function makeParam(n: number, dtype: 'fp32' | 'bf16'): Param {
   const normal = seededNormal(n);
   const values = Float32Array.from({ length: n }, normal);
   const grad = Float32Array.from({ length: n }, () => normal() * 1e-2);
@@ -50,7 +50,7 @@ function makeParam(n: number, dtype: 'f32' | 'bf16'): Param {
 }
 
 /** Bytes a one-pass step must move per param: param read and written, grad read, state read and written. */
-function bytesPerParam(options: VariantOptions, dtype: 'f32' | 'bf16', n: number): number {
+function bytesPerParam(options: VariantOptions, dtype: 'fp32' | 'bf16', n: number): number {
   const plan = planTensor('bench', 'p', options, dtype, n, false);
   const paramBytes = dtype === 'bf16' ? 2 : 4;
   return (2 * paramBytes + 4) + (2 * planBytes(plan)) / n;
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   for (const executionProviders of [['cpu'], ['cuda', 'webgpu']] as const) {
     for (const n of onnxSizes) {
       for (const [preset, Optimizer, options] of [['AdamW (fp32)', AdamW, {}], ['AdamW8bit', AdamW8bit, { stateDtype: '8bit' }]] as const) {
-        const opt: AdamOptimizer = new Optimizer([makeParam(n, 'f32')], { backend: 'onnx', executionProviders } satisfies OptimizerOptions);
+        const opt: AdamOptimizer = new Optimizer([makeParam(n, 'fp32')], { backend: 'onnx', executionProviders } satisfies OptimizerOptions);
         let seconds: Awaited<ReturnType<typeof timeStats>>;
         try {
           seconds = await timeStats(() => opt.step(), reps);
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
           continue;
         }
         const provider = / ([a-z]+) execution provider/.exec(opt.backendDescription)?.[1] ?? opt.backendDescription;
-        const bytes = bytesPerParam(options, 'f32', n);
+        const bytes = bytesPerParam(options, 'fp32', n);
         onnx.push({ provider, preset, n, minS: seconds.min, medianS: seconds.median, maxS: seconds.max, bytesAcrossPerParam: bytes });
         console.log(`| ${preset} | ${provider}${provider === 'webgpu' && swiftshader ? ' (SwiftShader)' : ''} | ${label(n)} | ${bytes.toFixed(2)} | ${formatMs(seconds)} |`);
         opt.destroy();

@@ -36,8 +36,9 @@ export type {
 } from './types.js';
 export { bf16ToFloat, floatToBf16, floatToBf16Stochastic, fromBf16, roundToBf16, toBf16 } from './rules/bf16.js';
 export type { Bf16RoundingOptions } from './rules/bf16.js';
-export { debiasedBeta, optimiReferenceStep, optimiStepScalars } from './rules/optimi.js';
-export type { OptimiHyperparameters, OptimiStepScalars } from './rules/optimi.js';
+// The public names keep the optimi library's name (the family inside is `debiased`).
+export { debiasedBeta, debiasedReferenceStep as optimiReferenceStep, debiasedStepScalars as optimiStepScalars } from './rules/debiased.js';
+export type { DebiasedHyperparameters as OptimiHyperparameters, DebiasedStepScalars as OptimiStepScalars } from './rules/debiased.js';
 export {
   adam8bitReferenceStep, adam8bitStepScalars, BLOCK_SIZE, createBlockwise8bitState, dequantize, dynamicMap, MIN_8BIT_SIZE, quantize, quantizeSigned,
 } from './rules/blockwise8bit.js';

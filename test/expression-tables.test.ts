@@ -12,14 +12,14 @@ import { adamTable } from '../kernels/expressions/adam.js';
 import { bf16Table } from '../kernels/expressions/bf16.js';
 import { blockwise8bitTable } from '../kernels/expressions/blockwise8bit.js';
 import type { Expr, ExpressionTable, Flag } from '../kernels/expressions/expression.js';
-import { optimiTable } from '../kernels/expressions/optimi.js';
+import { debiasedTable } from '../kernels/expressions/debiased.js';
 import { stableTable } from '../kernels/expressions/stable.js';
 import {
-  Adam, AdamW, BLOCK_SIZE, adam8bitStepScalars, adamStepScalars, dynamicMap, floatToBf16, fromBf16, optimiStepScalars, quantize, quantizeSigned,
+  Adam, AdamW, BLOCK_SIZE, adam8bitStepScalars, adamStepScalars, dynamicMap, floatToBf16, fromBf16, quantize, quantizeSigned,
   roundToBf16, toBf16, type AdamOptimizer, type OptimizerOptions, type Param,
 } from '../src/index.js';
 import type { AdamHyperparameters } from '../src/rules/adam.js';
-import { stabilizedLr } from '../src/rules/optimi.js';
+import { debiasedStepScalars, stabilizedLr } from '../src/rules/debiased.js';
 import { seededNormal, seededRandom } from './helpers.js';
 
 const f32 = Math.fround;
@@ -174,7 +174,7 @@ describe('expression tables, interpreted in float32, equal the kernels bit for b
     }
 
     for (const kahan of [true, false]) {
-      it(`optimi family: AdamW on bf16 params and moments${kahan ? ', Kahan compensation' : ''} on ${backend}`, async () => {
+      it(`debiased family: AdamW on bf16 params and moments${kahan ? ', Kahan compensation' : ''} on ${backend}`, async () => {
         const n = 1_001;
         const grads = gradients(n, 21);
         const init = toBf16(Float32Array.from({ length: n }, seededNormal(22)));
@@ -182,9 +182,9 @@ describe('expression tables, interpreted in float32, equal the kernels bit for b
         const state = await runOptimizer(param, grads, (ps) => new AdamW(ps, { lr: HP.lr, betas: [HP.beta1, HP.beta2], eps: HP.eps, weightDecay: HP.weightDecay, kahan, ...backendOptions }));
 
         const p = fromBf16(init), m = new Float32Array(n), v = new Float32Array(n), c = new Float32Array(n);
-        const t = new Interpreter(optimiTable, { paramBf16: true, momentsBf16: true });
+        const t = new Interpreter(debiasedTable, { paramBf16: true, momentsBf16: true });
         for (const [k, grad] of grads.entries()) {
-          const scalars = asF32(optimiStepScalars(HP, k + 1));
+          const scalars = asF32(debiasedStepScalars(HP, k + 1));
           for (let i = 0; i < n; i++) {
             t.env = { ...scalars, param: p[i]!, grad: grad[i]!, m: m[i]!, v: v[i]!, c: c[i]! };
             t.row('gradient');
@@ -272,7 +272,7 @@ describe('expression tables, interpreted in float32, equal the kernels bit for b
 
   // ONNX sums the RMS terms in float32 (ReduceSum), the WebAssembly backend in float64: the lr then
   // differs in its last bits, so this case runs on the cpu backend only.
-  it('optimi and stable families: StableAdamW on fp32 params on cpu (WebAssembly), the RMS terms summed in float64', async () => {
+  it('debiased and stable families: StableAdamW on fp32 params on cpu (WebAssembly), the RMS terms summed in float64', async () => {
     const n = 1_001;
     // Gradients that grow tenfold each step, so g² outruns v̂ and the RMS exceeds 1.
     const grads = gradients(n, 51).map((g, k) => g.map((x) => x * 10 ** k));
@@ -281,11 +281,11 @@ describe('expression tables, interpreted in float32, equal the kernels bit for b
     const state = await runOptimizer(param, grads, (ps) => new AdamW(ps, { lr: HP.lr, betas: [HP.beta1, HP.beta2], eps: HP.eps, weightDecay: HP.weightDecay, stable: true, backend: 'cpu' }));
 
     const p = init.slice(), m = new Float32Array(n), v = new Float32Array(n);
-    const t = new Interpreter(optimiTable, { paramBf16: false, momentsBf16: false });
+    const t = new Interpreter(debiasedTable, { paramBf16: false, momentsBf16: false });
     const stable = new Interpreter(stableTable, {});
     const scaled: boolean[] = [];
     for (const [k, grad] of grads.entries()) {
-      const moments = asF32(optimiStepScalars(HP, k + 1));
+      const moments = asF32(debiasedStepScalars(HP, k + 1));
       let sum = 0;
       for (let i = 0; i < n; i++) {
         t.env = { ...moments, grad: grad[i]!, m: m[i]!, v: v[i]! };
@@ -298,7 +298,7 @@ describe('expression tables, interpreted in float32, equal the kernels bit for b
       }
       const { lr, rms } = stabilizedLr(HP.lr, sum, n);
       scaled.push(rms > 1);
-      const scalars = asF32(optimiStepScalars(HP, k + 1, lr));
+      const scalars = asF32(debiasedStepScalars(HP, k + 1, lr));
       for (let i = 0; i < n; i++) {
         t.env = { ...scalars, param: p[i]!, firstMoment: m[i]!, secondMoment: v[i]! };
         t.row('decayedParam');

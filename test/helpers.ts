@@ -195,7 +195,7 @@ export async function runTorchCase(
 export interface KernelFamilyCase {
   name: string;
   options: VariantOptions;
-  dtype: 'f32' | 'bf16';
+  dtype: 'fp32' | 'bf16';
   /** Largest scaled difference from the cpu kernel allowed in params and float state. */
   tolerance: number;
   hp?: Partial<AdamHyperparameters>;
@@ -209,14 +209,14 @@ export interface KernelFamilyCase {
 
 /** Every update family, with the options that change its kernel's path. */
 export const KERNEL_FAMILY_CASES: KernelFamilyCase[] = [
-  { name: 'fp32 AdamW, maximize', options: {}, dtype: 'f32', tolerance: 1e-6, hp: { maximize: true } },
-  { name: 'fp32 Adam with coupled L2 and amsgrad', options: {}, dtype: 'f32', tolerance: 1e-6, hp: { amsgrad: true, weightDecayMode: 'l2' } },
-  { name: '8-bit (AdamW8bit), non-finite grads', options: { stateDtype: '8bit' }, dtype: 'f32', tolerance: 1e-6, nonFinite: true },
-  { name: '8-bit StableAdamW', options: { stateDtype: '8bit', stable: true }, dtype: 'f32', tolerance: 1e-5 },
+  { name: 'fp32 AdamW, maximize', options: {}, dtype: 'fp32', tolerance: 1e-6, hp: { maximize: true } },
+  { name: 'fp32 Adam with coupled L2 and amsgrad', options: {}, dtype: 'fp32', tolerance: 1e-6, hp: { amsgrad: true, weightDecayMode: 'l2' } },
+  { name: '8-bit (AdamW8bit), non-finite grads', options: { stateDtype: '8bit' }, dtype: 'fp32', tolerance: 1e-6, nonFinite: true },
+  { name: '8-bit StableAdamW', options: { stateDtype: '8bit', stable: true }, dtype: 'fp32', tolerance: 1e-5 },
   { name: '8-bit with Kahan shift, bf16 params (AdamW8bitKahan)', options: { stateDtype: '8bit', kahan: true }, dtype: 'bf16', tolerance: 1e-2 },
   { name: 'optimi bf16 params with Kahan (AdamW on bf16), bf16 grads', options: {}, dtype: 'bf16', tolerance: 1e-2, bf16Grads: true },
   { name: 'optimi bf16 params without Kahan', options: { kahan: false }, dtype: 'bf16', tolerance: 1e-2 },
-  { name: 'StableAdamW (fp32)', options: { stable: true }, dtype: 'f32', tolerance: 1e-5 },
+  { name: 'StableAdamW (fp32)', options: { stable: true }, dtype: 'fp32', tolerance: 1e-5 },
   { name: 'StableAdamW on bf16 params (bf16 moments in the RMS)', options: { stable: true }, dtype: 'bf16', tolerance: 1e-2 },
   {
     name: 'AdamW8bitKahan with stabilize on a tensor under 4096 (fp32 moments, bf16 params)',

@@ -11,11 +11,11 @@ import { JOB_FIELDS, KERNEL_PARAMS, pushJob, runJobs, type KernelJob, type WasmK
 import { REPO_ROOT } from './helpers.js';
 
 type JobKernel = KernelJob['kernel'];
-const JOB_KERNELS: JobKernel[] = ['adamStepF32', 'optimiStep', 'optimiUpdate', 'adam8bitStep'];
+const JOB_KERNELS: JobKernel[] = ['adamStepF32', 'debiasedStep', 'debiasedUpdate', 'adam8bitStep'];
 
 /** The parameter names of `export function name(…)` in kernels/wasm/, read independently of the generator. */
 function declaredParams(name: string): string[] {
-  for (const file of ['adam.ts', 'optimi.ts', 'blockwise8bit.ts']) {
+  for (const file of ['adam.ts', 'debiased.ts', 'blockwise8bit.ts']) {
     const source = readFileSync(join(REPO_ROOT, 'kernels/wasm', file), 'utf8');
     const at = source.indexOf(`export function ${name}(`);
     if (at < 0) continue;
@@ -47,12 +47,12 @@ describe('wasm kernel ABI (generated from kernels/wasm/*.ts)', () => {
 
   it('makes a wrong or missing argument name a type error (checked by tsc)', () => {
     const job = (j: KernelJob): KernelJob => j;
-    const full = { p: 1, m: 2, v: 3, c: 4, n: 5, paramBf16: 0, momentsBf16: 0, kahan: 0, decay: 1, negLr: -1e-3, eps: 1e-8 };
-    assert.ok(job({ kernel: 'optimiUpdate', args: full }));
+    const full = { p: 1, m: 2, v: 3, c: 4, n: 5, paramBf16: 0, momentsBf16: 0, kahan: 0, decay: 1, negStepSize: -1e-3, eps: 1e-8 };
+    assert.ok(job({ kernel: 'debiasedUpdate', args: full }));
     const { eps: _eps, ...missing } = full;
     // @ts-expect-error -- eps is missing
-    assert.ok(job({ kernel: 'optimiUpdate', args: missing }));
-    // @ts-expect-error -- lr is not a parameter of optimiUpdate (negLr is)
-    assert.ok(job({ kernel: 'optimiUpdate', args: { ...missing, lr: 1e-3 } }));
+    assert.ok(job({ kernel: 'debiasedUpdate', args: missing }));
+    // @ts-expect-error -- lr is not a parameter of debiasedUpdate (negStepSize is)
+    assert.ok(job({ kernel: 'debiasedUpdate', args: { ...missing, lr: 1e-3 } }));
   });
 });

@@ -42,7 +42,7 @@ describe('quantization tables', () => {
 });
 
 type Make = (params: Param[], options: OptimizerOptions) => AdamOptimizer;
-type FamilyCase = { name: string; make: Make; bf16: boolean; arena?: boolean; length?: number };
+type FamilyCase = { name: string; make: Make; bf16: boolean; arena?: boolean; length?: number; seed?: number };
 const FAMILIES: FamilyCase[] = [
   { name: 'AdamW8bit (fp32 params, staged)', make: (p, o) => new AdamW8bit(p, o), bf16: false },
   { name: 'AdamW8bit (fp32 params, in place)', make: (p, o) => new AdamW8bit(p, o), bf16: false, arena: true },
@@ -64,8 +64,10 @@ const registeredOn = (backend: string): Set<string> =>
   new Set(BACKENDS.registrations().filter((r) => r.backend === backend).map((r) => describeVariant(r.variant)));
 const REGISTERED_CASES: FamilyCase[] = reachableKernelVariants()
   .filter(({ variant }) => registeredOn('cpu').has(describeVariant(variant)) && registeredOn('js').has(describeVariant(variant)))
-  .map(({ variant, options, paramDtype, length, amsgrad }) => ({
+  .map(({ variant, options, paramDtype, length, amsgrad }, index) => ({
     name: `registered variant ${describeVariant(variant)}`,
+    // Seeded by position, not by the name's length: renaming a family must not change its inputs.
+    seed: 100 + index,
     make: (p, o) => new AdamW(p, { ...options, amsgrad, ...o }),
     bf16: paramDtype === 'bf16',
     length: length < MIN_8BIT_SIZE ? length : undefined,
@@ -76,7 +78,7 @@ const values = (a: ArrayLike<number>, bf16: boolean): number[] => (bf16 ? Array.
 
 async function runFamily(family: FamilyCase, backend: 'cpu' | 'js'): Promise<{ data: number[]; state: ParamStateDict }> {
   const n = family.length ?? 9000; // 35 whole 256-element blocks and a partial one
-  const normal = seededNormal(family.name.length);
+  const normal = seededNormal(family.seed ?? family.name.length);
   const init = Float32Array.from({ length: n }, () => normal());
   const grads = [0.1, 1, 0.01, 3].map((scale) => Float32Array.from({ length: n }, () => scale * normal()));
   const p: Param = family.bf16
@@ -134,13 +136,18 @@ describe('variant kernels agree with the readable rules', () => {
         if (name === 'step' || name === 'shift' || name === 'kahan_comp') continue;
         const a = buffer as ArrayLike<number>;
         const b = (js.state as unknown as Record<string, ArrayLike<number>>)[name]!;
+        // A float moment is a sum of float32 terms: its rounding error scales with the terms, not with
+        // the sum, so an m that cancels to near 0 is compared against the buffer's RMS, not itself.
+        let sumOfSquares = 0;
+        for (let i = 0; i < b.length; i++) sumOfSquares += Number(b[i]) ** 2;
+        const rms = Math.sqrt(sumOfSquares / b.length);
         let differ = 0;
         for (let i = 0; i < a.length; i++) {
           const x = a[i]!;
           const y = b[i]!;
           const close = name.startsWith('state') ? Math.abs(x - y) <= 1
             : a instanceof Uint16Array ? Math.abs(bf16ToFloat(x) - bf16ToFloat(y)) <= 2 ** -7 * Math.abs(bf16ToFloat(y)) + 1e-30
-              : Math.abs(x - y) <= 1e-5 * Math.max(Math.abs(y), 1e-12);
+              : Math.abs(x - y) <= 1e-5 * Math.max(Math.abs(y), rms, 1e-12);
           if (!close) differ++;
         }
         assert.ok(differ <= a.length * 0.002, `${name}: ${differ} of ${a.length} differ`);

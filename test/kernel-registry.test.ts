@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdamW, AdamW8bit, adam8bitStepScalars, adamStepScalars, optimiStepScalars, type AdamOptimizer, type OptimizerOptions } from '../src/index.js';
+import { AdamW, AdamW8bit, adam8bitStepScalars, adamStepScalars, type AdamOptimizer, type OptimizerOptions } from '../src/index.js';
+import { debiasedStepScalars } from '../src/rules/debiased.js';
 import { JsBackend } from '../src/backends/js.js';
 import { BACKENDS } from '../src/backends/registry.js';
 import { ONNX_GRAPHS } from '../src/backends/onnx/graphs.generated.js';
@@ -16,7 +17,7 @@ import { declaredDtype, describeVariant, KERNEL_DECLARATIONS, type KernelVariant
 import { isPerBlock, planTensor, reachableKernelVariants } from '../src/core/variants.js';
 import { seededNormal } from './helpers.js';
 
-const ADAM: KernelVariant = { family: 'adam', paramDtype: 'f32', momentDtype: 'f32', kahan: false, stable: false, amsgrad: false };
+const ADAM: KernelVariant = { family: 'adam', paramDtype: 'fp32', momentDtype: 'fp32', kahan: false, stable: false, amsgrad: false };
 
 describe('kernel registry', () => {
   it('registering a backend or a kernel variant twice throws, naming it', () => {
@@ -24,7 +25,7 @@ describe('kernel registry', () => {
     registry.registerBackend('b', { deviceResidentState: false }, () => ({}));
     assert.throws(() => registry.registerBackend('b', { deviceResidentState: false }, () => ({})), /^Error: KernelRegistry: backend 'b' is already registered$/);
     registry.register('b', ADAM, {});
-    assert.throws(() => registry.register('b', { ...ADAM }, {}), /^Error: KernelRegistry: b: adam \(paramDtype f32, momentDtype f32\) is already registered$/);
+    assert.throws(() => registry.register('b', { ...ADAM }, {}), /^Error: KernelRegistry: b: adam \(paramDtype fp32, momentDtype fp32\) is already registered$/);
     assert.throws(() => registry.register('c', ADAM, {}), /register the backend 'c' before its kernels/);
     // The library's registry too: every backend already registered each of its variants.
     for (const name of BACKENDS.backendNames()) {
@@ -56,13 +57,13 @@ describe('kernel registry', () => {
     const param = { data: data.slice(), grad: new Float32Array(5000).fill(0.5), name: 'w' };
     const backend = 'adam-only' as OptimizerOptions['backend'];
     assert.throws(() => new AdamW8bit([param], { backend }), (e: Error) => {
-      assert.equal(e.message, "AdamW8bit: param 0 ('w'): backend 'adam-only' has no kernel registered for blockwise8bit (paramDtype f32, momentDtype f32); " +
-        "backend 'adam-only' registers adam (paramDtype f32, momentDtype f32); choose another backend or other options");
+      assert.equal(e.message, "AdamW8bit: param 0 ('w'): backend 'adam-only' has no kernel registered for blockwise8bit (paramDtype fp32, momentDtype fp32); " +
+        "backend 'adam-only' registers adam (paramDtype fp32, momentDtype fp32); choose another backend or other options");
       return true;
     });
     assert.deepEqual(param.data, data);
     // The registered variant runs: the optimizer found the registered kernel, and nothing else.
-    assert.throws(() => new AdamW([param], { backend, amsgrad: true }), /has no kernel registered for adam \(paramDtype f32, momentDtype f32, amsgrad\)/);
+    assert.throws(() => new AdamW([param], { backend, amsgrad: true }), /has no kernel registered for adam \(paramDtype fp32, momentDtype fp32, amsgrad\)/);
   });
 
   it('the optimizer looks each param\'s kernel up once (at construction and when its state is made), never per step', async () => {
@@ -105,7 +106,7 @@ describe('kernel declarations', () => {
   const hp = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
   const RULES_SCALARS: Record<UpdateFamily, Record<string, number>> = {
     adam: { ...adamStepScalars(hp, 3) },
-    optimi: { ...optimiStepScalars(hp, 3, 2e-3) },
+    debiased: { ...debiasedStepScalars(hp, 3, 2e-3) },
     blockwise8bit: { ...adam8bitStepScalars(hp, 3, 2e-3) },
   };
 

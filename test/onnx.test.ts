@@ -44,7 +44,7 @@ describe('onnx backend', () => {
   // Every family over windows of 1024 elements: 10 windows, the last of 284 (a padded 8-bit block).
   for (const family of KERNEL_FAMILY_CASES) {
     it(`${family.name}: windowed onnx steps match the cpu kernel`, async () => {
-      const backend = new OnnxBackend('test', { windowElements: 1024 });
+      const backend = new OnnxBackend('test', { chunkElements: 1024 });
       await assertMatchesCpuKernel(family, (param, plan) => {
         const buffers = Object.fromEntries(plan.buffers.map((b) => [b.name, plainBuffer(b.dtype, b.length)]));
         return {
@@ -88,7 +88,7 @@ describe('onnx backend', () => {
       for (const kahan of [undefined, false, true]) {
         for (const stable of [false, true]) {
           for (const amsgrad of [false, true]) {
-            for (const dtype of ['f32', 'bf16'] as const) {
+            for (const dtype of ['fp32', 'bf16'] as const) {
               // Under and over bitsandbytes' 4096 minimum: 8-bit options fall back to fp32 state below it.
               for (const length of [3000, 9500]) {
                 let plan;

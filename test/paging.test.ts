@@ -78,7 +78,7 @@ describe('paging mechanics', () => {
     const store = new PagedStore('test', backend, { budgetBytes: 48 * 1024, pageBytes: 8 * 1024 });
     backend.store = store;
     const param: Param = { data: new Float32Array(10_000).fill(1), grad: new Float32Array(10_000).fill(0.5) };
-    const plan = planTensor('test', 'p', {}, 'f32', 10_000, false);
+    const plan = planTensor('test', 'p', {}, 'fp32', 10_000, false);
     const state = store.create(param, plan);
     const hp = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' as const };
     await store.run([{ state, param, hp, step: 1 }]);
@@ -166,7 +166,7 @@ describe('paging mechanics', () => {
     });
     it('a page never written must still read as zeros', () => {
       const store = new PagedStore('test', new JsBackend(), { budgetBytes: 48 * 1024, pageBytes: 8 * 1024 });
-      const state = store.create({ data: new Float32Array(10_000) }, planTensor('test', 'p', {}, 'f32', 10_000, false));
+      const state = store.create({ data: new Float32Array(10_000) }, planTensor('test', 'p', {}, 'fp32', 10_000, false));
       const file = /spill file (\S+)/.exec(store.description)![1]!;
       const fd = openSync(file, 'r+');
       writeSync(fd, Float32Array.of(1), 0, 4, 2 * 1024 * 4); // into the third page of exp_avg

@@ -1,7 +1,7 @@
 /**
  * backend 'webgpu' on whole models, as a training loop drives it: many tensors of awkward sizes in two
- * param groups, some without grads on some steps, laid out in arenas that one dispatch updates
- * (counted); arenas laid out again when params are added; windows over the binding-size limit; and
+ * param groups, some without grads on some steps, laid out in slabs that one dispatch updates
+ * (counted); slabs laid out again when params are added; windows over the binding-size limit; and
  * GPUBuffer params (GpuParam), bound where they are. Every result is checked against the CPU kernels
  * on host arrays, which test/kernel-parity.test.ts and the oracles hold to the float64 references.
  */
@@ -26,14 +26,14 @@ interface ModelCase {
   dtype: 'f32' | 'bf16';
   bf16Grads?: boolean;
   tolerance: number;
-  /** Dispatches per step for this model's arenas, without windows. */
+  /** Dispatches per step for this model's slabs, without windows. */
   dispatches: number;
 }
 
 const CASES: ModelCase[] = [
-  // One arena: every tensor in one dispatch.
+  // One slab: every tensor in one dispatch.
   { name: 'AdamW (fp32)', Preset: AdamW, options: {}, dtype: 'f32', tolerance: 1e-6, dispatches: 1 },
-  // Tensors under 4096 elements keep fp32 state: an adam arena and an 8-bit arena.
+  // Tensors under 4096 elements keep fp32 state: an adam slab and an 8-bit slab.
   { name: 'AdamW8bit', Preset: AdamW8bit, options: {}, dtype: 'f32', tolerance: 1e-6, dispatches: 2 },
   { name: 'AdamW on bf16 params (Kahan), bf16 grads', Preset: AdamW, options: {}, dtype: 'bf16', bf16Grads: true, tolerance: 1e-2, dispatches: 1 },
   // Moments and sums, per-tensor RMS, params.
@@ -128,9 +128,9 @@ describe('webgpu backend on a model', () => {
     }
   }
 
-  it('a param group added after some steps joins the arena: the state moves on the GPU, and the trajectory matches the cpu kernel', async (t) => {
+  it('a param group added after some steps joins the slab: the state moves on the GPU, and the trajectory matches the cpu kernel', async (t) => {
     if (!(await needsAdapter(t))) return;
-    const c = CASES[1]!; // AdamW8bit: two arenas, both laid out again
+    const c = CASES[1]!; // AdamW8bit: two slabs, both laid out again
     const [gpuParams, cpuParams] = [makeModel(c), makeModel(c)];
     const gpu = new c.Preset(gpuParams.slice(0, 6), { backend: 'webgpu' });
     const cpu = new c.Preset(cpuParams.slice(0, 6));
@@ -145,7 +145,7 @@ describe('webgpu backend on a model', () => {
       await cpu.step();
     }
     assertSameState('added group', c.tolerance, gpuParams.map((p) => p.data), cpuParams.map((p) => p.data), (await gpu.stateDictAsync()).state, cpu.stateDict().state);
-    assert.equal(storeOf(gpu).dispatchesLastStep, 2, 'still one dispatch per arena');
+    assert.equal(storeOf(gpu).dispatchesLastStep, 2, 'still one dispatch per slab');
     gpu.destroy();
     cpu.destroy();
   });

@@ -36,7 +36,7 @@ describe('webgpu backend', () => {
     const init = Float32Array.from({ length: n }, normal);
     const store = new WebGpuStore('test', { maxWindowElements: 1000 }); // 10 windows
     const param = { data: init.slice(), grad: Float32Array.from({ length: n }, normal) };
-    const plan = planTensor('test', 'p', {}, 'f32', n, true);
+    const plan = planTensor('test', 'p', {}, 'fp32', n, true);
     const state = store.create(param, plan);
     const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, amsgrad: true, maximize: false, weightDecayMode: 'decoupled' as const };
     await store.run([{ state, param, hp, step: 1 }]);

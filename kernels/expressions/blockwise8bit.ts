@@ -36,15 +36,15 @@ t.row('debiasedSecondMoment', 'v̂ ← v / (1 − β2^t)', div(v, scalar('biasCo
 // $$\theta \leftarrow \theta\,(1 - \eta_t\lambda)$$  (decay first, in PyTorch's order)
 const decayed = t.row('decayedParam', 'θ_d ← θ·(1 − η_t·λ)', mul(param, scalar('decay')));
 
-// $$s = \frac{\eta_t}{1-\beta_1^t}\cdot\frac{m_t}{\sqrt{v_t}\cdot\frac{1}{\sqrt{1-\beta_2^t}}+\epsilon}$$
-const step = t.row('step', 's ← (η_t/(1 − β1^t))·(m / (√v·(1/√(1 − β2^t)) + ε))',
-  mul(scalar('stepSize'), div(m, add(mul(sqrt(v), scalar('invSqrtBiasCorrection2')), scalar('eps')))));
+// $$s = -\frac{\eta_t}{1-\beta_1^t}\cdot\frac{m_t}{\sqrt{v_t}\cdot\frac{1}{\sqrt{1-\beta_2^t}}+\epsilon}$$  (the signed step, added)
+const step = t.row('step', 's ← (−η_t/(1 − β1^t))·(m / (√v·(1/√(1 − β2^t)) + ε))',
+  mul(scalar('negStepSize'), div(m, add(mul(sqrt(v), scalar('invSqrtBiasCorrection2')), scalar('eps')))));
 
-// $$\theta_t = \theta_d - s$$  (without Kahan summation)
-t.row('newParam', 'θ ← θ_d − s', sub(decayed, step), { stored: paramBf16 });
+// $$\theta_t = \theta_d + s$$  (without Kahan summation)
+t.row('newParam', 'θ ← θ_d + s', add(decayed, step), { stored: paramBf16 });
 
-// diffusion-pipe's Kahan summation, in θ's dtype: $$c = \operatorname{round}\bigl(\mathit{shift} + (\theta_d - \theta) - s\bigr)$$
-const c = t.row('shiftedUpdate', 'c ← round(shift + (θ_d − θ) − s)', round(sub(add(shift, sub(decayed, param)), step), paramBf16));
+// diffusion-pipe's Kahan summation, in θ's dtype: $$c = \operatorname{round}\bigl(\mathit{shift} + (\theta_d - \theta) + s\bigr)$$
+const c = t.row('shiftedUpdate', 'c ← round(shift + (θ_d − θ) + s)', round(add(add(shift, sub(decayed, param)), step), paramBf16));
 // $$\theta_t = \theta + c$$
 const next = t.row('kahanParam', 'θ\' ← θ + c', add(param, c), { stored: paramBf16 });
 // $$\mathit{shift} \leftarrow c + (\theta - \theta_t)$$

@@ -75,7 +75,7 @@ export class ExpressionTable {
   private readonly leaves = new Map<string, LeafKind>();
 
   /**
-   * @param family prefix of the generated function names (`adam`, `optimi`, `blockwise8bit`)
+   * @param family prefix of the generated function names (`adam`, `debiased`, `blockwise8bit`)
    * @param wgslValueType what one invocation holds in WGSL: an element (`f32`), a quad
    *   (`vec4<f32>`), or the bits of an element (`u32`, whose AssemblyScript scalar type is u32 too)
    */

@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { adamTable } from './adam.js';
 import { bf16Table } from './bf16.js';
 import { blockwise8bitTable } from './blockwise8bit.js';
-import { optimiTable } from './optimi.js';
+import { debiasedTable } from './debiased.js';
 import { stableTable } from './stable.js';
 import { assemblyScriptSource, wgslSource, type ExpressionTable } from './expression.js';
 
 /** Every family's table, in the order the generated files list them. */
-export const EXPRESSION_TABLES: readonly ExpressionTable[] = [bf16Table, adamTable, optimiTable, stableTable, blockwise8bitTable];
+export const EXPRESSION_TABLES: readonly ExpressionTable[] = [bf16Table, adamTable, debiasedTable, stableTable, blockwise8bitTable];
 
 if (require.main === module) {
   const kernels = join(__dirname, '..');

@@ -1,7 +1,7 @@
 /**
  * StableAdamW's per-element term, which its update clipping sums over a tensor:
  * RMS = √(mean(g²/max(v̂, ε²))) and η_t = η/max(1, RMS) (`stabilizationTerm` and `stabilizedLr` in
- * src/rules/optimi.ts). Shared by the optimi and blockwise8bit kernels' RMS passes: kernels/wasm/common.ts
+ * src/rules/debiased.ts). Shared by the debiased and blockwise8bit kernels' RMS passes: kernels/wasm/common.ts
  * (summed in float64), kernels/wgsl/common.wgsl (float32) and `rmsSum` in kernels/onnx/graphs.ts.
  */
 import { div, ExpressionTable, max, mul, sqrt } from './expression.js';

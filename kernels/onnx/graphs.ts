@@ -3,7 +3,7 @@
  * src/backends/onnx/graph-signature.ts for the names). Each graph computes what the family's readable
  * rule in src/rules/ does, in the order of its WGSL and WebAssembly kernels, so every backend rounds
  * alike. Per-step scalars come in as [1] tensors named after the fields of adamStepScalars,
- * optimiStepScalars and adam8bitStepScalars. Tensors are named after the state dict: `param`, `grad`,
+ * debiasedStepScalars and adam8bitStepScalars. Tensors are named after the state dict: `param`, `grad`,
  * `exp_avg`, …; each updated one comes back as `<name>_out`.
  *
  * bf16 storage travels as float32 holding bf16 values (ONNX has no bitcast); the graph rounds to bf16
@@ -11,14 +11,15 @@
  */
 import type { AdamStepScalars } from '../../src/rules/adam.js';
 import type { Adam8bitStepScalars } from '../../src/rules/blockwise8bit.js';
-import type { OptimiStepScalars } from '../../src/rules/optimi.js';
+import type { DebiasedStepScalars } from '../../src/rules/debiased.js';
 import { BLOCK_SIZE } from '../../src/rules/blockwise8bit.js';
 import { quantizationMaps } from '../../src/core/quantization-maps.js';
+import { DTYPES, dtypeNamed, type OnnxTensorDtype } from '../../src/core/dtypes.js';
 import { quantizationThresholds } from '../../src/backends/quantization-tables.js';
 import type { OnnxGraphConfig, OnnxGraphSignature, OnnxLayout } from '../../src/backends/onnx/graph-signature.js';
 import { GraphBuilder, type Dim } from './onnx-builder.js';
 import { adamTable } from '../expressions/adam.js';
-import { optimiTable } from '../expressions/optimi.js';
+import { debiasedTable } from '../expressions/debiased.js';
 import { stableTable } from '../expressions/stable.js';
 import { blockwise8bitTable } from '../expressions/blockwise8bit.js';
 import { OnnxRows } from '../expressions/expression.js';
@@ -30,29 +31,29 @@ class StepGraph extends GraphBuilder {
   }
 
   /** An element tensor: [n], or [blocks, 256] in an 8-bit graph. */
-  elements(name: string, type: 'float' | 'uint8' = 'float'): string {
-    return this.input(name, type, this.elementDims);
+  elements(name: string, dtype: OnnxTensorDtype = 'fp32'): string {
+    return this.input(name, DTYPES[dtype].onnx, this.elementDims);
   }
 
   /** A per-step scalar, named after its field in the family's step scalars. */
   scalarInput<S>(name: keyof S & string): string {
-    return this.input(name, 'float', [1]);
+    return this.input(name, DTYPES.fp32.onnx, [1]);
   }
 
   /** Several per-step scalars at once, by name (lists checked against a step-scalars type with `satisfies`). */
   scalarInputs<K extends string>(names: readonly K[]): Record<K, string> {
-    return Object.fromEntries(names.map((name) => [name, this.input(name, 'float', [1])])) as Record<K, string>;
+    return Object.fromEntries(names.map((name) => [name, this.input(name, DTYPES.fp32.onnx, [1])])) as Record<K, string>;
   }
 
   /** `x` rounded to the storage of a bf16 tensor (nearest, ties to even), or as is. */
   rounded(x: string, bf16: boolean, output?: string): string {
     if (!bf16) return output ? this.rename(x, output) : x;
-    return this.cast(this.cast(x, 'bfloat16'), 'float', output);
+    return this.cast(this.cast(x, DTYPES.bf16.onnx), DTYPES.fp32.onnx, output);
   }
 
   /** Declare `<name>_out`, the new value of input `name`. */
-  result(name: string, type: 'float' | 'uint8' = 'float', layout: OnnxLayout = 'elements'): void {
-    this.output(`${name}_out`, type, layout === 'blocks' ? ['blocks', 1] : this.elementDims);
+  result(name: string, dtype: OnnxTensorDtype = 'fp32', layout: OnnxLayout = 'elements'): void {
+    this.output(`${name}_out`, DTYPES[dtype].onnx, layout === 'blocks' ? ['blocks', 1] : this.elementDims);
   }
 
   get elementDims(): Dim[] {
@@ -63,7 +64,7 @@ class StepGraph extends GraphBuilder {
   signature(): OnnxGraphSignature {
     const layoutOf = (dims: readonly Dim[]): OnnxLayout => (dims[0] === 1 ? 'scalar' : dims[1] === 1 ? 'blocks' : 'elements');
     const inputs = this.interface.filter((d) => !d.output);
-    const tensor = (d: (typeof inputs)[number]) => ({ name: d.name, type: d.type as 'float' | 'uint8', layout: layoutOf(d.dims) });
+    const tensor = (d: (typeof inputs)[number]) => ({ name: d.name, dtype: dtypeNamed('onnx', d.type) as OnnxTensorDtype, layout: layoutOf(d.dims) });
     return {
       blocked: this.blocked,
       tensors: inputs.filter((d) => layoutOf(d.dims) !== 'scalar').map(tensor),
@@ -98,48 +99,48 @@ function adamGraph(amsgrad: boolean): StepGraph {
 }
 
 /** optimi's second moment row (stored in the moments' dtype), shared by the step and its RMS pass. */
-function optimiSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): string {
-  rows.bindings.beta2Hat = b.scalarInput<OptimiStepScalars>('beta2Hat');
-  rows.bindings.oneMinusBeta2Hat = b.scalarInput<OptimiStepScalars>('oneMinusBeta2Hat');
+function debiasedSecondMoment(b: StepGraph, rows: OnnxRows, output?: string): string {
+  rows.bindings.beta2Hat = b.scalarInput<DebiasedStepScalars>('beta2Hat');
+  rows.bindings.oneMinusBeta2Hat = b.scalarInput<DebiasedStepScalars>('oneMinusBeta2Hat');
   return rows.emit('secondMoment', output);
 }
 
 /**
- * StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or window), as `rms_sum`; `live` masks out padding
- * and non-finite g. Each term is (g/√max(v̂, ε²))², which cannot overflow; v̂ = +∞ gives 0 (src/rules/optimi.ts).
+ * StableAdamW's sum Σ g²/max(v̂, ε²) over the tensor (or one chunk of it), as `rms_sum`; `live` masks out padding
+ * and non-finite g. Each term is (g/√max(v̂, ε²))², which cannot overflow; v̂ = +∞ gives 0 (src/rules/debiased.ts).
  */
 function rmsSum(b: StepGraph, g: string, vHat: string, live?: string): void {
-  const eps = b.scalarInput<OptimiStepScalars & Adam8bitStepScalars>('eps');
+  const eps = b.scalarInput<DebiasedStepScalars & Adam8bitStepScalars>('eps');
   // The term: the stable table's rows (kernels/expressions/stable.ts).
   const rows = new OnnxRows(b, stableTable, { g, vHat, epsSquared: b.mul(eps, eps) });
   rows.emit('ratio');
   const terms = rows.emit('term');
   b.op('ReduceSum', [live ? b.where(live, terms, b.scalar(0)) : terms], { keepdims: 1 }, 'rms_sum');
-  b.output('rms_sum', 'float', [1]);
+  b.output('rms_sum', DTYPES.fp32.onnx, [1]);
 }
 
 /**
- * optimi's AdamW with debiased moments (kernels/wgsl/optimi.wgsl): StableAdamW runs
- * {@link optimiRmsGraph} first and this graph with η_t; `rms` selects that first pass.
+ * optimi's AdamW with debiased moments (kernels/wgsl/debiased.wgsl): StableAdamW runs
+ * {@link debiasedRmsGraph} first and this graph with η_t; `rms` selects that first pass.
  */
-function optimiGraph(c: OnnxGraphConfig): StepGraph {
+function debiasedGraph(c: OnnxGraphConfig): StepGraph {
   const b = new StepGraph(false);
-  // The formulas: the optimi family's expression table (kernels/expressions/optimi.ts).
-  const rows = new OnnxRows(b, optimiTable, { grad: b.elements('grad') }, { paramBf16: c.paramBf16, momentsBf16: c.momentsBf16 });
-  rows.bindings.gradSign = b.scalarInput<OptimiStepScalars>('gradSign');
+  // The formulas: the debiased family's expression table (kernels/expressions/debiased.ts).
+  const rows = new OnnxRows(b, debiasedTable, { grad: b.elements('grad') }, { paramBf16: c.paramBf16, momentsBf16: c.momentsBf16 });
+  rows.bindings.gradSign = b.scalarInput<DebiasedStepScalars>('gradSign');
   const g = rows.emit('gradient');
   if (c.rms) {
     rows.bindings.v = b.elements('exp_avg_sq');
-    rmsSum(b, g, optimiSecondMoment(b, rows));
+    rmsSum(b, g, debiasedSecondMoment(b, rows));
     return b;
   }
   rows.bindings.param = b.elements('param');
   rows.bindings.m = b.elements('exp_avg');
   rows.bindings.v = b.elements('exp_avg_sq');
   if (c.kahan) rows.bindings.c = b.elements('kahan_comp');
-  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negLr', 'eps'] as const satisfies ReadonlyArray<keyof OptimiStepScalars>));
+  Object.assign(rows.bindings, b.scalarInputs(['oneMinusBeta1Hat', 'decay', 'negStepSize', 'eps'] as const satisfies ReadonlyArray<keyof DebiasedStepScalars>));
   rows.emit('firstMoment', 'exp_avg_out');
-  optimiSecondMoment(b, rows, 'exp_avg_sq_out');
+  debiasedSecondMoment(b, rows, 'exp_avg_sq_out');
   // The graph always decays: decay is exactly 1 without weight decay, which leaves θ as it is
   rows.emit('decayedParam');
   rows.emit('paramUpdate');
@@ -190,8 +191,8 @@ function quantized(b: StepGraph, x: string, signed: boolean): string {
 function dequantizedMoment(b: StepGraph, rows: OnnxRows, which: 1 | 2, live: string): string {
   const { signed, unsigned } = quantizationMaps();
   const map = b.constant('float', which === 1 ? signed : unsigned);
-  const codes = b.elements(`state${which}`, 'uint8');
-  const absmax = b.input(`absmax${which}`, 'float', ['blocks', 1]);
+  const codes = b.elements(`state${which}`, 'u8');
+  const absmax = b.input(`absmax${which}`, DTYPES.fp32.onnx, ['blocks', 1]);
   Object.assign(rows.bindings, {
     [which === 1 ? 'mappedFirst' : 'mappedSecond']: b.op('Gather', [map, b.cast(codes, 'int32')]),
     [`absmax${which}`]: absmax,
@@ -235,7 +236,7 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
   const param = b.elements('param');
   const shift = c.kahan ? b.elements('shift') : '';
   Object.assign(rows.bindings, { param, shift, m, v },
-    b.scalarInputs(['decay', 'stepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>));
+    b.scalarInputs(['decay', 'negStepSize', 'invSqrtBiasCorrection2', 'eps'] as const satisfies ReadonlyArray<keyof Adam8bitStepScalars>));
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a finite gradient keep θ (and shift)
   rows.emit('decayedParam');
   rows.emit('step');
@@ -253,15 +254,15 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
     const absmax = b.op('ReduceMax', [b.op('Abs', [moment])], { axes: [1], keepdims: 1 }, `absmax${which}_out`);
     rows.bindings.moment = moment;
     rows.bindings.inverseAbsmax = b.where(b.op('Greater', [absmax, b.scalar(0)]), b.op('Reciprocal', [absmax]), b.scalar(1));
-    b.cast(quantized(b, rows.emit('normalized'), which === 1), 'uint8', `state${which}_out`);
+    b.cast(quantized(b, rows.emit('normalized'), which === 1), DTYPES.u8.onnx, `state${which}_out`);
   };
   requantize(m, 1);
   requantize(v, 2);
   b.result('param');
-  b.result('state1', 'uint8');
-  b.result('state2', 'uint8');
-  b.result('absmax1', 'float', 'blocks');
-  b.result('absmax2', 'float', 'blocks');
+  b.result('state1', 'u8');
+  b.result('state2', 'u8');
+  b.result('absmax1', 'fp32', 'blocks');
+  b.result('absmax2', 'fp32', 'blocks');
   if (c.kahan) b.result('shift');
   return b;
 }
@@ -269,7 +270,7 @@ function blockwise8bitGraph(c: OnnxGraphConfig): StepGraph {
 /** Build the graph of `c`. */
 export function buildGraph(c: OnnxGraphConfig): StepGraph {
   if (c.family === 'adam') return adamGraph(c.amsgrad);
-  return c.family === 'optimi' ? optimiGraph(c) : blockwise8bitGraph(c);
+  return c.family === 'debiased' ? debiasedGraph(c) : blockwise8bitGraph(c);
 }
 
 const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfig> = {}): OnnxGraphConfig =>
@@ -279,12 +280,12 @@ const config = (family: OnnxGraphConfig['family'], flags: Partial<OnnxGraphConfi
 export const GRAPH_CONFIGS: readonly OnnxGraphConfig[] = [
   config('adam'),
   config('adam', { amsgrad: true }),
-  // fp32 params reach the optimi family only with StableAdamW; bf16 params keep bf16 moments, or fp32
+  // fp32 params reach the debiased family only with StableAdamW; bf16 params keep bf16 moments, or fp32
   // ones when 8-bit state was asked for a tensor under bitsandbytes' 4096 minimum.
-  config('optimi'),
-  ...[true, false].flatMap((momentsBf16) => [false, true].map((kahan) => config('optimi', { paramBf16: true, momentsBf16, kahan }))),
-  config('optimi', { rms: true }),
-  config('optimi', { rms: true, momentsBf16: true }),
+  config('debiased'),
+  ...[true, false].flatMap((momentsBf16) => [false, true].map((kahan) => config('debiased', { paramBf16: true, momentsBf16, kahan }))),
+  config('debiased', { rms: true }),
+  config('debiased', { rms: true, momentsBf16: true }),
   config('blockwise8bit'),
   config('blockwise8bit', { paramBf16: true }),
   config('blockwise8bit', { paramBf16: true, kahan: true }),

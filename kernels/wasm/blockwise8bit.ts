@@ -110,33 +110,33 @@ export const QUANTIZATION_TABLE_BYTES: usize = 1024 + 65536 * 4;
 /**
  * One 8-bit AdamW step over n elements (n a multiple of 256 except for a tensor's last block).
  * `shift` (0 for none) is diffusion-pipe's Kahan buffer in the param's dtype. Scalars use the
- * (possibly StableAdamW-scaled) lr: decay = 1 − η·λ, stepSize = η/(1 − β1^t). `scratch` holds 512
+ * (possibly StableAdamW-scaled) lr: decay = 1 − η·λ, negStepSize = −η/(1 − β1^t). `scratch` holds 512
  * floats: one block's updated m and v between the two passes.
  */
 export function adam8bitStep(
   p: usize, g: usize, codes1: usize, codes2: usize, absmax1: usize, absmax2: usize, shift: usize, n: i32,
   signedTable: usize, unsignedTable: usize, paramBf16: bool, gradBf16: bool,
   gradSign: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
-  decay: f32, stepSize: f32, invSqrtBc2: f32, eps: f32, scratch: usize,
+  decay: f32, negStepSize: f32, invSqrtBc2: f32, eps: f32, scratch: usize,
 ): void {
   // One copy of the loop per dtype combination, so the hot loop tests no flags (they are constants
   // once `blocks` is inlined). The plain fp32 case is what AdamW8bit runs on fp32 params.
   const kahan = shift != 0;
   if (!paramBf16 && !gradBf16 && !kahan) {
     blocks(p, g, codes1, codes2, absmax1, absmax2, shift, n, signedTable, unsignedTable, false, false, false,
-      gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, stepSize, invSqrtBc2, eps, scratch);
+      gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, negStepSize, invSqrtBc2, eps, scratch);
   } else if (paramBf16 && kahan) {
     if (gradBf16) {
       blocks(p, g, codes1, codes2, absmax1, absmax2, shift, n, signedTable, unsignedTable, true, true, true,
-        gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, stepSize, invSqrtBc2, eps, scratch);
+        gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, negStepSize, invSqrtBc2, eps, scratch);
     } else {
       blocks(p, g, codes1, codes2, absmax1, absmax2, shift, n, signedTable, unsignedTable, true, false, true,
-        gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, stepSize, invSqrtBc2, eps, scratch);
+        gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, negStepSize, invSqrtBc2, eps, scratch);
     }
   } else {
     // The rarer combinations share one loop that tests the flags as it goes.
     blocksWithFlags(p, g, codes1, codes2, absmax1, absmax2, shift, n, signedTable, unsignedTable, paramBf16, gradBf16, kahan,
-      gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, stepSize, invSqrtBc2, eps, scratch);
+      gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, negStepSize, invSqrtBc2, eps, scratch);
   }
 }
 
@@ -144,10 +144,10 @@ function blocksWithFlags(
   p: usize, g: usize, codes1: usize, codes2: usize, absmax1: usize, absmax2: usize, shift: usize, n: i32,
   signedTable: usize, unsignedTable: usize, paramBf16: bool, gradBf16: bool, kahan: bool,
   gradSign: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
-  decay: f32, stepSize: f32, invSqrtBc2: f32, eps: f32, scratch: usize,
+  decay: f32, negStepSize: f32, invSqrtBc2: f32, eps: f32, scratch: usize,
 ): void {
   blocks(p, g, codes1, codes2, absmax1, absmax2, shift, n, signedTable, unsignedTable, paramBf16, gradBf16, kahan,
-    gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, stepSize, invSqrtBc2, eps, scratch);
+    gradSign, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decay, negStepSize, invSqrtBc2, eps, scratch);
 }
 
 /**
@@ -159,12 +159,12 @@ function blocksWithFlags(
   p: usize, g: usize, codes1: usize, codes2: usize, absmax1: usize, absmax2: usize, shift: usize, n: i32,
   signedTable: usize, unsignedTable: usize, paramBf16: bool, gradBf16: bool, kahan: bool,
   gradSign: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32,
-  decay: f32, stepSize: f32, invSqrtBc2: f32, eps: f32, scratch: usize,
+  decay: f32, negStepSize: f32, invSqrtBc2: f32, eps: f32, scratch: usize,
 ): void {
   const count = <usize>n;
   const vSign = f32x4.splat(gradSign), vBeta1 = f32x4.splat(beta1), vOmb1 = f32x4.splat(oneMinusBeta1);
   const vBeta2 = f32x4.splat(beta2), vOmb2 = f32x4.splat(oneMinusBeta2);
-  const vDecay = f32x4.splat(decay), vStep = f32x4.splat(stepSize), vInvSqrtBc2 = f32x4.splat(invSqrtBc2), vEps = f32x4.splat(eps);
+  const vDecay = f32x4.splat(decay), vStep = f32x4.splat(negStepSize), vInvSqrtBc2 = f32x4.splat(invSqrtBc2), vEps = f32x4.splat(eps);
   const s1 = scratch, s2 = scratch + 1024;
   let finite = allFinite(g, 0, wholeVectorsOf(0, count), gradBf16);
   for (let start: usize = 0, block: usize = 0; start < count; start += 256, block++) {
@@ -189,7 +189,7 @@ function blocksWithFlags(
       if (f32x4.extract_lane(s, 3) != 0) {
         const theta = loadValue(p, i, paramBf16);
         const decayed = blockwise8bitDecayedParam(theta, decay);
-        const step = blockwise8bitStep(stepSize, m, v, invSqrtBc2, eps);
+        const step = blockwise8bitStep(negStepSize, m, v, invSqrtBc2, eps);
         if (kahan) {
           const c = blockwise8bitShiftedUpdate(loadValue(shift, i, paramBf16), decayed, theta, step, paramBf16);
           const next = storeValue(p, i, blockwise8bitKahanParam(theta, c), paramBf16);

@@ -74,7 +74,7 @@ import { bf16QuietNanBits, bf16QuietNanBitsVec, bf16RoundedBits, bf16RoundedBits
 /**
  * StableAdamW's per-element term g²/max(v̂, ε²), summed in float64 over a tensor for its RMS.
  * Computed as (g/√max(v̂, ε²))², which cannot overflow (g² would for |g| > 1.8e19); v̂ = +∞ gives 0
- * (src/rules/optimi.ts stabilizationTerm).
+ * (src/rules/debiased.ts stabilizationTerm).
  */
 @inline export function stabilizationTerm(g: f32, vHat: f32, epsSquared: f32): f64 {
   return <f64>stableTerm(stableRatio(g, vHat, epsSquared));

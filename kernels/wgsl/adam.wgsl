@@ -1,10 +1,10 @@
 // The fused Adam/AdamW step over fp32 p, g, m, v (and v_max with amsgrad), one pass per element:
 // the same rows (generated from kernels/expressions/adam.ts) and scalars as kernels/wasm/adam.ts (see adamStepScalars in
 // src/rules/adam.ts), so the two backends round alike. One invocation per element, one workgroup per
-// unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
+// unit of 256; every tensor of the slab in one dispatch (see Window in common.wgsl).
 
 struct Segment {
-  firstUnit: u32,   // the tensor's first unit within the arena
+  firstUnit: u32,   // the tensor's first unit within the slab
   count: u32,       // its elements
   stepping: u32,    // 0: the param has no grad this step; leave it alone
   amsgrad: u32,

@@ -4,13 +4,13 @@
 // workgroup per block of 256 elements, one quad of four elements per invocation: dequantize, update m
 // and v (0 where g is not finite), step the params, reduce the block's new absmax in workgroup memory,
 // requantize. `shift` is diffusion-pipe's Kahan buffer (AdamW8bitKahan) in the param's dtype. A block
-// is a unit of the arena, so every tensor of the arena goes in one dispatch (see Window in common.wgsl).
+// is a unit of the slab, so every tensor of the slab goes in one dispatch (see Window in common.wgsl).
 //
 // StableAdamW: mode 1 only sums g²/max(v̂, ε²) per block into the reduction part of `absmax`;
 // stable-rms.wgsl turns each tensor's sums into its lr/max(1, RMS); mode 2 is the whole step with it.
 
 struct Segment {
-  firstUnit: u32,         // the tensor's first block within the arena
+  firstUnit: u32,         // the tensor's first block within the slab
   count: u32,             // its elements
   stepping: u32,          // 0: the param has no grad this step; leave it alone
   paramBf16: u32,
@@ -22,7 +22,7 @@ struct Segment {
   beta2: f32,
   oneMinusBeta2: f32,
   decay: f32,             // 1 − η·λ
-  stepSize: f32,          // η/(1 − β1^t)
+  negStepSize: f32,       // −η/(1 − β1^t)
   invSqrtBiasCorrection2: f32,
   eps: f32,
   weightDecay: f32,
@@ -34,11 +34,11 @@ struct Segment {
 @group(0) @binding(2) var<storage, read_write> g: array<u32>;
 @group(0) @binding(3) var<storage, read_write> codes1: array<u32>;
 @group(0) @binding(4) var<storage, read_write> codes2: array<u32>;
-// Per block of the arena: absmax1, then absmax2 (from arenaUnits), then StableAdamW's sums
+// Per block of the slab: absmax1, then absmax2 (from slabUnits), then StableAdamW's sums
 // (partialsAt), then each tensor's η_t (lrAt). One buffer, as a kernel may bind only 8 storage buffers.
 @group(0) @binding(5) var<storage, read_write> absmax: array<f32>;
 @group(0) @binding(6) var<storage, read_write> shift: array<u32>;
-// Each block's segment (arenaUnits entries), then both maps (256 values each, as f32 bits), then both
+// Each block's segment (slabUnits entries), then both maps (256 values each, as f32 bits), then both
 // quantization tables (65536 entries each), as src/backends/quantization-tables.ts builds them.
 @group(0) @binding(7) var<storage, read> lookup: array<u32>;
 @group(0) @binding(8) var<storage, read> segments: array<Segment>;
@@ -51,7 +51,7 @@ const UNSIGNED_ENTRIES = 512u + 65536u;
 
 // Entry i of the tables.
 fn table(i: u32) -> u32 {
-  return lookup[window.arenaUnits + i];
+  return lookup[window.slabUnits + i];
 }
 
 var<workgroup> shared1: array<f32, 64>;
@@ -104,7 +104,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let absmaxBlock = window.firstUnit + unit;
   // m and v from the dequantized state
   let mNew = select(vec4<f32>(0.0), blockwise8bitFirstMoment(dequantize(codes1[q], SIGNED_VALUES), absmax[absmaxBlock], s.beta1, s.oneMinusBeta1, gi), live);
-  let vNew = select(vec4<f32>(0.0), blockwise8bitSecondMoment(dequantize(codes2[q], UNSIGNED_VALUES), absmax[window.arenaUnits + absmaxBlock], s.beta2, s.oneMinusBeta2, gi), live);
+  let vNew = select(vec4<f32>(0.0), blockwise8bitSecondMoment(dequantize(codes2[q], UNSIGNED_VALUES), absmax[window.slabUnits + absmaxBlock], s.beta2, s.oneMinusBeta2, gi), live);
   // Where v overflowed float32 (a huge finite g), m and v reset to 0 and θ only decays (the step is
   // 0/(0 + ε)), so the block's absmax stays finite; its RMS term is 0 (src/rules/blockwise8bit.ts).
   let fits = isFinite(vNew);
@@ -127,19 +127,19 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   }
 
   var decay = s.decay;
-  var stepSize = s.stepSize;
+  var negStepSize = s.negStepSize;
   if (window.mode == 2u) {
     // StableAdamW: η_t = η / max(1, RMS), used by the decay and the step alike
     let lr = absmax[window.lrAt + segment];
     decay = 1.0 - lr * s.weightDecay;
-    stepSize = lr / s.biasCorrection1;
+    negStepSize = -lr / s.biasCorrection1;
   }
   // Δθ = −η·λ·θ − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε); elements without a live gradient keep θ (and shift)
   let paramBf16 = s.paramBf16 != 0u;
   if (inTensor) {
     let theta = loadQuad(&p, q, paramBf16);
     let decayed = blockwise8bitDecayedParam(theta, decay);
-    let step = blockwise8bitStep(stepSize, m, v, s.invSqrtBiasCorrection2, s.eps);
+    let step = blockwise8bitStep(negStepSize, m, v, s.invSqrtBiasCorrection2, s.eps);
     if (s.kahan != 0u) {
       // shift ← shift + Δθ;  θ' = θ + shift (in θ's dtype);  shift ← shift + (θ − θ')
       let shift0 = loadQuad(&shift, q, paramBf16);
@@ -168,7 +168,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
   let new2 = shared2[0];
   if (lane == 0u) {
     absmax[absmaxBlock] = new1;
-    absmax[window.arenaUnits + absmaxBlock] = new2;
+    absmax[window.slabUnits + absmaxBlock] = new2;
   }
   // Requantize against the new absmax: m·(1/absmax), as the CPU kernel and bitsandbytes' __fdividef.
   // A block of zeros keeps x = m (every code then dequantizes to 0 anyway).

@@ -77,17 +77,17 @@ fn storeQuad(buffer: ptr<storage, array<u32>, read_write>, q: u32, x: vec4<f32>,
   return x;
 }
 
-// What one dispatch covers. The store lays the tensors that share a kernel end to end in one arena
+// What one dispatch covers. The store lays the tensors that share a kernel end to end in one slab
 // (one set of buffers), each tensor a "segment" starting on a unit of 256 elements, so a single
-// dispatch updates them all: one workgroup per unit of its window (the whole arena, or the part of it
+// dispatch updates them all: one workgroup per unit of its window (the whole slab, or the part of it
 // a binding may reach under maxStorageBufferBindingSize). `lookup[unit]` is the unit's segment, and
 // `segments[k]` that segment's step scalars (its own hyperparameters, step and dtypes).
 struct Window {
-  firstUnit: u32,   // the window's first unit within the arena
+  firstUnit: u32,   // the window's first unit within the slab
   units: u32,       // units in the window: workgroups dispatched
   rowLength: u32,   // workgroups per row of the 2-D dispatch
   mode: u32,        // StableAdamW: 0 whole step; 1 moments and per-unit sums; 2 params with the segment's η_t
-  arenaUnits: u32,  // units in the whole arena: the length of each per-unit array
+  slabUnits: u32,   // units in the whole slab: the length of each per-unit array
   partialsAt: u32,  // where the per-unit sums start in the kernel's reduction buffer
   lrAt: u32,        // where each segment's η_t is, in the same buffer
 }
@@ -107,7 +107,7 @@ fn quadStart(unit: u32, lane: u32, tensorFirstUnit: u32) -> u32 {
   return (window.firstUnit + unit - tensorFirstUnit) * UNIT + 4u * lane;
 }
 
-// Where quad q of the window (elements 4q .. 4q + 3) reads its grad. A bf16 grad of an arena tensor
+// Where quad q of the window (elements 4q .. 4q + 3) reads its grad. A bf16 grad of a slab tensor
 // is uploaded to the start of the tensor's fp32-sized slot in each window (gradBf16 = 1), so its quads
 // count from there; a caller's packed bf16 buffer (2) and fp32 grads (0) are read in place.
 fn gradQuad(q: u32, firstUnit: u32, gradBf16: u32) -> u32 {

@@ -7,7 +7,7 @@
 import type { AdamHyperparameters } from '../rules/adam.js';
 import type { KernelRegistry, RegisteredKernel } from '../core/kernel-registry.js';
 import type { StateStore } from '../core/state-store.js';
-import type { BufferDtype, BufferOf, StateBuffer, TensorPlan, UpdateFamily } from '../core/variants.js';
+import type { Dtype, BufferOf, StateBuffer, TensorPlan, UpdateFamily } from '../core/variants.js';
 import type { OnnxExecutionProvider } from '../types.js';
 
 /** One tensor's update: the param, its grad, its named state buffers and the hyperparameters. */
@@ -57,9 +57,9 @@ export interface Backend {
   /** Human-readable description of where the kernels run, e.g. `'cpu (WebAssembly SIMD, up to 2 threads)'`. */
   readonly description: string;
   /** A zero-filled state buffer, placed where this backend's kernels read it fastest (beside `near` if given). */
-  allocate<D extends BufferDtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D>;
+  allocate<D extends Dtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D>;
   /** Zero-filled buffers for one tensor's state, placed together so that one kernel call reaches them all. */
-  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>, near?: ArrayBufferView): StateBuffer[];
+  allocateAll(specs: ReadonlyArray<{ dtype: Dtype; length: number }>, near?: ArrayBufferView): StateBuffer[];
   /** Return a buffer from {@link allocate}; it must not be used afterwards. */
   release(buffer: StateBuffer): void;
   /** Run every task; resolves when all params and states are updated. */

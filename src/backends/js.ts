@@ -1,19 +1,20 @@
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer } from '../core/variants.js';
+import { DTYPES, type Dtype } from '../core/dtypes.js';
+import type { BufferOf, StateBuffer } from '../core/variants.js';
 import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from './backend.js';
 import { RULE_KERNELS, type RuleKernel } from './rule-runner.js';
 
 /** A zero-filled plain typed array of a state dtype. */
-export function plainBuffer<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
-  return new ARRAY_TYPES[dtype](length) as BufferOf<D>;
+export function plainBuffer<D extends Dtype>(dtype: D, length: number): BufferOf<D> {
+  return new DTYPES[dtype].array(length) as BufferOf<D>;
 }
 
 /** The state memory of backends whose buffers are plain host arrays ('js', 'onnx', paged 'webgpu'). */
 export abstract class HostArrayBackend implements Pick<Backend, 'allocate' | 'allocateAll' | 'release'> {
-  allocate<D extends BufferDtype>(dtype: D, length: number): BufferOf<D> {
+  allocate<D extends Dtype>(dtype: D, length: number): BufferOf<D> {
     return plainBuffer(dtype, length);
   }
 
-  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>): StateBuffer[] {
+  allocateAll(specs: ReadonlyArray<{ dtype: Dtype; length: number }>): StateBuffer[] {
     return specs.map((s) => plainBuffer(s.dtype, s.length));
   }
 

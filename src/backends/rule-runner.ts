@@ -7,24 +7,24 @@ import { adamReferenceStep } from '../rules/adam.js';
 import { bf16ToFloat, floatToBf16, roundToBf16 } from '../rules/bf16.js';
 import { adam8bitReferenceStep } from '../rules/blockwise8bit.js';
 import { quantizationMaps } from '../core/quantization-maps.js';
-import { optimiReferenceStep } from '../rules/optimi.js';
-import type { BufferDtype, StateBuffer, UpdateFamily } from '../core/variants.js';
+import { debiasedReferenceStep } from '../rules/debiased.js';
+import type { Dtype, StateBuffer, UpdateFamily } from '../core/variants.js';
 import type { UpdateTask } from './backend.js';
 
 /** The value a stored element stands for. */
-function decode(buffer: StateBuffer, dtype: BufferDtype): Float64Array {
+function decode(buffer: StateBuffer, dtype: Dtype): Float64Array {
   if (dtype === 'bf16') return Float64Array.from(buffer, bf16ToFloat);
   return Float64Array.from(buffer);
 }
 
 /** Write values back into their storage. */
-function encode(values: Float64Array, buffer: StateBuffer, dtype: BufferDtype): void {
+function encode(values: Float64Array, buffer: StateBuffer, dtype: Dtype): void {
   if (dtype === 'bf16') for (let i = 0; i < values.length; i++) buffer[i] = floatToBf16(values[i]!);
   else buffer.set(values);
 }
 
 /** Rounding to a storage dtype, applied by the rules whenever they store. */
-const rounding = (dtype: 'f32' | 'bf16'): ((x: number) => number) => (dtype === 'bf16' ? roundToBf16 : Math.fround);
+const rounding = (dtype: 'fp32' | 'bf16'): ((x: number) => number) => (dtype === 'bf16' ? roundToBf16 : Math.fround);
 
 /** Grad values as numbers: bf16 grads are decoded. */
 function gradValues(task: UpdateTask): ArrayLike<number> {
@@ -39,13 +39,13 @@ function adamRule(task: UpdateTask): void {
 }
 
 /** optimi's rule over the decoded param, moments and compensation, stored back in their dtypes. */
-function optimiRule(task: UpdateTask): void {
+function debiasedRule(task: UpdateTask): void {
   const { plan, hp, step, buffers } = task;
   const param = decode(task.param, plan.paramDtype);
   const m = decode(buffers.exp_avg!, plan.momentDtype);
   const v = decode(buffers.exp_avg_sq!, plan.momentDtype);
   const c = plan.kahan ? decode(buffers.kahan_comp!, 'bf16') : undefined;
-  optimiReferenceStep(
+  debiasedReferenceStep(
     { lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, decoupleLr: false, maxLr: hp.lr, kahan: plan.kahan, stable: plan.stable, maximize: hp.maximize },
     step, param, gradValues(task), m, v, c, rounding(plan.paramDtype), rounding(plan.momentDtype));
   encode(m, buffers.exp_avg!, plan.momentDtype);
@@ -75,7 +75,7 @@ function blockwise8bitRule(task: UpdateTask): void {
 export type RuleKernel = (task: UpdateTask) => void;
 
 /** Each family's reference rule: the kernels backend 'js' registers. */
-export const RULE_KERNELS: Record<UpdateFamily, RuleKernel> = { adam: adamRule, optimi: optimiRule, blockwise8bit: blockwise8bitRule };
+export const RULE_KERNELS: Record<UpdateFamily, RuleKernel> = { adam: adamRule, debiased: debiasedRule, blockwise8bit: blockwise8bitRule };
 
 /** Update one task in place with the reference rule of its family. */
 export function runWithRules(task: UpdateTask): void {

@@ -8,7 +8,8 @@
  * @module
  */
 import { quantizationMaps } from '../core/quantization-maps.js';
-import type { VariantOptions } from '../core/variants.js';
+import { DTYPES, dtypeNamed, dtypeOfArray } from '../core/dtypes.js';
+import type { StateBuffer, VariantOptions } from '../core/variants.js';
 import type { AnyParam, ParamGroupStateDict, ParamStateDict, StateDict } from '../types.js';
 import { GROUP_KEYS, paramLength } from '../core/params.js';
 import { fail, refuseUnknownKeys, showValue } from '../util/errors.js';
@@ -37,10 +38,9 @@ function bytesOf(array: ArrayBufferView): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength).slice();
 }
 
-function dtypeOf(array: ArrayBufferView): SafetensorsDtype {
-  if (array instanceof Float32Array) return 'F32';
-  if (array instanceof Uint16Array) return 'BF16';
-  return 'U8';
+/** A state buffer's safetensors dtype, from the one dtype table. */
+function safetensorsDtypeOf(array: StateBuffer): SafetensorsDtype {
+  return DTYPES[dtypeOfArray(array)].safetensors;
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -135,12 +135,12 @@ export async function encodeCheckpoint(sd: StateDict, variantOptions: VariantOpt
   for (const [index, entry] of Object.entries(sd.state)) {
     const { step, ...buffers } = entry;
     tensors.push([`state.${index}.step`, { dtype: 'I64', shape: [], bytes: bytesOf(BigInt64Array.of(BigInt(step))) }]);
-    for (const [name, array] of Object.entries(buffers) as Array<[string, ArrayBufferView & { length: number }]>) {
-      tensors.push([`state.${index}.${name}`, { dtype: dtypeOf(array), shape: [array.length], bytes: bytesOf(array) }]);
+    for (const [name, array] of Object.entries(buffers) as Array<[string, StateBuffer]>) {
+      tensors.push([`state.${index}.${name}`, { dtype: safetensorsDtypeOf(array), shape: [array.length], bytes: bytesOf(array) }]);
     }
     if (buffers.state1) {
-      tensors.push([`state.${index}.qmap1`, { dtype: 'F32', shape: [256], bytes: bytesOf(signed) }]);
-      tensors.push([`state.${index}.qmap2`, { dtype: 'F32', shape: [256], bytes: bytesOf(unsigned) }]);
+      tensors.push([`state.${index}.qmap1`, { dtype: DTYPES.fp32.safetensors, shape: [256], bytes: bytesOf(signed) }]);
+      tensors.push([`state.${index}.qmap2`, { dtype: DTYPES.fp32.safetensors, shape: [256], bytes: bytesOf(unsigned) }]);
     }
   }
   const metadata: Record<string, string> = {
@@ -233,7 +233,7 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: CheckpointTa
       if (step < 0n || step > BigInt(Number.MAX_SAFE_INTEGER)) fail(`'${name}' is ${step}`, `step must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
       entry.step = Number(step);
     } else if (key === 'qmap1' || key === 'qmap2') {
-      if (tensor.dtype !== 'F32' || shape !== '[256]') fail(`'${name}' is ${tensor.dtype} of shape ${shape}`, 'a quantization map is F32 of shape [256]');
+      if (tensor.dtype !== DTYPES.fp32.safetensors || shape !== '[256]') fail(`'${name}' is ${tensor.dtype} of shape ${shape}`, 'a quantization map is F32 of shape [256]');
       maps.add(name);
       const map = new Float32Array(bytes.buffer, bytes.byteOffset, 256);
       const expected = key === 'qmap1' ? signed : unsigned;
@@ -241,10 +241,8 @@ export async function decodeCheckpoint(file: Uint8Array, optimizer: CheckpointTa
       if (map.length !== 256 || ulps.some((u) => u > 2)) fail(`'${name}' is not bitsandbytes' dynamic map`, 'the 8-bit codes can only be read with the map they were written with');
     } else {
       if (tensor.shape.length !== 1) fail(`'${name}' has shape ${shape}`, 'state buffers are flat (one dimension)');
-      const array = tensor.dtype === 'F32' ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
-        : tensor.dtype === 'BF16' ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
-          : tensor.dtype === 'U8' ? bytes : fail(`'${name}' has dtype ${tensor.dtype}`, 'state buffers are F32, BF16 or U8');
-      entry[key] = array;
+      const dtype = dtypeNamed('safetensors', tensor.dtype) ?? fail(`'${name}' has dtype ${tensor.dtype}`, 'state buffers are F32, BF16 or U8');
+      entry[key] = new DTYPES[dtype].array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / DTYPES[dtype].bytes);
     }
   }
   for (const [index, entry] of Object.entries(state)) {

@@ -9,9 +9,9 @@ import type { AnyParam, GpuParam } from '../types.js';
 /** The hyperparameters a param group may set (a state dict's groups hold these and `params`). */
 export const GROUP_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 
-/** The dtype a param declares: `'bf16'` or `'f32'`. */
-export function paramDtype(param: AnyParam): 'f32' | 'bf16' {
-  return param.dtype === 'bf16' ? 'bf16' : 'f32';
+/** The dtype a param declares: `'bf16'` or `'fp32'`. */
+export function paramDtype(param: AnyParam): 'fp32' | 'bf16' {
+  return param.dtype === 'bf16' ? 'bf16' : 'fp32';
 }
 
 /** Whether a param's values live in a GPUBuffer ({@link GpuParam}) rather than a typed array. */

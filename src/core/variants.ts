@@ -9,33 +9,29 @@
 import { BLOCK_SIZE, MIN_8BIT_SIZE } from '../rules/blockwise8bit.js';
 import type { AdamHyperparameters } from '../rules/adam.js';
 import { fail, refuseUnknownKeys } from '../util/errors.js';
-import { declaredDtype, describeVariant, KERNEL_DECLARATIONS, type BufferDtype, type KernelVariant, type UpdateFamily } from './kernel-declarations.js';
+import { DTYPES, type Dtype, type FloatDtype } from './dtypes.js';
+import { declaredDtype, describeVariant, KERNEL_DECLARATIONS, type KernelVariant, type UpdateFamily } from './kernel-declarations.js';
 
-export type { BufferDtype, UpdateFamily } from './kernel-declarations.js';
+export type { UpdateFamily } from './kernel-declarations.js';
+export type { Dtype } from './dtypes.js';
 
 /** The typed array that holds each dtype. */
-export type BufferOf<D extends BufferDtype> = D extends 'f32' ? Float32Array : D extends 'bf16' ? Uint16Array : Uint8Array;
+export type BufferOf<D extends Dtype> = D extends 'fp32' ? Float32Array : D extends 'bf16' ? Uint16Array : Uint8Array;
 export type StateBuffer = Float32Array | Uint16Array | Uint8Array;
-
-/** Bytes per element of each dtype. */
-export const DTYPE_BYTES: Record<BufferDtype, number> = { f32: 4, bf16: 2, u8: 1 };
-
-/** The typed-array class that holds each dtype. */
-export const ARRAY_TYPES = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array } as const;
 
 /** One named state buffer: PyTorch's / bitsandbytes' / optimi's name, dtype and element count. */
 export interface BufferSpec {
   name: string;
-  dtype: BufferDtype;
+  dtype: Dtype;
   length: number;
 }
 
 /** A param's plan: its update family, the flags the rule needs, and its state layout. */
 export interface TensorPlan {
   family: UpdateFamily;
-  paramDtype: 'f32' | 'bf16';
-  /** Dtype of exp_avg / exp_avg_sq for the `optimi` family. */
-  momentDtype: 'f32' | 'bf16';
+  paramDtype: FloatDtype;
+  /** Dtype of exp_avg / exp_avg_sq for the `debiased` family. */
+  momentDtype: FloatDtype;
   kahan: boolean;
   stable: boolean;
   /** amsgrad's running maximum of v (`max_exp_avg_sq`) is kept: fp32 `adam` only. */
@@ -108,7 +104,7 @@ export function planTensor(
   owner: string,
   where: string,
   v: VariantOptions,
-  paramDtype: 'f32' | 'bf16',
+  paramDtype: FloatDtype,
   length: number,
   amsgrad: boolean,
 ): TensorPlan {
@@ -121,9 +117,9 @@ export function planTensor(
   const kahan = v.kahan ?? paramDtype === 'bf16';
   const stable = v.stable ?? false;
   // bitsandbytes keeps 8-bit state for tensors of 4096+ elements; optimi for bf16 params or StableAdamW; torch otherwise.
-  const family: UpdateFamily = v.stateDtype === '8bit' && length >= MIN_8BIT_SIZE ? 'blockwise8bit' : paramDtype === 'bf16' || stable ? 'optimi' : 'adam';
+  const family: UpdateFamily = v.stateDtype === '8bit' && length >= MIN_8BIT_SIZE ? 'blockwise8bit' : paramDtype === 'bf16' || stable ? 'debiased' : 'adam';
   // optimi keeps moments in the param's dtype; bitsandbytes keeps small tensors' moments in fp32.
-  const momentDtype = paramDtype === 'bf16' && v.stateDtype !== '8bit' ? 'bf16' : 'f32';
+  const momentDtype = paramDtype === 'bf16' && v.stateDtype !== '8bit' ? 'bf16' : 'fp32';
   const declaration = KERNEL_DECLARATIONS[family];
   // A flag counts only where the family declares a buffer for it (amsgrad: fp32 Adam's max_exp_avg_sq).
   const flags = { kahan, amsgrad: amsgrad && declaration.buffers.some((b) => b.when === 'amsgrad') };
@@ -136,7 +132,7 @@ export function planTensor(
 
 /** Exact bytes of a plan's state. */
 export function planBytes(plan: TensorPlan): number {
-  return plan.buffers.reduce((sum, b) => sum + b.length * DTYPE_BYTES[b.dtype], 0);
+  return plan.buffers.reduce((sum, b) => sum + b.length * DTYPES[b.dtype].bytes, 0);
 }
 
 /** Whether a buffer holds one value per 256-element block (8-bit absmax) rather than one per element. */
@@ -159,7 +155,7 @@ export function kernelVariantOf(plan: TensorPlan): KernelVariant {
 export interface KernelVariantExample {
   variant: KernelVariant;
   options: VariantOptions;
-  paramDtype: 'f32' | 'bf16';
+  paramDtype: FloatDtype;
   length: number;
   amsgrad: boolean;
 }
@@ -171,7 +167,7 @@ export interface KernelVariantExample {
 export function reachableKernelVariants(): KernelVariantExample[] {
   const found = new Map<string, KernelVariantExample>();
   for (const stateDtype of ['fp32', '8bit'] as const) {
-    for (const paramDtype of ['f32', 'bf16'] as const) {
+    for (const paramDtype of ['fp32', 'bf16'] as const) {
       for (const kahan of [false, true]) {
         for (const stable of [false, true]) {
           for (const amsgrad of [false, true]) {

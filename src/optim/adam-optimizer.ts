@@ -70,7 +70,7 @@ const NOT_PER_GROUP: Record<string, string> = Object.fromEntries([...VARIANT_KEY
   [key, `${key} applies to the whole optimizer; pass it in the constructor's options, not in a param group`]));
 
 /** Typed-array type names of each dtype, for messages. */
-const ARRAY_NAME = { f32: 'Float32Array', bf16: 'Uint16Array (bf16 bits)', u8: 'Uint8Array' } as const;
+const ARRAY_NAME = { fp32: 'Float32Array', bf16: 'Uint16Array (bf16 bits)', u8: 'Uint8Array' } as const;
 
 /**
  * The Adam family's optimizer. Use a preset ({@link AdamW}, {@link Adam}, {@link AdamW8bit}, …); this
@@ -374,8 +374,8 @@ export class AdamOptimizer {
         if (buffer === undefined) {
           fail(RangeError, owner, at, `${spec.name} is missing`, spec.name === 'max_exp_avg_sq' ? 'a group with amsgrad needs max_exp_avg_sq' : `this param's state needs ${expected.join(', ')}`);
         }
-        const integer = spec.dtype !== 'f32';
-        const typedOk = spec.dtype === 'f32' ? buffer instanceof Float32Array : spec.dtype === 'bf16' ? buffer instanceof Uint16Array : buffer instanceof Uint8Array;
+        const integer = spec.dtype !== 'fp32';
+        const typedOk = spec.dtype === 'fp32' ? buffer instanceof Float32Array : spec.dtype === 'bf16' ? buffer instanceof Uint16Array : buffer instanceof Uint8Array;
         const arrayOk = Array.isArray(buffer) && everyElement(buffer, integer ? (x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < (spec.dtype === 'u8' ? 256 : 65536) : (x) => typeof x === 'number');
         const length = typedOk || Array.isArray(buffer) ? (buffer as ArrayLike<number>).length : -1;
         if (!(typedOk || arrayOk) || length !== spec.length) {

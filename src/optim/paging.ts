@@ -20,7 +20,8 @@ import { fail } from '../util/errors.js';
 import type { PagingStats, StateStore, StoredState, StoreWork } from './state-store.js';
 
 export type { PagingStats } from './state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, pagePlan, planElements, type BufferSpec, type StateBuffer, type TensorPlan } from '../core/variants.js';
+import { DTYPES } from '../core/dtypes.js';
+import { isPerBlock, pagePlan, planElements, type BufferSpec, type StateBuffer, type TensorPlan } from '../core/variants.js';
 
 /** Default resident budget: 64 MiB. */
 export const DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024;
@@ -109,7 +110,7 @@ function removeSpillsAtExit(): void {
 
 /** Bytes of state per element of a tensor under `plan` (per-block buffers spread over their block). */
 function bytesPerElement(plan: TensorPlan): number {
-  return plan.buffers.reduce((sum, b) => sum + (isPerBlock(plan, b) ? DTYPE_BYTES[b.dtype] / BLOCK_SIZE : DTYPE_BYTES[b.dtype]), 0);
+  return plan.buffers.reduce((sum, b) => sum + (isPerBlock(plan, b) ? DTYPES[b.dtype].bytes / BLOCK_SIZE : DTYPES[b.dtype].bytes), 0);
 }
 
 /** Layout of a page's buffers inside a frame: byte offset of each, cache-line aligned. */
@@ -117,7 +118,7 @@ function frameLayout(plan: TensorPlan): { offsets: number[]; bytes: number } {
   let at = 0;
   const offsets = plan.buffers.map((b) => {
     const here = at;
-    at += Math.ceil((b.length * DTYPE_BYTES[b.dtype]) / ALIGN) * ALIGN;
+    at += Math.ceil((b.length * DTYPES[b.dtype].bytes) / ALIGN) * ALIGN;
     return here;
   });
   return { offsets, bytes: at };
@@ -180,7 +181,7 @@ export class PagedStore implements StateStore {
     const offsets: Record<string, number> = {};
     for (const spec of plan.buffers) {
       offsets[spec.name] = this.fileBytes;
-      this.fileBytes += Math.ceil((spec.length * DTYPE_BYTES[spec.dtype]) / ALIGN) * ALIGN;
+      this.fileBytes += Math.ceil((spec.length * DTYPES[spec.dtype].bytes) / ALIGN) * ALIGN;
     }
     // Growing the file leaves a hole that reads as zeros: fresh state is zero.
     ftruncateSync(this.fd, this.fileBytes);
@@ -197,7 +198,7 @@ export class PagedStore implements StateStore {
     this.checkFileSize();
     const out: Record<string, StateBuffer> = {};
     for (const spec of s.plan.buffers) {
-      const buffer = new ARRAY_TYPES[spec.dtype](spec.length);
+      const buffer = new DTYPES[spec.dtype].array(spec.length);
       readSync(this.fd, new Uint8Array(buffer.buffer), 0, buffer.byteLength, s.offsets[spec.name]!);
       out[spec.name] = buffer;
     }
@@ -213,7 +214,7 @@ export class PagedStore implements StateStore {
     const s = state as PagedState;
     const written: Record<string, StateBuffer> = {};
     for (const spec of s.plan.buffers) {
-      const buffer = ARRAY_TYPES[spec.dtype].from(values[spec.name]!);
+      const buffer = DTYPES[spec.dtype].array.from(values[spec.name]!);
       written[spec.name] = buffer;
       writeSync(this.fd, new Uint8Array(buffer.buffer), 0, buffer.byteLength, s.offsets[spec.name]);
     }
@@ -261,7 +262,7 @@ export class PagedStore implements StateStore {
       const { offsets } = frameLayout(plan);
       const buffers: Record<string, StateBuffer> = {};
       plan.buffers.forEach((spec, k) => {
-        buffers[spec.name] = new ARRAY_TYPES[spec.dtype](frame.buffer as ArrayBuffer, frame.byteOffset + offsets[k]!, spec.length);
+        buffers[spec.name] = new DTYPES[spec.dtype].array(frame.buffer as ArrayBuffer, frame.byteOffset + offsets[k]!, spec.length);
       });
       const task: UpdateTask = {
         plan, buffers, hp: page.work.hp, step: page.work.step, kernel: page.work.state.kernel,
@@ -312,7 +313,7 @@ export class PagedStore implements StateStore {
       const start = page * state.pageElements;
       body(page, this.pageRanges(state, start, start + state.pageElements).map(({ spec, first, bytes }) => {
         const b = buffers[spec.name]!;
-        return new Uint8Array(b.buffer, b.byteOffset + first * DTYPE_BYTES[spec.dtype], bytes);
+        return new Uint8Array(b.buffer, b.byteOffset + first * DTYPES[spec.dtype].bytes, bytes);
       }));
     }
   }
@@ -323,7 +324,7 @@ export class PagedStore implements StateStore {
     return pagePlan(state.plan, elements).buffers.map((spec) => ({
       spec,
       first: isPerBlock(state.plan, spec) ? start / BLOCK_SIZE : start,
-      bytes: spec.length * DTYPE_BYTES[spec.dtype],
+      bytes: spec.length * DTYPES[spec.dtype].bytes,
     }));
   }
 
@@ -351,7 +352,7 @@ export class PagedStore implements StateStore {
     const views = ranges.map(({ bytes }, k) => frame.subarray(offsets[k], offsets[k]! + bytes));
     const index = page.start / state.pageElements;
     if (direction === 'write') state.checksums[index] = pageChecksum(views);
-    const position = (k: number): number => state.offsets[ranges[k]!.spec.name]! + ranges[k]!.first * DTYPE_BYTES[ranges[k]!.spec.dtype];
+    const position = (k: number): number => state.offsets[ranges[k]!.spec.name]! + ranges[k]!.first * DTYPES[ranges[k]!.spec.dtype].bytes;
     // A full disk (ENOSPC) or an I/O error is reported with the spill file's name, not as a bare fs error.
     const io = <T>(operation: Promise<T>): Promise<T> => operation.catch((error: NodeJS.ErrnoException) => this.spillFailure(
       `${direction === 'read' ? 'reading' : 'writing'} page ${index} failed: ${error.code ?? error.message}${error.code === 'ENOSPC' ? ' (no space left on the device)' : ''}`,

@@ -9,7 +9,7 @@
  * @module
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
-import { stabilizationTerm, stabilizedLr } from './optimi.js';
+import { stabilizationTerm, stabilizedLr } from './debiased.js';
 
 /** Elements per absmax block. */
 export const BLOCK_SIZE = 256;
@@ -245,7 +245,7 @@ export function adam8bitReferenceStep(
  *
  * ```
  * m ← beta1·(S[c1]·absmax1) + oneMinusBeta1·g;  v ← beta2·(U[c2]·absmax2) + oneMinusBeta2·g²
- * θ ← θ·decay − stepSize·m/(√v·invSqrtBiasCorrection2 + eps)
+ * θ ← θ·decay + negStepSize·m/(√v·invSqrtBiasCorrection2 + eps)
  * ```
  */
 export interface Adam8bitStepScalars {
@@ -261,8 +261,8 @@ export interface Adam8bitStepScalars {
   oneMinusBeta2: number;
   /** 1 − η·λ. */
   decay: number;
-  /** η/(1 − β1^t). */
-  stepSize: number;
+  /** −η/(1 − β1^t): the signed step size, added to θ (the convention of every family). */
+  negStepSize: number;
   /** 1/√(1 − β2^t). */
   invSqrtBiasCorrection2: number;
   /** ε. */
@@ -282,7 +282,7 @@ export function adam8bitStepScalars(hp: Adam8bitHyperparameters, t: number, lr =
     beta2: hp.beta2,
     oneMinusBeta2: 1 - hp.beta2,
     decay: 1 - lr * hp.weightDecay,
-    stepSize: lr / (1 - hp.beta1 ** t),
+    negStepSize: -lr / (1 - hp.beta1 ** t),
     invSqrtBiasCorrection2: 1 / Math.sqrt(1 - hp.beta2 ** t),
     eps: hp.eps,
     biasCorrection1: 1 - hp.beta1 ** t,

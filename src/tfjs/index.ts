@@ -343,7 +343,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       for (const spec of plan.buffers) {
         const entry = weightValues[i];
         const expectedShape = packedLength(spec.dtype, spec.length);
-        const expectedDtype = spec.dtype === 'f32' ? 'float32' : 'int32';
+        const expectedDtype = spec.dtype === 'fp32' ? 'float32' : 'int32';
         if (!entry || entry.name !== `${name}/${spec.name}` || entry.tensor.dtype !== expectedDtype || entry.tensor.size !== expectedShape) {
           fail(RangeError, owner, where, entry ? `weight ${i} is ${showValue(entry.name)} (${entry.tensor.dtype}, ${entry.tensor.size} elements)` : `the list ends at weight ${i}`,
             `expected '${name}/${spec.name}', a ${expectedDtype} tensor of ${expectedShape} elements, for a variable of ${numel} elements`);
@@ -434,7 +434,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
       const plan = this.planFor(variable.size, variable.name);
       const kernels = cpuKernels();
       // Param, grad and state in one arena: the kernel then runs in place, with no staging.
-      const [data, grad] = kernels.allocateAll([{ dtype: plan.paramDtype, length: variable.size }, { dtype: 'f32', length: variable.size }]) as [Float32Array | Uint16Array, Float32Array];
+      const [data, grad] = kernels.allocateAll([{ dtype: plan.paramDtype, length: variable.size }, { dtype: 'fp32', length: variable.size }]) as [Float32Array | Uint16Array, Float32Array];
       const allocated = kernels.allocateAll(plan.buffers, data);
       const buffers: Record<string, StateBuffer> = {};
       plan.buffers.forEach((spec, k) => (buffers[spec.name] = allocated[k]!));
@@ -455,7 +455,7 @@ export abstract class TfjsAdamOptimizer extends tf.Optimizer {
   }
 
   private planFor(numel: number, name: string): TensorPlan {
-    return planTensor(this.owner, `variable ${showValue(name)}`, this.variantOptions, this.variantOptions.kahan ? 'bf16' : 'f32', numel, this.defaults.amsgrad);
+    return planTensor(this.owner, `variable ${showValue(name)}`, this.variantOptions, this.variantOptions.kahan ? 'bf16' : 'fp32', numel, this.defaults.amsgrad);
   }
 
   private hyperparameters(variableName: string): AdamHyperparameters {
@@ -536,7 +536,7 @@ function releaseSlot(slot: VariableSlot): void {
 
 /** int32 elements that hold `length` elements of `dtype` (fp32 stays float32, one per element). */
 function packedLength(dtype: TensorPlan['buffers'][number]['dtype'], length: number): number {
-  return dtype === 'f32' ? length : Math.ceil((length * (dtype === 'bf16' ? 2 : 1)) / 4);
+  return dtype === 'fp32' ? length : Math.ceil((length * (dtype === 'bf16' ? 2 : 1)) / 4);
 }
 
 function packBuffer(buffer: StateBuffer): tf.Tensor {
@@ -547,7 +547,7 @@ function packBuffer(buffer: StateBuffer): tf.Tensor {
 }
 
 function unpackBuffer(dtype: TensorPlan['buffers'][number]['dtype'], length: number, data: ArrayLike<number>): StateBuffer {
-  if (dtype === 'f32') return Float32Array.from(data);
+  if (dtype === 'fp32') return Float32Array.from(data);
   const bytes = new Uint8Array(Int32Array.from(data).buffer);
   return dtype === 'bf16' ? new Uint16Array(bytes.buffer, 0, length).slice() : bytes.slice(0, length);
 }

@@ -10,15 +10,16 @@
  */
 import { adamStepScalars } from '../../rules/adam.js';
 import { adam8bitStepScalars, BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars, stabilizedLr } from '../../rules/optimi.js';
+import { debiasedStepScalars, stabilizedLr } from '../../rules/debiased.js';
 import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
-import { ARRAY_TYPES, type BufferDtype, type BufferOf, type StateBuffer, type UpdateFamily } from '../../core/variants.js';
+import { DTYPES, type Dtype } from '../../core/dtypes.js';
+import type { BufferOf, StateBuffer, UpdateFamily } from '../../core/variants.js';
 import { byFamily, taskKernel, type Backend, type BackendRegistry, type UpdateTask } from '../backend.js';
 import { runWithRules } from '../rule-runner.js';
 import { quantizationTables, type QuantizationTable } from '../quantization-tables.js';
 import { allArenas, allocateViewsInArena, arenaOf, releaseFromArena, type Arena } from './arena.js';
 import { chunkRanges, pushJob, runJobs, type KernelJob, type RangeTask } from './jobs.js';
-import { callAdam8bitRmsSum, callOptimiMomentsRms, callOptimiUpdate, type WasmKernelFunctions } from './kernel-abi.generated.js';
+import { callAdam8bitRmsSum, callDebiasedMomentsRms, callDebiasedUpdate, type WasmKernelFunctions } from './kernel-abi.generated.js';
 import { kernelModule } from './kernel.js';
 import { runPipelined } from './pipeline.js';
 import { hardwareThreads, ThreadPool } from './threads.js';
@@ -82,7 +83,7 @@ interface WasmKernel {
 }
 
 const gradBf16Of = (task: UpdateTask): number => (task.grad instanceof Uint16Array ? 1 : 0);
-const bf16Flag = (dtype: 'f32' | 'bf16'): number => (dtype === 'bf16' ? 1 : 0);
+const bf16Flag = (dtype: 'fp32' | 'bf16'): number => (dtype === 'bf16' ? 1 : 0);
 
 /**
  * Each family's kernel. Arguments are given by the names the AssemblyScript kernels declare
@@ -103,34 +104,34 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
       };
     },
   },
-  optimi: {
+  debiased: {
     call: (task, { p, g, start, count: n, lr = task.hp.lr }, { at }) => {
       const { plan, hp, step } = task;
-      const s = optimiStepScalars(hp, step, lr);
+      const s = debiasedStepScalars(hp, step, lr);
       return {
-        kernel: 'optimiStep',
+        kernel: 'debiasedStep',
         args: {
           p, g, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n,
           paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0,
           gradSign: s.gradSign, oneMinusBeta1Hat: s.oneMinusBeta1Hat, beta2Hat: s.beta2Hat, oneMinusBeta2Hat: s.oneMinusBeta2Hat,
-          decay: s.decay, negLr: s.negLr, eps: s.eps,
+          decay: s.decay, negStepSize: s.negStepSize, eps: s.eps,
         },
       };
     },
     rmsSum: (k, task, g, start, count, { at }) => {
       const { plan, hp, step } = task;
-      const o = optimiStepScalars(hp, step);
-      return callOptimiMomentsRms(k, {
+      const o = debiasedStepScalars(hp, step);
+      return callDebiasedMomentsRms(k, {
         g, m: at('exp_avg', start), v: at('exp_avg_sq', start), n: count, gradBf16: gradBf16Of(task), momentsBf16: bf16Flag(plan.momentDtype), gradSign: o.gradSign,
         oneMinusBeta1Hat: o.oneMinusBeta1Hat, beta2Hat: o.beta2Hat, oneMinusBeta2Hat: o.oneMinusBeta2Hat, epsSquared: hp.eps * hp.eps,
       });
     },
     // The moments were updated by the first pass: only the param update remains.
     updateAfterRms: (k, { plan, hp, step }, p, start, count, lr, { at }) => {
-      const s = optimiStepScalars(hp, step, lr);
-      callOptimiUpdate(k, {
+      const s = debiasedStepScalars(hp, step, lr);
+      callDebiasedUpdate(k, {
         p, m: at('exp_avg', start), v: at('exp_avg_sq', start), c: at('kahan_comp', start), n: count,
-        paramBf16: bf16Flag(plan.paramDtype), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0, decay: s.decay, negLr: s.negLr, eps: s.eps,
+        paramBf16: bf16Flag(plan.paramDtype), momentsBf16: bf16Flag(plan.momentDtype), kahan: plan.kahan ? 1 : 0, decay: s.decay, negStepSize: s.negStepSize, eps: s.eps,
       });
     },
   },
@@ -146,7 +147,7 @@ const WASM_KERNELS: Record<UpdateFamily, WasmKernel> = {
           shift: at('shift', start), n, signedTable: t.signed, unsignedTable: t.unsigned,
           paramBf16: bf16Flag(plan.paramDtype), gradBf16: gradBf16Of(task),
           gradSign: s.gradSign, beta1: s.beta1, oneMinusBeta1: s.oneMinusBeta1, beta2: s.beta2, oneMinusBeta2: s.oneMinusBeta2,
-          decay: s.decay, stepSize: s.stepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
+          decay: s.decay, negStepSize: s.negStepSize, invSqrtBc2: s.invSqrtBiasCorrection2, eps: s.eps,
           scratch: t.scratch + scratch * SCRATCH_BYTES,
         },
       };
@@ -196,12 +197,12 @@ export class WasmBackend implements Backend {
     return `cpu (WebAssembly SIMD, up to ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
   }
 
-  allocate<D extends BufferDtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D> {
+  allocate<D extends Dtype>(dtype: D, length: number, near?: ArrayBufferView): BufferOf<D> {
     return this.allocateAll([{ dtype, length }], near)[0] as BufferOf<D>;
   }
 
-  allocateAll(specs: ReadonlyArray<{ dtype: BufferDtype; length: number }>, near?: ArrayBufferView): StateBuffer[] {
-    return allocateViewsInArena(specs.map((s) => ({ Type: ARRAY_TYPES[s.dtype] as unknown as typeof Uint8Array, length: s.length })), near);
+  allocateAll(specs: ReadonlyArray<{ dtype: Dtype; length: number }>, near?: ArrayBufferView): StateBuffer[] {
+    return allocateViewsInArena(specs.map((s) => ({ Type: DTYPES[s.dtype].array as unknown as typeof Uint8Array, length: s.length })), near);
   }
 
   release(buffer: StateBuffer): void {

@@ -5,6 +5,7 @@
  * @module
  */
 import { KERNEL_DECLARATIONS } from '../../core/kernel-declarations.js';
+import type { OnnxTensorDtype } from '../../core/dtypes.js';
 import type { UpdateFamily } from '../../core/variants.js';
 
 /** Which graph a tensor's update runs. */
@@ -27,7 +28,7 @@ export function onnxGraphName(c: OnnxGraphConfig): string {
   if (c.paramBf16 && !c.rms) parts.push('bf16');
   // Named only in families whose moments have a dtype of their own (optimi's), and only where it is not the param's.
   const ownMomentDtype = KERNEL_DECLARATIONS[c.family].buffers.some((b) => b.dtype === 'moments');
-  if (ownMomentDtype && c.paramBf16 !== c.momentsBf16) parts.push(c.momentsBf16 ? 'bf16moments' : 'f32moments');
+  if (ownMomentDtype && c.paramBf16 !== c.momentsBf16) parts.push(c.momentsBf16 ? 'bf16moments' : 'fp32moments');
   if (c.kahan && !c.rms) parts.push('kahan');
   return parts.join('-');
 }
@@ -41,7 +42,7 @@ export type OnnxLayout = 'elements' | 'blocks' | 'scalar';
 /** One graph input or output. bf16 storage travels as float32 holding bf16 values (ONNX has no bitcast). */
 export interface OnnxTensorSpec {
   name: string;
-  type: 'float' | 'uint8';
+  dtype: OnnxTensorDtype;
   layout: OnnxLayout;
 }
 
@@ -60,7 +61,7 @@ export interface OnnxGraphSignature {
   blocked: boolean;
   /** `param`, `grad` and state buffers by their state-dict names. */
   tensors: OnnxTensorSpec[];
-  /** [1] inputs, named as in the family's step scalars (adamStepScalars, optimiStepScalars, adam8bitStepScalars). */
+  /** [1] inputs, named as in the family's step scalars (adamStepScalars, debiasedStepScalars, adam8bitStepScalars). */
   scalars: string[];
   outputs: OnnxOutputSpec[];
 }

@@ -4,7 +4,7 @@
  * order, CUDA, then WebGPU, then CPU, because ONNX Runtime does not fall back by itself; `description`
  * says which one runs.
  *
- * The Node binding has no IO binding, so state stays in host arrays and every run copies the window's
+ * The Node binding has no IO binding, so state stays in host arrays and every run copies the chunk's
  * params, grads and state into the runtime and back (over PCIe with CUDA). Copies are kept down:
  * outputs are preallocated, and an output is written straight over its input wherever the graph
  * reads that input before writing it (its signature's `inPlace`); only bf16 storage (the graphs take
@@ -15,7 +15,8 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { fromBf16 } from '../../rules/bf16.js';
 import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
-import { stabilizedLr } from '../../rules/optimi.js';
+import { stabilizedLr } from '../../rules/debiased.js';
+import { DTYPES } from '../../core/dtypes.js';
 import { KERNEL_DECLARATIONS, type KernelVariant } from '../../core/kernel-declarations.js';
 import { kernelVariantOf, type StateBuffer } from '../../core/variants.js';
 import type { OnnxExecutionProvider } from '../../types.js';
@@ -31,10 +32,10 @@ export const EXECUTION_PROVIDERS: readonly OnnxExecutionProvider[] = ['cuda', 'w
 
 /**
  * Elements per run. onnxruntime-node returns large outputs slowly (measured here: a 4M-element float
- * output in ~3.5 ms, a 16M-element one in ~210 ms), so a tensor is stepped in windows of 2^20
+ * output in ~3.5 ms, a 16M-element one in ~210 ms), so a tensor is stepped in chunks of 2^20
  * elements, whole 256-element blocks, which also bounds the staging memory.
  */
-export const WINDOW_ELEMENTS = 1 << 20;
+export const CHUNK_ELEMENTS = 1 << 20;
 
 /** The execution provider chosen from each list of candidates, with the ones that failed: probed once per process. */
 const choices = new Map<string, Promise<{ provider: string; unavailable: string[] }>>();
@@ -130,7 +131,7 @@ function storageOf(task: UpdateTask, name: string): StateBuffer {
 
 /** Whether storage can be handed to the graph as it is (float32 or uint8 as the graph wants). */
 const matches = (storage: StateBuffer, spec: OnnxTensorSpec): boolean =>
-  spec.type === 'float' ? storage instanceof Float32Array : storage instanceof Uint8Array;
+  storage instanceof DTYPES[spec.dtype].array;
 
 /** `backend: 'onnx'`: the fused step graphs of kernels/onnx/ on ONNX Runtime, over host arrays. */
 export class OnnxBackend extends HostArrayBackend implements Backend {
@@ -146,16 +147,16 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
   private staging = new Map<string, Float32Array | Uint8Array>();
   private ort: Ort | undefined;
 
-  /** Elements per run: {@link WINDOW_ELEMENTS}, or fewer for tests (a multiple of 256). */
-  private readonly windowElements: number;
+  /** Elements per run: {@link CHUNK_ELEMENTS}, or fewer for tests (a multiple of 256). */
+  private readonly chunkElements: number;
 
   private readonly executionProviders: readonly OnnxExecutionProvider[];
 
-  constructor(private readonly owner: string, options: { windowElements?: number; executionProviders?: readonly OnnxExecutionProvider[] } = {}) {
+  constructor(private readonly owner: string, options: { chunkElements?: number; executionProviders?: readonly OnnxExecutionProvider[] } = {}) {
     super();
-    this.windowElements = options.windowElements ?? WINDOW_ELEMENTS;
+    this.chunkElements = options.chunkElements ?? CHUNK_ELEMENTS;
     this.executionProviders = options.executionProviders ?? EXECUTION_PROVIDERS;
-    if (this.windowElements % BLOCK_SIZE !== 0) throw new RangeError(`${owner}: backend 'onnx': windowElements must be a multiple of ${BLOCK_SIZE}`);
+    if (this.chunkElements % BLOCK_SIZE !== 0) throw new RangeError(`${owner}: backend 'onnx': chunkElements must be a multiple of ${BLOCK_SIZE}`);
   }
 
   get description(): string {
@@ -171,17 +172,17 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
       let lr = task.hp.lr;
       if (kernel.rms) {
         // StableAdamW: $\eta_t = \eta / \max(1, \sqrt{\operatorname{mean}(g^2/\max(\hat v, \epsilon^2))})$ over the
-        // whole tensor, from a first pass that writes nothing; its window sums add up in float64.
+        // whole tensor, from a first pass that writes nothing; its chunk sums add up in float64.
         const rms = kernel.rms;
         let sum = 0;
-        for (let start = 0; start < n; start += this.windowElements) {
-          sum += (await this.runWindow(rms, task, start, Math.min(n, start + this.windowElements), stepScalars(task, lr)))!;
+        for (let start = 0; start < n; start += this.chunkElements) {
+          sum += (await this.runChunk(rms, task, start, Math.min(n, start + this.chunkElements), stepScalars(task, lr)))!;
         }
         lr = stabilizedLr(task.hp.lr, sum, n).lr;
       }
       const graph = task.hp.amsgrad ? kernel.step.amsgrad : kernel.step.plain;
       const scalars = stepScalars(task, lr);
-      for (let start = 0; start < n; start += this.windowElements) await this.runWindow(graph, task, start, Math.min(n, start + this.windowElements), scalars);
+      for (let start = 0; start < n; start += this.chunkElements) await this.runChunk(graph, task, start, Math.min(n, start + this.chunkElements), scalars);
     }
   }
 
@@ -203,7 +204,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
    * Run one graph over elements [start, end) of a task: feed its signature's tensors and scalars,
    * write the outputs back. Returns `rms_sum` for an RMS pass.
    */
-  private async runWindow(name: string, task: UpdateTask, start: number, end: number, scalars: Record<string, number>): Promise<number | undefined> {
+  private async runChunk(name: string, task: UpdateTask, start: number, end: number, scalars: Record<string, number>): Promise<number | undefined> {
     const { signature } = ONNX_GRAPHS[name] ?? { signature: undefined };
     if (!signature) throw new Error(`adamw-lab: no ONNX graph '${name}' (kernels/onnx/graphs.ts GRAPH_CONFIGS lacks it)`);
     const session = await this.session(name);
@@ -235,12 +236,12 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
         widen(storage, data);
       }
       inputs.set(spec.name, { data, direct });
-      feeds[spec.name] = new ort.Tensor(spec.type === 'float' ? 'float32' : 'uint8', data, dimsOf(spec));
+      feeds[spec.name] = new ort.Tensor(DTYPES[spec.dtype].onnxRuntime!, data, dimsOf(spec));
     }
     for (const name of signature.scalars) {
       const value = scalars[name];
       if (value === undefined) throw new Error(`adamw-lab: the ONNX graph '${name}' wants scalar '${name}', which its step scalars lack`);
-      feeds[name] = new ort.Tensor('float32', Float32Array.of(value), [1]);
+      feeds[name] = new ort.Tensor(DTYPES.fp32.onnxRuntime!, Float32Array.of(value), [1]);
     }
 
     const fetches: Record<string, Tensor | null> = {};
@@ -252,7 +253,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
       }
       const target = spec.inPlace ? inputs.get(spec.updates)!.data : this.stagingArray(`${spec.name}:out`, spec, dimsOf(spec));
       targets.set(spec.updates, target);
-      fetches[spec.name] = new ort.Tensor(spec.type === 'float' ? 'float32' : 'uint8', target, dimsOf(spec));
+      fetches[spec.name] = new ort.Tensor(DTYPES[spec.dtype].onnxRuntime!, target, dimsOf(spec));
     }
     const results = await session.run(feeds, fetches);
 
@@ -273,7 +274,7 @@ export class OnnxBackend extends HostArrayBackend implements Backend {
     const length = dims.reduce((x, y) => x * y, 1);
     let array = this.staging.get(role);
     if (!array || array.length < length) {
-      array = spec.type === 'float' ? new Float32Array(length) : new Uint8Array(length);
+      array = new (DTYPES[spec.dtype].array as Float32ArrayConstructor | Uint8ArrayConstructor)(length);
       this.staging.set(role, array);
     }
     return array.subarray(0, length);

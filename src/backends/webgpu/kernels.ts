@@ -4,10 +4,10 @@
  * pipelines.
  * @module
  */
-import { ADAM_WGSL, BLOCKWISE8BIT_WGSL, OPTIMI_WGSL, STABLE_RMS_WGSL, WINDOW_STRUCT } from './kernels.generated.js';
+import { ADAM_WGSL, BLOCKWISE8BIT_WGSL, DEBIASED_WGSL, STABLE_RMS_WGSL, WINDOW_STRUCT } from './kernels.generated.js';
 
 /** Every kernel, by the name the store uses. */
-export const KERNELS = { adam: ADAM_WGSL, optimi: OPTIMI_WGSL, blockwise8bit: BLOCKWISE8BIT_WGSL, stableRms: STABLE_RMS_WGSL } as const;
+export const KERNELS = { adam: ADAM_WGSL, debiased: DEBIASED_WGSL, blockwise8bit: BLOCKWISE8BIT_WGSL, stableRms: STABLE_RMS_WGSL } as const;
 
 /** A kernel's name. */
 export type KernelName = keyof typeof KERNELS;

@@ -20,7 +20,7 @@ export class WebGpuBackend extends WebGpuPageBackend {
     return this.options.paged ? super.description : this.store.description;
   }
 
-  /** The state on the device: every tensor that shares a kernel in one arena, updated by one dispatch. */
+  /** The state on the device: every tensor that shares a kernel in one slab, updated by one dispatch. */
   residentStore(): StateStore {
     return this.store;
   }

@@ -12,7 +12,7 @@ import { byFamily, taskKernel, type Backend, type UpdateTask } from '../backend.
 import { HostArrayBackend, plainBuffer } from '../js.js';
 import type { StoredState } from '../../core/state-store.js';
 import { pagePlan, type TensorPlan } from '../../core/variants.js';
-import { arenaKey, WebGpuStore, type WebGpuStoreOptions } from './webgpu-store.js';
+import { slabKey, WebGpuStore, type WebGpuStoreOptions } from './webgpu-store.js';
 import { WGSL_KERNELS, type WgslKernel } from './wgsl-kernels.js';
 
 /** The device frame of one update kernel: a state of the largest page seen so far. */
@@ -55,7 +55,7 @@ export class WebGpuPageBackend extends HostArrayBackend implements Backend {
 
   /** The frame for `plan`'s kernel, made anew when a page is longer than any before. */
   private frame(plan: TensorPlan, length: number, kernel: WgslKernel): Frame {
-    const key = arenaKey(plan);
+    const key = slabKey(plan);
     let frame = this.frames.get(key);
     if (!frame || frame.length < length) {
       if (frame) this.store.release(frame.state);

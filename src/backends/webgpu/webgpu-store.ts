@@ -2,21 +2,21 @@
  * `backend: 'webgpu'`: optimizer state resident on the GPU, every tensor that shares a kernel updated
  * by one dispatch.
  *
- * The store lays those tensors end to end in an *arena*: one param buffer, one grad buffer and one
+ * The store lays those tensors end to end in an *slab*: one param buffer, one grad buffer and one
  * buffer per state (m, v, …), each tensor a *segment* starting on a unit of 256 elements. A lookup
  * buffer names each unit's segment, and a segments buffer holds every segment's step scalars (its
  * group's hyperparameters, its step, its grad's dtype, whether it has a grad this step), rewritten
- * with one write per step. So a step over a model's hundreds of tensors is one dispatch per arena:
+ * with one write per step. So a step over a model's hundreds of tensors is one dispatch per slab:
  * one for fp32 AdamW; three for StableAdamW (moments and sums, per-tensor RMS, params); a few more
- * when an arena outgrows maxStorageBufferBindingSize and is bound in windows.
+ * when a slab outgrows maxStorageBufferBindingSize and is bound in windows.
  *
  * Host-array params are uploaded into their segments, and the updated params downloaded into
  * `p.data`, as the CPU path leaves them. GPUBuffer params (`GpuParam`) are bound where they are, one
- * arena each, and nothing crosses the bus. State stays on the GPU; reading it is explicit
+ * slab each, and nothing crosses the bus. State stays on the GPU; reading it is explicit
  * (`stateDictAsync()`, `save()`).
  *
  * Every update family has its kernel (kernels/wgsl/): fp32 Adam/AdamW (adam.wgsl), optimi's bf16/Kahan
- * and StableAdamW (optimi.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's
+ * and StableAdamW (debiased.wgsl), bitsandbytes' 8-bit blockwise state with or without diffusion-pipe's
  * Kahan shift (blockwise8bit.wgsl), and StableAdamW's per-tensor RMS (stable-rms.wgsl). bf16 and u8
  * buffers live on the GPU as the host lays them out (two or four elements per u32 word).
  * @module
@@ -24,7 +24,8 @@
 import { BLOCK_SIZE } from '../../rules/blockwise8bit.js';
 import type { RegisteredKernel } from '../../core/kernel-registry.js';
 import type { StateStore, StoredState, StoreWork } from '../../core/state-store.js';
-import { ARRAY_TYPES, DTYPE_BYTES, isPerBlock, type BufferDtype, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
+import { DTYPES, type Dtype } from '../../core/dtypes.js';
+import { isPerBlock, type BufferSpec, type StateBuffer, type TensorPlan } from '../../core/variants.js';
 import type { AnyParam, GpuDeviceLike, GpuParam } from '../../types.js';
 import { gpuGradDtype, isGpuParam, paramLength } from '../../core/params.js';
 import { quantizationTables } from '../quantization-tables.js';
@@ -33,7 +34,7 @@ import { settledWebgpuDevice, webgpuDevice } from './device.js';
 import { compilePipelines, compilePipelinesSync, packSegment, packWindow, segmentBytes, type KernelName } from './kernels.js';
 import { WGSL_KERNELS, type WgslKernel } from './wgsl-kernels.js';
 
-/** Elements per unit: a workgroup's share of an arena, and the alignment of every segment. */
+/** Elements per unit: a workgroup's share of a slab, and the alignment of every segment. */
 const UNIT = BLOCK_SIZE;
 /** Entries of the 8-bit tables after the lookup's per-unit part: both maps, then both quantization tables. */
 const TABLE_WORDS = 512 + 2 * 65536;
@@ -74,21 +75,21 @@ function kernelsOn(device: GPUDevice, pipelines: Record<KernelName, GPUComputePi
 /** Units (of 256 elements) that `length` elements span. */
 const unitsOf = (length: number): number => Math.ceil(length / UNIT);
 
-/** A byte range of a host arena's param buffer to download, and the stepped params in it (offsets within the range). */
+/** A byte range of a host slab's param buffer to download, and the stepped params in it (offsets within the range). */
 interface DownloadRun { buffer: GPUBuffer; from: number; size: number; stagingOffset: number; params: Array<{ param: AnyParam; offset: number }> }
 
 /**
- * The host arenas' stepped params, as runs of neighbouring segments laid end to end in one staging
+ * The host slabs' stepped params, as runs of neighbouring segments laid end to end in one staging
  * buffer: a param without a grad this step is neither updated nor copied back.
  */
-function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, StoreWork>): DownloadRun[] {
+function downloadRuns(active: readonly Slab[], byState: ReadonlyMap<GpuState, StoreWork>): DownloadRun[] {
   const runs: DownloadRun[] = [];
   let stagingOffset = 0;
-  for (const arena of active) {
-    if (!arena.param) continue;
-    const unitBytes = UNIT * DTYPE_BYTES[arena.plan.paramDtype];
+  for (const slab of active) {
+    if (!slab.param) continue;
+    const unitBytes = UNIT * DTYPES[slab.plan.paramDtype].bytes;
     let run: DownloadRun | undefined;
-    for (const member of arena.members) {
+    for (const member of slab.members) {
       const work = byState.get(member);
       if (!work) {
         run = undefined;
@@ -96,7 +97,7 @@ function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, S
       }
       const from = member.firstUnit * unitBytes, size = unitsOf(member.length) * unitBytes;
       if (!run) {
-        run = { buffer: arena.param, from, size: 0, stagingOffset, params: [] };
+        run = { buffer: slab.param, from, size: 0, stagingOffset, params: [] };
         runs.push(run);
       }
       run.params.push({ param: work.param, offset: from - run.from });
@@ -108,27 +109,27 @@ function downloadRuns(active: readonly Arena[], byState: ReadonlyMap<GpuState, S
 }
 
 /** Bytes of `length` elements of `dtype`, rounded up to whole 4-byte words (what writeBuffer and copies move). */
-const wordBytes = (dtype: BufferDtype, length: number): number => Math.ceil((length * DTYPE_BYTES[dtype]) / 4) * 4;
+const wordBytes = (dtype: Dtype, length: number): number => Math.ceil((length * DTYPES[dtype].bytes) / 4) * 4;
 
 
 /** Largest piece of a shared-memory view copied through a plain buffer per writeBuffer (4 MiB, a multiple of 4). */
 const HOST_STAGING_BYTES = 4 << 20;
 
 /** The dtype of a plan's buffer `name` (a buffer the plan lacks is bound as a placeholder, whatever its dtype). */
-const bufferDtype = (plan: TensorPlan, name: string): BufferDtype => plan.buffers.find((b) => b.name === name)?.dtype ?? 'f32';
+const bufferDtype = (plan: TensorPlan, name: string): Dtype => plan.buffers.find((b) => b.name === name)?.dtype ?? 'fp32';
 
-/** Tensors whose plans share everything but their length run in one arena. */
-export const arenaKey = (plan: TensorPlan): string =>
+/** Tensors whose plans share everything but their length run in one slab. */
+export const slabKey = (plan: TensorPlan): string =>
   JSON.stringify([plan.family, plan.paramDtype, plan.momentDtype, plan.kahan, plan.stable, plan.buffers.map((b) => [b.name, b.dtype])]);
 
 /** Tensors laid end to end in one set of buffers, updated by one dispatch per window (and mode). */
-interface Arena {
+interface Slab {
   kernel: WgslKernel;
   /** The first member's plan: the dtypes and buffer names every member shares. */
   plan: TensorPlan;
   members: GpuState[];
   units: number;
-  /** Buffers this store made for the arena (not a caller's GPUBuffer param). */
+  /** Buffers this store made for the slab (not a caller's GPUBuffer param). */
   owned: GPUBuffer[];
   /** The state buffers by name; absmax1 and absmax2 both name the 8-bit `absmax` buffer. */
   state: Record<string, GPUBuffer>;
@@ -139,7 +140,7 @@ interface Arena {
   lookup: GPUBuffer;
   /** Binding windows, in units. */
   windows: Array<{ firstUnit: number; units: number }>;
-  /** The arena's own param and grad buffers; a GpuParam's arena binds the caller's instead. */
+  /** The slab's own param and grad buffers; a GpuParam's slab binds the caller's instead. */
   param?: GPUBuffer;
   grad?: GPUBuffer;
   /** The dispatches, their windows' uniforms, and the caller's buffers they were made for (rebuilt when those change). */
@@ -154,8 +155,8 @@ interface GpuState extends StoredState {
   length: number;
   /** The caller's param, when its data is a GPUBuffer. */
   gpuParam?: GpuParam;
-  arena?: Arena;
-  /** First unit within its arena's buffers. */
+  slab?: Slab;
+  /** First unit within its slab's buffers. */
   firstUnit: number;
   /** Values written while the state had no place on the device, applied when it gets one. */
   pending?: Record<string, ArrayLike<number>>;
@@ -170,8 +171,8 @@ export interface WebGpuStoreOptions {
 }
 
 /** A typed array of `dtype` holding `values`, padded with zeros to `bytes`. */
-function hostArray(dtype: BufferDtype, values: ArrayLike<number>, bytes: number): StateBuffer {
-  const out = new ARRAY_TYPES[dtype](bytes / DTYPE_BYTES[dtype]);
+function hostArray(dtype: Dtype, values: ArrayLike<number>, bytes: number): StateBuffer {
+  const out = new DTYPES[dtype].array(bytes / DTYPES[dtype].bytes);
   out.set(values);
   return out;
 }
@@ -186,17 +187,17 @@ export function getWebGpuDevice(): Promise<GpuDeviceLike> {
 }
 
 export class WebGpuStore implements StateStore {
-  /** GPU buffers alive now: arenas, uniforms and staging buffers. */
+  /** GPU buffers alive now: slabs, uniforms and staging buffers. */
   liveBuffers = 0;
-  /** Dispatches the last step encoded (one per arena window, three phases for StableAdamW). */
+  /** Dispatches the last step encoded (one per slab window, three phases for StableAdamW). */
   dispatchesLastStep = 0;
   private kernels?: Kernels;
   private staging?: GPUBuffer;
   /** The plain buffer that views of shared memory are copied through on their way up (writeHost). */
   private hostStaging?: Uint8Array<ArrayBuffer>;
   private readonly states = new Set<GpuState>();
-  private readonly arenas = new Set<Arena>();
-  /** Set when a state was added or released: the next step lays the arenas out again. */
+  private readonly slabs = new Set<Slab>();
+  /** Set when a state was added or released: the next step lays the slabs out again. */
   private layoutStale = true;
 
   constructor(private readonly owner: string, private readonly options: WebGpuStoreOptions = {}) {}
@@ -237,7 +238,7 @@ export class WebGpuStore implements StateStore {
     const out: Record<string, StateBuffer> = {};
     offset = 0;
     state.plan.buffers.forEach((spec, k) => {
-      out[spec.name] = new ARRAY_TYPES[spec.dtype](bytes, offset, spec.length);
+      out[spec.name] = new DTYPES[spec.dtype].array(bytes, offset, spec.length);
       offset += slots[k]!.size;
     });
     return out;
@@ -245,7 +246,7 @@ export class WebGpuStore implements StateStore {
 
   write(stored: StoredState, values: Record<string, ArrayLike<number>>): void {
     const state = stored as GpuState;
-    if (!state.arena) {
+    if (!state.slab) {
       state.pending = values;
       return;
     }
@@ -266,7 +267,7 @@ export class WebGpuStore implements StateStore {
     const { device } = await this.ready();
     this.layout();
     const byState = new Map(work.map((w) => [w.state as GpuState, w]));
-    const active = [...this.arenas].filter((arena) => arena.members.some((m) => byState.has(m)));
+    const active = [...this.slabs].filter((slab) => slab.members.some((m) => byState.has(m)));
     const downloads = downloadRuns(active, byState);
     const stagingBytes = Math.max(4, downloads.reduce((total, run) => total + run.size, 0));
     if (downloads.length > 0 && (!this.staging || this.staging.size < stagingBytes)) {
@@ -275,7 +276,7 @@ export class WebGpuStore implements StateStore {
     }
     // Bind GpuParams' buffers first: a buffer that cannot be bound rejects before anything is queued.
     // The buffers are those the step read and validated (w.param), not the caller's param read again.
-    for (const arena of active) if (!arena.param) await this.bindCallerBuffers(arena, byState.get(arena.members[0]!)!.param as GpuParam);
+    for (const slab of active) if (!slab.param) await this.bindCallerBuffers(slab, byState.get(slab.members[0]!)!.param as GpuParam);
     const encoder = device.createCommandEncoder();
     this.encodeStep(encoder, active, byState);
     for (const run of downloads) encoder.copyBufferToBuffer(run.buffer, run.from, this.staging!, run.stagingOffset, run.size);
@@ -318,10 +319,10 @@ export class WebGpuStore implements StateStore {
     const { device } = this.kernels;
     this.layout();
     const byState = new Map(work.map((w) => [w.state as GpuState, w]));
-    const active = [...this.arenas].filter((arena) => arena.members.some((m) => byState.has(m)));
-    for (const arena of active) {
-      if (arena.param) throw new Error(`${this.owner}: runSync() takes GpuParams only (host arrays are downloaded after the step, which cannot be waited for here)`);
-      this.bindNow(arena, byState.get(arena.members[0]!)!.param as GpuParam);
+    const active = [...this.slabs].filter((slab) => slab.members.some((m) => byState.has(m)));
+    for (const slab of active) {
+      if (slab.param) throw new Error(`${this.owner}: runSync() takes GpuParams only (host arrays are downloaded after the step, which cannot be waited for here)`);
+      this.bindNow(slab, byState.get(slab.members[0]!)!.param as GpuParam);
     }
     const encoder = device.createCommandEncoder();
     before?.(encoder);
@@ -344,8 +345,8 @@ export class WebGpuStore implements StateStore {
 
   close(): void {
     this.states.clear();
-    for (const arena of this.arenas) this.destroyArena(arena);
-    this.arenas.clear();
+    for (const slab of this.slabs) this.destroySlab(slab);
+    this.slabs.clear();
     if (this.staging) this.destroyBuffer(this.staging);
     this.staging = undefined;
     this.hostStaging = undefined;
@@ -358,53 +359,53 @@ export class WebGpuStore implements StateStore {
 
   /** Where a state buffer of a placed state lives: buffer, byte offset and word-padded size. */
   private slot(state: GpuState, spec: BufferSpec): { buffer: GPUBuffer; offset: number; size: number } {
-    const arena = state.arena!;
+    const slab = state.slab!;
     if (isPerBlock(state.plan, spec)) {
       // Per-block buffers lie one after another in the reduction buffer, `units` words each.
-      const first = state.plan.buffers.filter((b) => isPerBlock(state.plan, b)).indexOf(spec) * arena.units + state.firstUnit;
-      return { buffer: arena.state[spec.name]!, offset: first * 4, size: spec.length * 4 };
+      const first = state.plan.buffers.filter((b) => isPerBlock(state.plan, b)).indexOf(spec) * slab.units + state.firstUnit;
+      return { buffer: slab.state[spec.name]!, offset: first * 4, size: spec.length * 4 };
     }
-    return { buffer: arena.state[spec.name]!, offset: state.firstUnit * UNIT * DTYPE_BYTES[spec.dtype], size: wordBytes(spec.dtype, spec.length) };
+    return { buffer: slab.state[spec.name]!, offset: state.firstUnit * UNIT * DTYPES[spec.dtype].bytes, size: wordBytes(spec.dtype, spec.length) };
   }
 
   /**
-   * Lay the states out in arenas again when states were added or released: host-array states grouped
-   * by plan, each GpuParam in an arena of its own. Placed states move by GPU copies; pending values
-   * are written; the old arenas are freed.
+   * Lay the states out in slabs again when states were added or released: host-array states grouped
+   * by plan, each GpuParam in a slab of its own. Placed states move by GPU copies; pending values
+   * are written; the old slabs are freed.
    */
   private layout(): void {
     if (!this.layoutStale) return;
     this.layoutStale = false;
     const { device } = this.kernels!;
     const groups = new Map<string, GpuState[]>();
-    const kept = new Set<Arena>();
+    const kept = new Set<Slab>();
     for (const state of this.states) {
-      if (state.gpuParam && state.arena && state.arena.members[0] === state) {
-        kept.add(state.arena);
+      if (state.gpuParam && state.slab && state.slab.members[0] === state) {
+        kept.add(state.slab);
         continue;
       }
-      const key = state.gpuParam ? `gpu param ${groups.size}` : arenaKey(state.plan);
+      const key = state.gpuParam ? `gpu param ${groups.size}` : slabKey(state.plan);
       const members = groups.get(key);
       if (members) members.push(state);
       else groups.set(key, [state]);
     }
     const encoder = device.createCommandEncoder();
-    // Where each placed state was, before makeArena gives it its new place.
-    const moved = [...groups.values()].flat().filter((state) => state.arena)
-      .map((state) => ({ state, from: state.arena!, firstUnit: state.firstUnit }));
-    const made = [...groups.values()].map((members) => this.makeArena(members));
+    // Where each placed state was, before makeSlab gives it its new place.
+    const moved = [...groups.values()].flat().filter((state) => state.slab)
+      .map((state) => ({ state, from: state.slab!, firstUnit: state.firstUnit }));
+    const made = [...groups.values()].map((members) => this.makeSlab(members));
     // Copy each moved state from its old place to its new one.
     for (const { state, from, firstUnit } of moved) {
       for (const spec of state.plan.buffers) {
         const to = this.slot(state, spec);
-        const was = this.slot({ ...state, arena: from, firstUnit }, spec);
+        const was = this.slot({ ...state, slab: from, firstUnit }, spec);
         if (to.size > 0) encoder.copyBufferToBuffer(was.buffer, was.offset, to.buffer, to.offset, to.size);
       }
     }
     device.queue.submit([encoder.finish()]);
-    for (const arena of this.arenas) if (!kept.has(arena)) this.destroyArena(arena);
-    this.arenas.clear();
-    for (const arena of [...kept, ...made]) this.arenas.add(arena);
+    for (const slab of this.slabs) if (!kept.has(slab)) this.destroySlab(slab);
+    this.slabs.clear();
+    for (const slab of [...kept, ...made]) this.slabs.add(slab);
     for (const state of this.states) {
       if (state.pending) {
         this.write(state, state.pending);
@@ -413,8 +414,8 @@ export class WebGpuStore implements StateStore {
     }
   }
 
-  /** An arena for `members` (in layout order), its buffers zeroed, its lookup written. */
-  private makeArena(members: GpuState[]): Arena {
+  /** A slab for `members` (in layout order), its buffers zeroed, its lookup written. */
+  private makeSlab(members: GpuState[]): Slab {
     const { device, tables } = this.kernels!;
     const { plan, kernel } = members[0]!;
     const owned: GPUBuffer[] = [];
@@ -435,7 +436,7 @@ export class WebGpuStore implements StateStore {
     } else if (plan.stable) {
       reduction = make(4 * (units + members.length), 'reduction');
     }
-    for (const spec of plan.buffers) state[spec.name] ??= make(elements * DTYPE_BYTES[spec.dtype], spec.name);
+    for (const spec of plan.buffers) state[spec.name] ??= make(elements * DTYPES[spec.dtype].bytes, spec.name);
     const lookupWords = new Uint32Array(units + (kernel.tables ? TABLE_WORDS : 0));
     let firstUnit = 0;
     members.forEach((member, segment) => {
@@ -447,7 +448,7 @@ export class WebGpuStore implements StateStore {
     const lookup = make(lookupWords.byteLength, 'lookup');
     device.queue.writeBuffer(lookup, 0, lookupWords);
     const writtenEachStep = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-    const arena: Arena = {
+    const slab: Slab = {
       kernel, plan, members, units, owned, state, reduction,
       segments: make(members.length * kernel.segmentBytes, 'segments', writtenEachStep),
       rmsSegments: plan.stable ? make(members.length * segmentBytes('stableRms'), 'rms segments', writtenEachStep) : undefined,
@@ -458,49 +459,49 @@ export class WebGpuStore implements StateStore {
     };
     const limit = this.options.maxWindowElements ?? Math.floor(device.limits.maxStorageBufferBindingSize / 4);
     const windowUnits = Math.max(1, Math.floor(limit / UNIT));
-    for (let first = 0; first < units; first += windowUnits) arena.windows.push({ firstUnit: first, units: Math.min(windowUnits, units - first) });
-    for (const member of members) member.arena = arena;
+    for (let first = 0; first < units; first += windowUnits) slab.windows.push({ firstUnit: first, units: Math.min(windowUnits, units - first) });
+    for (const member of members) member.slab = slab;
     if (!members[0]!.gpuParam) {
-      arena.param = make(elements * DTYPE_BYTES[plan.paramDtype], 'param');
+      slab.param = make(elements * DTYPES[plan.paramDtype].bytes, 'param');
       // Room for fp32 grads; a bf16 grad goes at the start of its slot in each window (gradQuad in common.wgsl).
-      arena.grad = make(elements * 4, 'grad');
-      this.makeDispatches(arena, { buffer: arena.param, dtype: plan.paramDtype }, { buffer: arena.grad, dtype: 'f32' });
+      slab.grad = make(elements * 4, 'grad');
+      this.makeDispatches(slab, { buffer: slab.param, dtype: plan.paramDtype }, { buffer: slab.grad, dtype: 'fp32' });
     }
-    return arena;
+    return slab;
   }
 
   /** Bind a GpuParam's buffers, making the dispatches again when the caller swapped them. */
-  private async bindCallerBuffers(arena: Arena, param: GpuParam): Promise<void> {
-    if (arena.boundTo?.data === param.data && arena.boundTo.grad === param.grad) return;
+  private async bindCallerBuffers(slab: Slab, param: GpuParam): Promise<void> {
+    if (slab.boundTo?.data === param.data && slab.boundTo.grad === param.grad) return;
     const { device } = this.kernels!;
     device.pushErrorScope('validation');
-    this.bindNow(arena, param);
+    this.bindNow(slab, param);
     // Caught here, where the message can name the param: e.g. a buffer of another device.
     const error = await device.popErrorScope();
     if (error) {
-      arena.boundTo = undefined;
+      slab.boundTo = undefined;
       throw new Error(`${this.owner}: param '${param.name ?? '(unnamed)'}': its GPUBuffers cannot be bound (${error.message}); ` +
         "they must be STORAGE buffers of the optimizer's device (getWebGpuDevice(), or the device option)");
     }
   }
 
-  /** Make the arena's dispatches over a GpuParam's buffers, unless they are bound already. */
-  private bindNow(arena: Arena, param: GpuParam): void {
-    if (arena.boundTo?.data === param.data && arena.boundTo.grad === param.grad) return;
-    this.makeDispatches(arena, { buffer: param.data as GPUBuffer, dtype: arena.plan.paramDtype },
-      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'f32' });
-    arena.boundTo = { data: param.data, grad: param.grad };
+  /** Make the slab's dispatches over a GpuParam's buffers, unless they are bound already. */
+  private bindNow(slab: Slab, param: GpuParam): void {
+    if (slab.boundTo?.data === param.data && slab.boundTo.grad === param.grad) return;
+    this.makeDispatches(slab, { buffer: param.data as GPUBuffer, dtype: slab.plan.paramDtype },
+      { buffer: param.grad as GPUBuffer, dtype: gpuGradDtype(param) === 'bf16' ? 'bf16' : 'fp32' });
+    slab.boundTo = { data: param.data, grad: param.grad };
   }
 
-  /** One compute pass of every active arena's dispatches, after writing their segments (and uploading host arenas' params and grads). */
-  private encodeStep(encoder: GPUCommandEncoder, active: readonly Arena[], byState: Map<GpuState, StoreWork>): void {
+  /** One compute pass of every active slab's dispatches, after writing their segments (and uploading host slabs' params and grads). */
+  private encodeStep(encoder: GPUCommandEncoder, active: readonly Slab[], byState: Map<GpuState, StoreWork>): void {
     const pass = encoder.beginComputePass();
     this.dispatchesLastStep = 0;
-    for (const arena of active) {
-      this.dispatchesLastStep += arena.dispatches.length;
-      this.writeSegments(arena, byState);
-      if (arena.param) this.upload(arena, byState);
-      for (const d of arena.dispatches) {
+    for (const slab of active) {
+      this.dispatchesLastStep += slab.dispatches.length;
+      this.writeSegments(slab, byState);
+      if (slab.param) this.upload(slab, byState);
+      for (const d of slab.dispatches) {
         pass.setPipeline(this.kernels!.pipelines[d.kernel]);
         pass.setBindGroup(0, d.bindGroup);
         pass.dispatchWorkgroups(d.x, d.y);
@@ -509,31 +510,31 @@ export class WebGpuStore implements StateStore {
     pass.end();
   }
 
-  /** The arena's dispatches over `param` and `grad`: per window, in StableAdamW's three phases when stable. */
-  private makeDispatches(arena: Arena, param: { buffer: GPUBuffer; dtype: BufferDtype }, grad: { buffer: GPUBuffer; dtype: BufferDtype }): void {
+  /** The slab's dispatches over `param` and `grad`: per window, in StableAdamW's three phases when stable. */
+  private makeDispatches(slab: Slab, param: { buffer: GPUBuffer; dtype: Dtype }, grad: { buffer: GPUBuffer; dtype: Dtype }): void {
     const { device, pipelines, placeholders } = this.kernels!;
-    const { state, kernel } = arena;
-    for (const b of arena.windowUniforms.splice(0)) this.destroyBuffer(b);
+    const { state, kernel } = slab;
+    for (const b of slab.windowUniforms.splice(0)) this.destroyBuffer(b);
     const grid = (workgroups: number): { x: number; y: number } => {
       const x = Math.min(workgroups, device.limits.maxComputeWorkgroupsPerDimension);
       return { x, y: Math.ceil(workgroups / x) };
     };
     /** The part of `buffer` (elements of `dtype`) that a window binds; a caller's buffer may end before the window. */
-    const range = (buffer: GPUBuffer, dtype: BufferDtype, w: { firstUnit: number; units: number }): GPUBufferBinding => {
-      const offset = w.firstUnit * UNIT * DTYPE_BYTES[dtype];
-      return { buffer, offset, size: Math.min(w.units * UNIT * DTYPE_BYTES[dtype], Math.floor((buffer.size - offset) / 4) * 4) };
+    const range = (buffer: GPUBuffer, dtype: Dtype, w: { firstUnit: number; units: number }): GPUBufferBinding => {
+      const offset = w.firstUnit * UNIT * DTYPES[dtype].bytes;
+      return { buffer, offset, size: Math.min(w.units * UNIT * DTYPES[dtype].bytes, Math.floor((buffer.size - offset) / 4) * 4) };
     };
-    const phases = arena.plan.stable ? [1, 2] : [0];
+    const phases = slab.plan.stable ? [1, 2] : [0];
     const window = (w: { firstUnit: number; units: number }, mode: number): { uniform: GPUBuffer; x: number; y: number } => {
       const { x, y } = grid(w.units);
-      const partialsAt = kernel.absmaxWords?.(arena.units) ?? 0;
-      const values = packWindow({ firstUnit: w.firstUnit, units: w.units, rowLength: x, mode, arenaUnits: arena.units, partialsAt, lrAt: partialsAt + arena.units });
+      const partialsAt = kernel.absmaxWords?.(slab.units) ?? 0;
+      const values = packWindow({ firstUnit: w.firstUnit, units: w.units, rowLength: x, mode, slabUnits: slab.units, partialsAt, lrAt: partialsAt + slab.units });
       const uniform = this.buffer(device, values.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      arena.windowUniforms.push(uniform);
+      slab.windowUniforms.push(uniform);
       device.queue.writeBuffer(uniform, 0, values);
       return { uniform, x, y };
     };
-    const dispatches: Arena['dispatches'] = [];
+    const dispatches: Slab['dispatches'] = [];
     const dispatch = (name: KernelName, w: { firstUnit: number; units: number }, mode: number, resources: GPUBindingResource[]): void => {
       const { uniform, x, y } = window(w, mode);
       const bindGroup = device.createBindGroup({
@@ -542,27 +543,27 @@ export class WebGpuStore implements StateStore {
       });
       dispatches.push({ kernel: name, bindGroup, x, y });
     };
-    const optional = (name: string, dtype: BufferDtype, placeholder: GPUBuffer, w: { firstUnit: number; units: number }): GPUBindingResource =>
+    const optional = (name: string, dtype: Dtype, placeholder: GPUBuffer, w: { firstUnit: number; units: number }): GPUBindingResource =>
       (state[name] ? range(state[name], dtype, w) : { buffer: placeholder });
     for (const mode of phases) {
-      if (mode === 2) dispatch('stableRms', { firstUnit: 0, units: arena.members.length }, 0, [{ buffer: arena.reduction! }, { buffer: arena.rmsSegments! }]);
-      for (const w of arena.windows) {
+      if (mode === 2) dispatch('stableRms', { firstUnit: 0, units: slab.members.length }, 0, [{ buffer: slab.reduction! }, { buffer: slab.rmsSegments! }]);
+      for (const w of slab.windows) {
         const p = range(param.buffer, param.dtype, w);
         const g = range(grad.buffer, grad.dtype, w);
         const bound = kernel.bindings.map((b): GPUBindingResource =>
-          'state' in b ? range(state[b.state]!, bufferDtype(arena.plan, b.state), w)
-            : 'optionalState' in b ? optional(b.optionalState, bufferDtype(arena.plan, b.optionalState), placeholders[b.placeholder], w)
-              : { buffer: arena.reduction ?? placeholders.reduction });
-        dispatch(kernel.pipeline, w, mode, [p, g, ...bound, { buffer: arena.lookup }, { buffer: arena.segments }]);
+          'state' in b ? range(state[b.state]!, bufferDtype(slab.plan, b.state), w)
+            : 'optionalState' in b ? optional(b.optionalState, bufferDtype(slab.plan, b.optionalState), placeholders[b.placeholder], w)
+              : { buffer: slab.reduction ?? placeholders.reduction });
+        dispatch(kernel.pipeline, w, mode, [p, g, ...bound, { buffer: slab.lookup }, { buffer: slab.segments }]);
       }
     }
-    arena.dispatches = dispatches;
+    slab.dispatches = dispatches;
   }
 
   /** Every segment's scalars for this step (inactive where the param has no grad), in one write each. */
-  private writeSegments(arena: Arena, byState: Map<GpuState, StoreWork>): void {
+  private writeSegments(slab: Slab, byState: Map<GpuState, StoreWork>): void {
     const { device } = this.kernels!;
-    const { plan, kernel, members } = arena;
+    const { plan, kernel, members } = slab;
     const bytes = new ArrayBuffer(members.length * kernel.segmentBytes);
     const view = new DataView(bytes);
     const rms = plan.stable ? new DataView(new ArrayBuffer(members.length * segmentBytes('stableRms'))) : undefined;
@@ -576,33 +577,33 @@ export class WebGpuStore implements StateStore {
       kernel.writeSegment({ hp, step, plan, common, gradBf16 }, view, k * kernel.segmentBytes);
       if (rms) packSegment('stableRms', { ...common, units: unitsOf(common.count), lr: hp.lr }, rms, k * segmentBytes('stableRms'));
     });
-    device.queue.writeBuffer(arena.segments, 0, bytes);
-    if (rms) device.queue.writeBuffer(arena.rmsSegments!, 0, rms.buffer);
+    device.queue.writeBuffer(slab.segments, 0, bytes);
+    if (rms) device.queue.writeBuffer(slab.rmsSegments!, 0, rms.buffer);
   }
 
-  /** Write the stepping members' params and grads into the arena. */
-  private upload(arena: Arena, byState: Map<GpuState, StoreWork>): void {
+  /** Write the stepping members' params and grads into the slab. */
+  private upload(slab: Slab, byState: Map<GpuState, StoreWork>): void {
     const { queue } = this.kernels!.device;
-    const paramBytes = DTYPE_BYTES[arena.plan.paramDtype];
-    for (const member of arena.members) {
+    const paramBytes = DTYPES[slab.plan.paramDtype].bytes;
+    for (const member of slab.members) {
       const w = byState.get(member);
       if (!w) continue;
       const start = member.firstUnit * UNIT;
       const data = w.param.data as Float32Array | Uint16Array;
-      if (data.byteLength % 4 === 0) this.writeHost(arena.param!, start * paramBytes, data);
-      else queue.writeBuffer(arena.param!, start * paramBytes, hostArray('bf16', data, wordBytes('bf16', data.length)) as Uint16Array<ArrayBuffer>);
+      if (data.byteLength % 4 === 0) this.writeHost(slab.param!, start * paramBytes, data);
+      else queue.writeBuffer(slab.param!, start * paramBytes, hostArray('bf16', data, wordBytes('bf16', data.length)) as Uint16Array<ArrayBuffer>);
       const grad = w.param.grad as Float32Array | Uint16Array;
       if (grad instanceof Float32Array) {
-        this.writeHost(arena.grad!, start * 4, grad);
+        this.writeHost(slab.grad!, start * 4, grad);
         continue;
       }
       // A bf16 grad goes piece by piece: each window's part at the start of its fp32 slot there.
-      for (const win of arena.windows) {
+      for (const win of slab.windows) {
         const from = Math.max(start, win.firstUnit * UNIT);
         const to = Math.min(start + member.length, (win.firstUnit + win.units) * UNIT);
         if (from >= to) continue;
         const bits = hostArray('bf16', grad.subarray(from - start, to - start), wordBytes('bf16', to - from)) as Uint16Array<ArrayBuffer>;
-        queue.writeBuffer(arena.grad!, from * 4, bits);
+        queue.writeBuffer(slab.grad!, from * 4, bits);
       }
     }
   }
@@ -630,8 +631,8 @@ export class WebGpuStore implements StateStore {
     }
   }
 
-  private destroyArena(arena: Arena): void {
-    for (const b of [...arena.owned.splice(0), ...arena.windowUniforms.splice(0)]) this.destroyBuffer(b);
+  private destroySlab(slab: Slab): void {
+    for (const b of [...slab.owned.splice(0), ...slab.windowUniforms.splice(0)]) this.destroyBuffer(b);
   }
 
   private buffer(device: GPUDevice, size: number, usage: number, label?: string): GPUBuffer {

@@ -1,20 +1,20 @@
 /**
  * Each family's WGSL kernel as backend 'webgpu' registers it: which pipeline runs it, which state
- * buffers it binds (in its bindings' order, after the param and the grad), what an arena of it holds
+ * buffers it binds (in its bindings' order, after the param and the grad), what a slab of it holds
  * besides those buffers, and its per-tensor `Segment` values. The store (./webgpu-store.ts) runs any of
  * them the same way.
  * @module
  */
 import { adamStepScalars, type AdamHyperparameters } from '../../rules/adam.js';
 import { adam8bitStepScalars } from '../../rules/blockwise8bit.js';
-import { optimiStepScalars } from '../../rules/optimi.js';
+import { debiasedStepScalars } from '../../rules/debiased.js';
 import type { TensorPlan, UpdateFamily } from '../../core/variants.js';
 import { packSegment, segmentBytes, type SegmentOf } from './kernels.js';
 
 /**
  * One binding between the grad and the lookup: a state buffer, a state buffer that a plan may lack
- * (a placeholder is bound then), or the arena's reduction buffer (8-bit absmax and StableAdamW's
- * sums, or a placeholder where the arena has none).
+ * (a placeholder is bound then), or the slab's reduction buffer (8-bit absmax and StableAdamW's
+ * sums, or a placeholder where the slab has none).
  */
 export type WgslBinding = { state: string } | { optionalState: string; placeholder: 'vmax' | 'kahan' } | { reduction: true };
 
@@ -38,7 +38,7 @@ export interface WgslKernel {
   /** The 8-bit maps and quantization tables follow the lookup's per-unit part. */
   tables: boolean;
   /**
-   * Words of the reduction buffer for an arena of `units` units and `segments` tensors, before
+   * Words of the reduction buffer for a slab of `units` units and `segments` tensors, before
    * StableAdamW's per-unit sums; the 8-bit kernel keeps absmax1 and absmax2 there (one word per unit
    * each), so its state's absmax buffers are this buffer. Undefined: a reduction buffer only when stable.
    */
@@ -59,15 +59,15 @@ export const WGSL_KERNELS: Record<UpdateFamily, WgslKernel> = {
     segmentBytes: segmentBytes('adam'),
     writeSegment: ({ hp, step, common }, view, at) => packSegment('adam', { ...adamStepScalars(hp, step), ...common, amsgrad: flag(hp.amsgrad) }, view, at),
   },
-  optimi: {
-    pipeline: 'optimi',
+  debiased: {
+    pipeline: 'debiased',
     bindings: [{ state: 'exp_avg' }, { state: 'exp_avg_sq' }, { optionalState: 'kahan_comp', placeholder: 'kahan' }, { reduction: true }],
     tables: false,
-    segmentBytes: segmentBytes('optimi'),
-    writeSegment: ({ hp, step, plan, common, gradBf16 }, view, at) => packSegment('optimi', {
-      ...optimiStepScalars(hp, step), ...common, paramBf16: flag(plan.paramDtype === 'bf16'), gradBf16, momentsBf16: flag(plan.momentDtype === 'bf16'),
+    segmentBytes: segmentBytes('debiased'),
+    writeSegment: ({ hp, step, plan, common, gradBf16 }, view, at) => packSegment('debiased', {
+      ...debiasedStepScalars(hp, step), ...common, paramBf16: flag(plan.paramDtype === 'bf16'), gradBf16, momentsBf16: flag(plan.momentDtype === 'bf16'),
       kahan: flag(plan.kahan), weightDecay: hp.weightDecay,
-    } satisfies SegmentOf<'optimi'>, view, at),
+    } satisfies SegmentOf<'debiased'>, view, at),
   },
   blockwise8bit: {
     pipeline: 'blockwise8bit',

@@ -1,16 +1,16 @@
 /**
- * The optimi family's per-element formulas (optimi's AdamW and StableAdamW: debiased moments, params
+ * The debiased family's per-element formulas (optimi's AdamW and StableAdamW: debiased moments, params
  * and moments in fp32 or bf16, optionally through a bf16 Kahan compensation c), read next to
- * `optimiReferenceStep` in src/rules/optimi.ts. The scalars are `OptimiStepScalars`; StableAdamW's
- * η_t = η/max(1, RMS) arrives as negLr and decay. Used by kernels/wasm/optimi.ts,
- * kernels/wgsl/optimi.wgsl and the `optimi` graphs of kernels/onnx/graphs.ts.
+ * `debiasedReferenceStep` in src/rules/debiased.ts. The scalars are `DebiasedStepScalars`; StableAdamW's
+ * η_t = η/max(1, RMS) arrives as negStepSize and decay. Used by kernels/wasm/debiased.ts,
+ * kernels/wgsl/debiased.wgsl and the `debiased` graphs of kernels/onnx/graphs.ts.
  */
-import type { OptimiStepScalars } from '../../src/rules/optimi.js';
+import type { DebiasedStepScalars } from '../../src/rules/debiased.js';
 import { add, div, ExpressionTable, mul, round, sqrt, sub } from './expression.js';
 
-export const optimiTable = new ExpressionTable('optimi', 'vec4<f32>');
-const t = optimiTable;
-const scalar = (name: keyof OptimiStepScalars) => t.scalar(name);
+export const debiasedTable = new ExpressionTable('debiased', 'vec4<f32>');
+const t = debiasedTable;
+const scalar = (name: keyof DebiasedStepScalars) => t.scalar(name);
 const paramBf16 = t.flag('paramBf16'), momentsBf16 = t.flag('momentsBf16');
 
 // Element values: θ_{t−1}, ∇L(θ_{t−1}), m̂_{t−1}, v̂_{t−1}, and c, the Kahan compensation (bf16).
@@ -29,7 +29,7 @@ const vNew = t.row('secondMoment', 'v ← β̂2·v + (1 − β̂2)·g·g', add(m
 const theta = t.row('decayedParam', 'θ ← round(θ·(1 − η_t·λ))', round(mul(param, scalar('decay')), paramBf16));
 
 // $$u = -\eta_t\,\hat m_t/(\sqrt{\hat v_t} + \epsilon)$$  (ε outside the root)
-const update = t.row('paramUpdate', 'u ← −η_t·m̂ / (√v̂ + ε)', div(mul(scalar('negLr'), mNew), add(sqrt(vNew), scalar('eps'))));
+const update = t.row('paramUpdate', 'u ← −η_t·m̂ / (√v̂ + ε)', div(mul(scalar('negStepSize'), mNew), add(sqrt(vNew), scalar('eps'))));
 
 // $$\theta_t = \theta + u$$  (without Kahan summation)
 t.row('newParam', 'θ ← θ + u', add(theta, update), { stored: paramBf16 });

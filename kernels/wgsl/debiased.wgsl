@@ -1,14 +1,14 @@
-// optimi's AdamW / StableAdamW step (src/rules/optimi.ts is the readable version; kernels/wasm/optimi.ts
-// the CPU kernel; the formulas are generated from kernels/expressions/optimi.ts): debiased moments
+// optimi's AdamW / StableAdamW step (src/rules/debiased.ts is the readable version; kernels/wasm/debiased.ts
+// the CPU kernel; the formulas are generated from kernels/expressions/debiased.ts): debiased moments
 // m̂, v̂ in fp32 or bf16, params in fp32 or bf16, optionally through a bf16 Kahan compensation c. Each invocation updates one quad of four elements, each workgroup one
-// unit of 256; every tensor of the arena in one dispatch (see Window in common.wgsl).
+// unit of 256; every tensor of the slab in one dispatch (see Window in common.wgsl).
 //
 // StableAdamW runs three dispatches: mode 1 updates the moments and writes each unit's sum of
 // g²/max(v̂, ε²) to `reduction`; stable-rms.wgsl turns each tensor's sums into its lr/max(1, RMS);
 // mode 2 updates the params with that lr. Without StableAdamW, mode 0 does the whole step in one pass.
 
 struct Segment {
-  firstUnit: u32,         // the tensor's first unit within the arena
+  firstUnit: u32,         // the tensor's first unit within the slab
   count: u32,             // its elements
   stepping: u32,          // 0: the param has no grad this step; leave it alone
   paramBf16: u32,
@@ -20,7 +20,7 @@ struct Segment {
   beta2Hat: f32,
   oneMinusBeta2Hat: f32,
   decay: f32,             // 1 − η·λ (exactly 1 without weight decay); mode 2 recomputes it from its lr
-  negLr: f32,
+  negStepSize: f32,
   eps: f32,
   weightDecay: f32,
 }
@@ -55,9 +55,9 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
   var term = 0.0;
   if (inRange && window.mode != 2u) {
     // The moments (already debiased), stored in their dtype
-    let gi = optimiGradient(loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u), s.gradSign);
-    storeQuad(&m, q, optimiFirstMoment(loadQuad(&m, q, momentsBf16), s.oneMinusBeta1Hat, gi), momentsBf16);
-    let vi = storeQuad(&v, q, optimiSecondMoment(s.beta2Hat, loadQuad(&v, q, momentsBf16), s.oneMinusBeta2Hat, gi), momentsBf16);
+    let gi = debiasedGradient(loadQuad(&g, gradQuad(q, s.firstUnit, s.gradBf16), s.gradBf16 != 0u), s.gradSign);
+    storeQuad(&m, q, debiasedFirstMoment(loadQuad(&m, q, momentsBf16), s.oneMinusBeta1Hat, gi), momentsBf16);
+    let vi = storeQuad(&v, q, debiasedSecondMoment(s.beta2Hat, loadQuad(&v, q, momentsBf16), s.oneMinusBeta2Hat, gi), momentsBf16);
     if (window.mode == 1u) {
       // Padding past `count` (in the tensor's last quad) may hold anything: it adds nothing.
       let inTensor = vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(s.count);
@@ -83,24 +83,24 @@ fn main(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index
     return;
   }
   var decay = s.decay;
-  var negLr = s.negLr;
+  var negStepSize = s.negStepSize;
   if (window.mode == 2u) {
     // StableAdamW: η_t = η / max(1, RMS), and the decay uses η_t
     let lr = reduction[window.lrAt + segment];
-    negLr = -lr;
+    negStepSize = -lr;
     decay = select(1.0, 1.0 - lr * s.weightDecay, s.weightDecay != 0.0);
   }
   // θ ← θ·(1 − η_t·λ);  u = −η_t·m̂/(√v̂ + ε);  θ ← θ + u, directly or through the Kahan sum with c (bf16)
   var theta = loadQuad(&p, q, paramBf16);
   if (decay != 1.0) {
-    theta = optimiDecayedParam(theta, decay, paramBf16);
+    theta = debiasedDecayedParam(theta, decay, paramBf16);
   }
-  let update = optimiParamUpdate(negLr, loadQuad(&m, q, momentsBf16), loadQuad(&v, q, momentsBf16), s.eps);
+  let update = debiasedParamUpdate(negStepSize, loadQuad(&m, q, momentsBf16), loadQuad(&v, q, momentsBf16), s.eps);
   if (s.kahan != 0u) {
-    let ci = optimiCompensatedUpdate(loadQuad(&c, q, true), update);
-    let next = storeQuad(&p, q, optimiKahanParam(theta, ci), paramBf16);
-    storeQuad(&c, q, optimiCompensation(ci, theta, next), true);
+    let ci = debiasedCompensatedUpdate(loadQuad(&c, q, true), update);
+    let next = storeQuad(&p, q, debiasedKahanParam(theta, ci), paramBf16);
+    storeQuad(&c, q, debiasedCompensation(ci, theta, next), true);
   } else {
-    storeQuad(&p, q, optimiNewParam(theta, update), paramBf16);
+    storeQuad(&p, q, debiasedNewParam(theta, update), paramBf16);
   }
 }

@@ -6,6 +6,7 @@
  * optimi stores *debiased* moments. With the debiased beta $\hat\beta(\beta, t) = (\beta^t - \beta)/(\beta^t - 1)$
  * (0 at t = 1), $m \leftarrow \hat\beta_1 m + (1-\hat\beta_1) g$ holds $\hat m_t$ directly, and the
  * parameter trajectory equals PyTorch's.
+ * The update family is named `debiased` after this: what it does, not the library it comes from.
  * @module
  */
 import type { CoreHyperparameters, TensorStepReport } from './adam.js';
@@ -25,7 +26,7 @@ export function stabilizationTerm(g: number, vHat: number, eps: number): number 
 /**
  * StableAdamW's per-tensor learning rate from the sum of its terms over the tensor's n elements:
  * $\text{rms} = \sqrt{\tfrac{1}{n}\sum g^2/\max(\hat v, \epsilon^2)}$, $\eta_t = \eta/\max(1, \text{rms})$.
- * Every backend sums the terms its own way (one loop, per-window passes, per-block partials) and ends here.
+ * Every backend sums the terms its own way (one loop, per-chunk or per-window passes, per-block partials) and ends here.
  * A NaN rms (a non-finite gradient in the tensor) leaves η unscaled, as optimi's Python `max(1, rms)` does.
  */
 export function stabilizedLr(lr: number, sumOfTerms: number, n: number): TensorStepReport {
@@ -34,7 +35,7 @@ export function stabilizedLr(lr: number, sumOfTerms: number, n: number): TensorS
 }
 
 /** Hyperparameters of optimi's AdamW / StableAdamW. */
-export interface OptimiHyperparameters extends CoreHyperparameters {
+export interface DebiasedHyperparameters extends CoreHyperparameters {
   /** "Fully decoupled" decay: the factor is 1 − (lr/maxLr)·λ instead of 1 − lr·λ. */
   decoupleLr: boolean;
   /** The largest scheduled lr, for `decoupleLr`. */
@@ -62,8 +63,8 @@ const exact = (x: number): number => x;
  * standing in for optimi's fp32 intermediates.
  * Returns the per-tensor RMS that StableAdamW used (1 when `stable` is off).
  */
-export function optimiReferenceStep(
-  hp: OptimiHyperparameters,
+export function debiasedReferenceStep(
+  hp: DebiasedHyperparameters,
   t: number,
   param: Float64Array,
   grad: ArrayLike<number>,
@@ -111,15 +112,15 @@ export function optimiReferenceStep(
 }
 
 /**
- * The scalars a fused optimi kernel needs at step t, in float64 so every backend rounds them alike.
+ * The scalars a fused kernel of the debiased family needs at step t, in float64 so every backend rounds them alike.
  * `lr` is η, or StableAdamW's η_t once the RMS is known. Kernels compute, per element:
  *
  * ```
  * m ← m + oneMinusBeta1Hat·(gradSign·g − m);  v ← beta2Hat·v + oneMinusBeta2Hat·g²
- * θ ← θ·decay (skipped when decay is 1);  θ ← θ + negLr·m/(√v + eps)   (or through Kahan's c)
+ * θ ← θ·decay (skipped when decay is 1);  θ ← θ + negStepSize·m/(√v + eps)   (or through Kahan's c)
  * ```
  */
-export interface OptimiStepScalars {
+export interface DebiasedStepScalars {
   /** −1 with maximize, else 1. */
   gradSign: number;
   /** 1 − β̂1. */
@@ -130,14 +131,14 @@ export interface OptimiStepScalars {
   oneMinusBeta2Hat: number;
   /** 1 − η·λ, or exactly 1 without weight decay (optimi skips the multiply then). */
   decay: number;
-  /** −η. */
-  negLr: number;
+  /** −η_t (the moments are already debiased): the signed step size, added to θ. */
+  negStepSize: number;
   /** ε. */
   eps: number;
 }
 
-/** {@link OptimiStepScalars} for hyperparameters `hp` at step `t` with learning rate `lr`. */
-export function optimiStepScalars(hp: CoreHyperparameters & { maximize?: boolean }, t: number, lr = hp.lr): OptimiStepScalars {
+/** {@link DebiasedStepScalars} for hyperparameters `hp` at step `t` with learning rate `lr`. */
+export function debiasedStepScalars(hp: CoreHyperparameters & { maximize?: boolean }, t: number, lr = hp.lr): DebiasedStepScalars {
   const beta1Hat = debiasedBeta(hp.beta1, t);
   const beta2Hat = debiasedBeta(hp.beta2, t);
   return {
@@ -146,7 +147,7 @@ export function optimiStepScalars(hp: CoreHyperparameters & { maximize?: boolean
     beta2Hat,
     oneMinusBeta2Hat: 1 - beta2Hat,
     decay: hp.weightDecay !== 0 ? 1 - lr * hp.weightDecay : 1,
-    negLr: -lr,
+    negStepSize: -lr,
     eps: hp.eps,
   };
 }

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { bf16ToFloat, floatToBf16, floatToBf16Stochastic, fromBf16, roundToBf16, toBf16 } from '../src/rules/bf16.js';
-import { debiasedBeta, optimiReferenceStep, type OptimiHyperparameters } from '../src/rules/optimi.js';
+import { debiasedBeta, debiasedReferenceStep, type DebiasedHyperparameters } from '../src/rules/debiased.js';
 import { adamReferenceStep } from '../src/rules/adam.js';
 import { seededRandom } from './helpers.js';
 
-const OPTIMI: OptimiHyperparameters = {
+const OPTIMI: DebiasedHyperparameters = {
   lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-6, weightDecay: 0.01, decoupleLr: false, maxLr: 1e-3, kahan: false, stable: false,
 };
 
@@ -63,7 +63,7 @@ describe('optimi AdamW', () => {
 
   it('lr 1e-3, g = 0.5 -> p = 0.998990002, exp_avg = 0.5 (debiased), exp_avg_sq = 0.25', () => {
     const p = Float64Array.of(1), m = new Float64Array(1), v = new Float64Array(1);
-    optimiReferenceStep(OPTIMI, 1, p, [0.5], m, v);
+    debiasedReferenceStep(OPTIMI, 1, p, [0.5], m, v);
     assert.ok(Math.abs(p[0]! - 0.998990002) < 1e-12, `${p[0]}`);
     assert.equal(m[0], 0.5);
     assert.equal(v[0], 0.25);
@@ -73,7 +73,7 @@ describe('optimi AdamW', () => {
     const p = Float64Array.of(1), m = new Float64Array(1), v = new Float64Array(1);
     const q = Float64Array.of(1), mq = new Float64Array(1), vq = new Float64Array(1);
     [0.5, -0.3, 0.8].forEach((g, i) => {
-      optimiReferenceStep(OPTIMI, i + 1, p, [g], m, v);
+      debiasedReferenceStep(OPTIMI, i + 1, p, [g], m, v);
       adamReferenceStep({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-6, weightDecay: 0.01, amsgrad: false, maximize: false, weightDecayMode: 'decoupled' },
         i + 1, q, Float64Array.of(g), mq, vq);
       // optimi's eps is added to √v̂, like PyTorch's: the trajectories agree to rounding.
@@ -88,7 +88,7 @@ describe('optimi AdamW', () => {
       const p = Float64Array.of(1), m = new Float64Array(1), v = new Float64Array(1), c = new Float64Array(1);
       const at = new Map<number, [number, number]>();
       for (let t = 1; t <= 100; t++) {
-        optimiReferenceStep({ ...hp, kahan }, t, p, [1], m, v, c, roundToBf16);
+        debiasedReferenceStep({ ...hp, kahan }, t, p, [1], m, v, c, roundToBf16);
         at.set(t, [floatToBf16(p[0]!), floatToBf16(c[0]!)]);
       }
       return at;
@@ -109,11 +109,11 @@ describe('StableAdamW (optimi)', () => {
   it('g = 0.1 then 1.0: rms 1 then 1.403742187, lr_t = 7.1238153e-4, and the decay uses lr_t', () => {
     const hp = { ...OPTIMI, stable: true };
     const p = Float64Array.of(1), m = new Float64Array(1), v = new Float64Array(1);
-    const first = optimiReferenceStep(hp, 1, p, [0.1], m, v);
+    const first = debiasedReferenceStep(hp, 1, p, [0.1], m, v);
     assert.ok(Math.abs(first.rms - 1) < 1e-12);
     assert.ok(Math.abs(p[0]! - 0.99899001) < 1e-8, `${p[0]}`);
     const before = p[0]!;
-    const second = optimiReferenceStep(hp, 2, p, [1.0], m, v);
+    const second = debiasedReferenceStep(hp, 2, p, [1.0], m, v);
     assert.ok(Math.abs(second.rms - 1.403742187) < 1e-9, `${second.rms}`);
     assert.ok(Math.abs(second.lr - 7.1238153e-4) < 1e-11, `${second.lr}`);
     assert.ok(Math.abs(p[0]! - 0.99840921) < 1e-8, `${p[0]}`);
