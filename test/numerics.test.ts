@@ -38,10 +38,10 @@ async function runsHere(t: TestContext, column: Column): Promise<boolean> {
 }
 
 const PRESETS = {
-  'StableAdamW (fp32 params)': { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, o), paramDtype: 'f32' },
+  'StableAdamW (fp32 params)': { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, o), paramDtype: 'fp32' },
   'StableAdamW (bf16 params)': { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, o), paramDtype: 'bf16' },
-  'StableAdamW (8-bit state)': { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, { ...o, stateDtype: '8bit' }), paramDtype: 'f32' },
-  'AdamW8bit': { className: 'AdamW8bit', create: (p, o) => new AdamW8bit(p, o), paramDtype: 'f32' },
+  'StableAdamW (8-bit state)': { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, { ...o, stateDtype: '8bit' }), paramDtype: 'fp32' },
+  'AdamW8bit': { className: 'AdamW8bit', create: (p, o) => new AdamW8bit(p, o), paramDtype: 'fp32' },
   'AdamW8bitKahan': { className: 'AdamW8bitKahan', create: (p, o) => new AdamW8bitKahan(p, o), paramDtype: 'bf16' },
 } as const satisfies Record<string, PresetLike>;
 
@@ -298,7 +298,7 @@ describe('what a non-finite gradient (NaN, +Inf, −Inf) does, per preset, on ev
         if (!(await runsHere(t, column))) return;
         const { init, grads, expected, rmsWithoutThem } = stableNonFiniteCase(bf16);
         const { weights } = await runTrajectory(
-          { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, o), paramDtype: bf16 ? 'bf16' : 'f32' }, options, { init, grads });
+          { className: 'StableAdamW', create: (p, o) => new StableAdamW(p, o), paramDtype: bf16 ? 'bf16' : 'fp32' }, options, { init, grads });
         for (const i of NON_FINITE) assert.ok(Number.isNaN(weights[i]!), `param ${i} is ${weights[i]}`);
         // Without the non-finite gradients the RMS would exceed 1 and scale η: the case tells the two apart.
         assert.ok(rmsWithoutThem > 1.2, `rms ${rmsWithoutThem}`);

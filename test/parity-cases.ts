@@ -16,7 +16,6 @@ import { debiasedReferenceStep } from '../src/rules/debiased.js';
 import { BACKENDS } from '../src/backends/registry.js';
 import { describeVariant, type KernelVariant } from '../src/core/kernel-declarations.js';
 import { quantizationMaps } from '../src/core/quantization-maps.js';
-import type { FloatDtype } from '../src/core/dtypes.js';
 import { kernelVariantOf, planTensor, reachableKernelVariants, type KernelVariantExample } from '../src/core/variants.js';
 import { seededNormal } from './helpers.js';
 
@@ -99,10 +98,8 @@ export async function runPreset(entry: PresetEntry, column: ParityColumn, seed: 
 }
 
 /** What the runners need of a preset (a catalog entry, or a preset with options of its own). */
-export type PresetLike = Pick<PresetEntry, 'className' | 'create'> & { paramDtype: PresetEntry['paramDtype'] | FloatDtype };
+export type PresetLike = Pick<PresetEntry, 'className' | 'create' | 'paramDtype'>;
 
-/** The library's dtype of a preset's params: the public catalog still writes fp32 as 'f32'. */
-const internalDtype = (dtype: PresetLike['paramDtype']): FloatDtype => (dtype === 'bf16' ? 'bf16' : 'fp32');
 
 /** An initial param and the gradient of each step. */
 export interface Trajectory {
@@ -155,7 +152,7 @@ export function rulesReference(
     : { data: new Float32Array(n), grad: null };
   const opt = create([placeholder], { backend: 'js', lr: LR });
   const group = opt.paramGroups[0]!;
-  const plan = planTensor('parity', 'param 0', opt.variantOptions, internalDtype(paramDtype), n, group.amsgrad);
+  const plan = planTensor('parity', 'param 0', opt.variantOptions, paramDtype, n, group.amsgrad);
   opt.destroy();
   const round = (dtype: 'fp32' | 'bf16'): ((x: number) => number) => (storedAs === 'float64' ? (x) => x : dtype === 'bf16' ? roundToBf16 : Math.fround);
   // The rule sees the params as stored at the start (bf16 params start rounded).
@@ -175,10 +172,10 @@ export function rulesReference(
       adamReferenceStep({ ...hp, amsgrad: plan.amsgrad, maximize: false, weightDecayMode: className === 'Adam' ? 'l2' : 'decoupled' }, t, theta, g, m, v, vmax);
     } else if (plan.family === 'debiased') {
       debiasedReferenceStep({ ...hp, decoupleLr: false, maxLr: hp.lr, kahan: compensation !== undefined, stable: plan.stable }, t, theta, g, m, v,
-        compensation, round(internalDtype(paramDtype)), round(plan.momentDtype));
+        compensation, round(paramDtype), round(plan.momentDtype));
     } else {
       const { signed, unsigned } = quantizationMaps();
-      adam8bitReferenceStep({ ...hp, stable: plan.stable }, t, theta, g, eightBit, signed, unsigned, compensation, round(internalDtype(paramDtype)));
+      adam8bitReferenceStep({ ...hp, stable: plan.stable }, t, theta, g, eightBit, signed, unsigned, compensation, round(paramDtype));
     }
   });
   const weights = (x: Float64Array): Float64Array => (compensation ? x.map((value, i) => value + compensation[i]!) : x);
@@ -216,7 +213,7 @@ export function presetVariant(entry: PresetEntry): KernelVariant {
   const placeholder: Param = entry.paramDtype === 'bf16' ? { data: new Uint16Array(n), grad: null, dtype: 'bf16' } : { data: new Float32Array(n), grad: null };
   const opt = entry.create([placeholder], { backend: 'js' });
   try {
-    return kernelVariantOf(planTensor('parity', 'param 0', opt.variantOptions, internalDtype(entry.paramDtype), n, opt.paramGroups[0]!.amsgrad));
+    return kernelVariantOf(planTensor('parity', 'param 0', opt.variantOptions, entry.paramDtype, n, opt.paramGroups[0]!.amsgrad));
   } finally {
     opt.destroy();
   }

@@ -15,7 +15,7 @@ import { seededNormal } from '../../test/helpers.js';
 export interface VariantRow {
   label: string;
   className: string;
-  paramDtype: 'f32' | 'bf16';
+  paramDtype: 'fp32' | 'bf16';
   defaults: { lr: number; betas: [number, number]; eps: number; weightDecay: number };
   options: { stateDtype: string; paged: boolean; kahan: boolean; stable: boolean };
   /** Exact state bytes per param for a tensor of LARGE elements, and for one of SMALL. */
@@ -34,7 +34,7 @@ export interface CheckpointTensor { name: string; dtype: string; shape: string }
 const LARGE = 1 << 20;
 const SMALL = 1000;
 
-const DTYPE_OF = new Map<unknown, string>([[Float32Array, 'f32'], [Uint16Array, 'bf16'], [Uint8Array, 'u8']]);
+const DTYPE_OF = new Map<unknown, string>([[Float32Array, 'fp32'], [Uint16Array, 'bf16'], [Uint8Array, 'u8']]);
 
 /** The state buffers an optimizer keeps for its first param, as its state dict names them. */
 export async function stateBuffers(opt: AdamOptimizer): Promise<{ name: string; dtype: string; length: number }[]> {
@@ -44,11 +44,11 @@ export async function stateBuffers(opt: AdamOptimizer): Promise<{ name: string; 
     .map(([name, v]) => ({ name, dtype: DTYPE_OF.get((v as object).constructor) ?? 'unknown', length: (v as Float32Array).length }));
 }
 
-function param(n: number, dtype: 'f32' | 'bf16', seed: number): Param {
+function param(n: number, dtype: 'fp32' | 'bf16', seed: number): Param {
   const normal = seededNormal(seed);
   const values = Float32Array.from({ length: n }, normal);
   const grad = Float32Array.from({ length: n }, () => 0.01 * normal());
-  if (dtype === 'f32') return { data: values, grad };
+  if (dtype === 'fp32') return { data: values, grad };
   return { data: toBf16(values), dtype: 'bf16', grad };
 }
 

@@ -14,9 +14,9 @@ export function useStrings<T>(strings: Record<Locale, T>): T {
 }
 
 /** How the tables name a preset's param dtype. */
-export const PARAM_DTYPE_NAMES: Record<Locale, Record<'f32' | 'bf16', string>> = {
-  en: { f32: 'fp32 params', bf16: 'bf16 params' },
-  ko: { f32: 'fp32 파라미터', bf16: 'bf16 파라미터' },
+export const PARAM_DTYPE_NAMES: Record<Locale, Record<'fp32' | 'bf16', string>> = {
+  en: { fp32: 'fp32 params', bf16: 'bf16 params' },
+  ko: { fp32: 'fp32 파라미터', bf16: 'bf16 파라미터' },
 };
 
 /** Bytes in decimal units (GB = 1e9), so that "1B params need 8 GB" of AdamW state. */

@@ -25,7 +25,7 @@ export interface PresetEntry {
   /** Construct the optimizer. */
   create(params: Param[] | ParamGroup[], options?: OptimizerOptions): AdamOptimizer;
   /** The param dtype this row is for; bf16 params turn on Kahan summation where the preset allows it. */
-  paramDtype: 'f32' | 'bf16';
+  paramDtype: 'fp32' | 'bf16';
   /** Where the same optimizer is used, most direct first. */
   equivalents: readonly PresetEquivalent[];
 }
@@ -36,7 +36,7 @@ export const PRESET_CATALOG: readonly PresetEntry[] = [
     label: 'AdamW',
     className: 'AdamW',
     create: (params, options) => new AdamW(params, options),
-    paramDtype: 'f32',
+    paramDtype: 'fp32',
     equivalents: [
       { project: 'PyTorch', code: 'torch.optim.AdamW' },
       { project: 'sd-scripts', code: '--optimizer_type="AdamW"' },
@@ -48,14 +48,14 @@ export const PRESET_CATALOG: readonly PresetEntry[] = [
     label: 'Adam',
     className: 'Adam',
     create: (params, options) => new Adam(params, options),
-    paramDtype: 'f32',
+    paramDtype: 'fp32',
     equivalents: [{ project: 'PyTorch', code: 'torch.optim.Adam' }],
   },
   {
     label: 'AdamW8bit',
     className: 'AdamW8bit',
     create: (params, options) => new AdamW8bit(params, options),
-    paramDtype: 'f32',
+    paramDtype: 'fp32',
     equivalents: [
       { project: 'bitsandbytes', code: 'bnb.optim.AdamW8bit' },
       { project: 'sd-scripts', code: '--optimizer_type="AdamW8bit"' },
@@ -67,7 +67,7 @@ export const PRESET_CATALOG: readonly PresetEntry[] = [
     label: 'PagedAdamW',
     className: 'PagedAdamW',
     create: (params, options) => new PagedAdamW(params, options),
-    paramDtype: 'f32',
+    paramDtype: 'fp32',
     equivalents: [
       { project: 'bitsandbytes', code: 'bnb.optim.PagedAdamW' },
       { project: 'sd-scripts', code: '--optimizer_type="PagedAdamW"' },
@@ -77,7 +77,7 @@ export const PRESET_CATALOG: readonly PresetEntry[] = [
     label: 'PagedAdamW8bit',
     className: 'PagedAdamW8bit',
     create: (params, options) => new PagedAdamW8bit(params, options),
-    paramDtype: 'f32',
+    paramDtype: 'fp32',
     equivalents: [
       { project: 'bitsandbytes', code: 'bnb.optim.PagedAdamW8bit' },
       { project: 'sd-scripts', code: '--optimizer_type="PagedAdamW8bit"' },
@@ -98,7 +98,7 @@ export const PRESET_CATALOG: readonly PresetEntry[] = [
     label: 'StableAdamW',
     className: 'StableAdamW',
     create: (params, options) => new StableAdamW(params, options),
-    paramDtype: 'f32',
+    paramDtype: 'fp32',
     equivalents: [
       { project: 'optimi', code: 'optimi.StableAdamW' },
       { project: 'diffusion-pipe', code: "type = 'stableadamw'" },
