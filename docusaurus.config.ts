@@ -29,8 +29,9 @@ const config: Config = {
     },
   },
   staticDirectories: ['site/static', 'build/site-static'],
-  // Docusaurus Faster (Rspack, SWC, Lightning CSS, SSG in worker threads) keeps `npm run build` within
-  // its time on two cores; its SSG workers need the v4 flag that drops the legacy postBuild head attribute.
+  // Docusaurus Faster (Rspack, SWC, Lightning CSS) keeps `npm run build` within its time on two cores.
+  // `faster: true` also allows SSG in worker threads, which needs the v4 flag that drops the legacy
+  // postBuild head attribute (no plugin here reads it).
   future: { faster: true, v4: { removeLegacyPostBuildHeadAttribute: true } },
   plugins: [
     // The playground imports adamw-lab and Vega, which only the browser runs. The browser bundle gets
