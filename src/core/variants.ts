@@ -26,16 +26,12 @@ export interface BufferSpec {
   length: number;
 }
 
-/** A param's plan: its update family, the flags the rule needs, and its state layout. */
-export interface TensorPlan {
-  family: UpdateFamily;
-  paramDtype: FloatDtype;
-  /** Dtype of exp_avg / exp_avg_sq for the `debiased` family. */
-  momentDtype: FloatDtype;
-  kahan: boolean;
-  stable: boolean;
-  /** amsgrad's running maximum of v (`max_exp_avg_sq`) is kept: fp32 `adam` only. */
-  amsgrad: boolean;
+/**
+ * A param's plan: the kernel variant it needs (its update family and the flags the rule needs; the
+ * moments' dtype matters for the `debiased` family, amsgrad's running maximum for fp32 `adam` only)
+ * and its state layout.
+ */
+export interface TensorPlan extends KernelVariant {
   buffers: BufferSpec[];
 }
 
