@@ -239,6 +239,7 @@ describe('interactive figures in chromium', { skip: siteMissing || undefined }, 
           const statusText = await status.innerText();
           // Why the CPU: this chromium has no WebGPU (or, for the codec, no backend at all).
           assert.match(statusText, locale ? /WebGPU 어댑터\(navigator\.gpu\)가 없어|백엔드를 거치지 않습니다/ : /no WebGPU adapter \(navigator\.gpu\)|no backend is involved/, statusText);
+          if (locale) assert.doesNotMatch(statusText, /up to|thread/, `${figure.name}: the Korean status line is in Korean`);
           await expectNumbers(page, await figure.expectedAtStart(), `${path}: at the start`);
           const plot = page.getByTestId(`${figure.name}-plot`);
           const plotBefore = await plot.innerHTML();

@@ -15,6 +15,7 @@ const STATUS = {
     gpuFailed: (why: string) => `WebGPU failed (${why}); the CPU path ran instead.`,
     codec: "Computed in this browser by adamw-lab's 8-bit codec (dynamicMap, quantizeSigned), in JavaScript: this is a quantization, not an optimizer step, so no backend is involved.",
     running: 'running…',
+    backend: (description: string) => description,
   },
   ko: {
     ran: '실행한 곳:',
@@ -23,6 +24,8 @@ const STATUS = {
     gpuFailed: (why: string) => `WebGPU 실행이 실패해(${why}) CPU 경로로 실행했습니다.`,
     codec: '이 브라우저에서 adamw-lab의 8비트 코덱(dynamicMap, quantizeSigned)을 JavaScript로 실행해 계산했습니다. 옵티마이저 스텝이 아니라 양자화이므로 백엔드를 거치지 않습니다.',
     running: '실행 중…',
+    /** The library describes its backend in English ("cpu (WebAssembly SIMD, up to 2 threads)"). */
+    backend: (description: string) => description.replace(/up to (\d+) threads?/, '최대 $1스레드'),
   },
 };
 
@@ -32,7 +35,7 @@ export function backendStatus(outcome: Outcome<unknown>, locale: Locale): string
   if (!outcome.ok) return '';
   if (outcome.reason === 'codec') return t.codec;
   const why = outcome.reason === 'webgpu' ? t.webgpu : outcome.reason === 'no-webgpu' ? t.noGpu : t.gpuFailed(outcome.gpuError ?? '');
-  return `${t.ran} ${outcome.backend}. ${why}`;
+  return `${t.ran} ${t.backend(outcome.backend)}. ${why}`;
 }
 
 /** Run `compute` whenever `deps` change; a result that arrives after a newer change is dropped. */
