@@ -10,18 +10,17 @@
  * also runs on WebGPU (SwiftShader) and must print the CPU's numbers. Screenshots of every figure go
  * to build/screenshots/figure-*.png.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { Adam, AdamW, dynamicMap } from 'adamw-lab';
 import {
   BIAS, BLOCKWISE, DECAY, GRID, SPIKE, biasCorrection, biasGradients, blockwiseError, blockwiseTensor, emaKernel, formatNumber, gridProblem, l2VsDecoupled, lrWdGrid,
   squaredError, stableSpike,
 } from '../site/components/figures/compute.js';
 import { INTERACTIVE_FIGURES } from '../scripts/site/notebooks-to-mdx.js';
-import { CHROMIUM, SHOTS, serveSite, siteMissing, WEBGPU_FLAGS, FLAGS } from './site-browser.js';
+import { CHROMIUM, SHOTS, siteMissing, WEBGPU_FLAGS, siteInChromium } from './site-browser.js';
 
 const relative = (a: number, b: number): number => Math.abs(a - b) / Math.abs(b);
 
@@ -197,23 +196,8 @@ async function expectNumbers(page: Page, expected: Expected, where: string): Pro
 }
 
 describe('interactive figures in chromium', { skip: siteMissing || undefined }, () => {
-  let stopServer: (() => void) | undefined;
-  let browser: Browser;
-  let base = '';
+  const site = siteInChromium();
   const consoleErrors: string[] = [];
-
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    const site = await serveSite();
-    base = site.base;
-    stopServer = site.stop;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-  });
-
-  after(async () => {
-    await browser?.close();
-    stopServer?.();
-  });
 
   it('covers every registered figure', () => {
     assert.deepEqual(FIGURES.map((f) => f.name).sort(), Object.keys(INTERACTIVE_FIGURES).sort());
@@ -223,13 +207,13 @@ describe('interactive figures in chromium', { skip: siteMissing || undefined }, 
     for (const locale of ['', '/ko']) {
       it(`${figure.name}${locale ? ' (ko)' : ''}: runs the library without WebGPU, shows its numbers, and follows its controls`, async () => {
         const path = `${locale}/notebooks/${figure.slug}`;
-        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+        const page = await site.browser.newPage({ viewport: { width: 1280, height: 900 } });
         page.on('console', (m) => {
           if (m.type() === 'error') consoleErrors.push(`${path}: ${m.text()}`);
         });
         page.on('pageerror', (e) => consoleErrors.push(`${path}: ${e.message}`));
         try {
-          const response = await page.goto(`${base}${path}`, { waitUntil: 'networkidle' });
+          const response = await page.goto(`${site.base}${path}`, { waitUntil: 'networkidle' });
           assert.equal(response?.status(), 200, `${path} answered ${response?.status()}`);
           const frame = page.getByTestId(figure.name);
           await frame.scrollIntoViewIfNeeded();
@@ -266,7 +250,7 @@ describe('interactive figures in chromium', { skip: siteMissing || undefined }, 
       let status = '';
       // SwiftShader's GPU process can be slow to start; one reload is allowed before failing.
       for (let attempt = 0; attempt < 2 && !/Ran on webgpu/.test(status); attempt++) {
-        await page.goto(`${base}/notebooks/first-moment`, { waitUntil: 'networkidle' });
+        await page.goto(`${site.base}/notebooks/first-moment`, { waitUntil: 'networkidle' });
         await page.getByTestId('ema-kernel').scrollIntoViewIfNeeded();
         await page.getByTestId('ema-kernel-status').filter({ hasText: /Ran on/ }).waitFor({ timeout: 60_000 });
         status = await page.getByTestId('ema-kernel-status').innerText();

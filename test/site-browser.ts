@@ -4,9 +4,11 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
 import { REPO_ROOT } from './helpers.js';
 
 export const SITE = join(REPO_ROOT, 'build', 'site');
@@ -54,4 +56,26 @@ export async function serveSite(): Promise<{ base: string; stop: () => void }> {
     throw e;
   }
   return { base, stop: () => server.kill() };
+}
+
+/**
+ * The built site served and chromium launched for the enclosing suite (node:test `before`/`after`):
+ * `base` and `browser` are set once `before` has run. `check` runs first (e.g. to fail when the site is missing).
+ */
+export function siteInChromium(check: () => void = () => undefined): { base: string; browser: Browser } {
+  const session = { base: '', browser: undefined as unknown as Browser };
+  let stopServer: (() => void) | undefined;
+  before(async () => {
+    check();
+    mkdirSync(SHOTS, { recursive: true });
+    const site = await serveSite();
+    session.base = site.base;
+    stopServer = site.stop;
+    session.browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  });
+  after(async () => {
+    await (session.browser as Browser | undefined)?.close();
+    stopServer?.();
+  });
+  return session;
 }

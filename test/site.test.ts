@@ -5,16 +5,16 @@
  * planner against the 100M-param example (400 MB of fp32 weights, 800 MB of AdamW state), the playground running the library, and that no page logs a
  * console error. Screenshots go to build/screenshots/ for a person to look at.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import katex from 'katex';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { notebookFiles } from '../scripts/notebooks/format.js';
 import { pageOf } from '../scripts/site/notebooks-to-mdx.js';
 import { htmlFiles, katexErrors, writtenPages } from '../scripts/site/prose-checks.js';
-import { CHROMIUM, FLAGS, SHOTS, SITE, serveSite, siteMissing as missing, WEBGPU_FLAGS } from './site-browser.js';
+import { CHROMIUM, SHOTS, SITE, siteMissing as missing, WEBGPU_FLAGS, siteInChromium } from './site-browser.js';
 
 describe('docs site: every built page', () => {
   // rehype-katex renders math at build time; TeX it cannot parse becomes a red
@@ -46,32 +46,16 @@ describe('docs site: every built page', () => {
 });
 
 describe('docs site in chromium', () => {
-  let stopServer: (() => void) | undefined;
-  let browser: Browser;
-  let base = '';
+  const site = siteInChromium(() => assert.equal(missing, '', missing));
   const consoleErrors: string[] = [];
 
-  before(async () => {
-    assert.equal(missing, '', missing);
-    mkdirSync(SHOTS, { recursive: true });
-    const site = await serveSite();
-    base = site.base;
-    stopServer = site.stop;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-  });
-
-  after(async () => {
-    await browser?.close();
-    stopServer?.();
-  });
-
   async function open(path: string, shot?: string): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await site.browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(`${path}: ${m.text()}`);
     });
     page.on('pageerror', (e) => consoleErrors.push(`${path}: ${e.message}`));
-    const response = await page.goto(`${base}${path}`, { waitUntil: 'networkidle' });
+    const response = await page.goto(`${site.base}${path}`, { waitUntil: 'networkidle' });
     assert.equal(response?.status(), 200, `${path} answered ${response?.status()}`);
     if (shot) await page.screenshot({ path: join(SHOTS, `${shot}.png`), fullPage: false });
     return page;
@@ -95,7 +79,7 @@ describe('docs site in chromium', () => {
     const page = await open('/notebooks/bias-correction');
     await page.locator('.navbar__items--right .dropdown').hover();
     await page.locator('.dropdown__menu a[lang="ko"]').click();
-    await page.waitForURL(`${base}/ko/notebooks/bias-correction`);
+    await page.waitForURL(`${site.base}/ko/notebooks/bias-correction`);
     assert.equal(await page.getAttribute('html', 'lang'), 'ko');
     await page.getByRole('heading', { level: 1 }).filter({ hasText: '편향 보정' }).waitFor();
     await page.close();
@@ -185,7 +169,7 @@ describe('docs site in chromium', () => {
       let status = '';
       // SwiftShader's GPU process can be slow to start; one reload is allowed before failing.
       for (let attempt = 0; attempt < 2 && !/Ran on webgpu/.test(status); attempt++) {
-        await page.goto(`${base}/playground`, { waitUntil: 'networkidle' });
+        await page.goto(`${site.base}/playground`, { waitUntil: 'networkidle' });
         await page.getByTestId('playground-status').filter({ hasText: /Ran on/ }).waitFor({ timeout: 60_000 });
         status = await page.getByTestId('playground-status').innerText();
       }
